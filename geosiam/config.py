@@ -1,0 +1,226 @@
+"""Typed settings, their defaults in one place, and TOML load/save.
+
+Resolution order: defaults < ``geosiam.toml`` < command-line options. A workspace's
+``geosiam.toml`` holds the resolved settings (every value explicit) so that a later stage, or a
+colleague, sees exactly what produced the files; each run folder gets its own copy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from geosiam import atomic
+from geosiam.errors import SettingsError
+
+FIRST_YEAR = 1950
+LAST_YEAR = 2100
+
+
+@dataclass
+class GridSettings:
+    """One grid for every year: tile ids come from the grid position alone.
+
+    ``None`` means "the area's default" (1000 m / 256 px for real data as the prototype, smaller
+    for the built-in sample); :func:`geosiam.tiling.grid.grid_from_settings` resolves it.
+    """
+
+    crs: str | None = None
+    origin_x: float = 0.0
+    origin_y: float = 0.0
+    tile_size_m: float | None = None
+    tile_px: int | None = None
+
+
+@dataclass
+class AreaSettings:
+    """Where to work: the built-in sample, IGN départements, a bbox or an AOI file."""
+
+    sample: bool = False
+    depts: list[str] = field(default_factory=list)
+    bbox: list[float] = field(default_factory=list)  # xmin ymin xmax ymax, grid CRS
+    aoi: str = ""
+
+
+@dataclass
+class SourceSettings:
+    """Where each year's rasters and vectors come from (local paths or IGN services)."""
+
+    ortho: dict[str, str] = field(default_factory=dict)  # year -> file, folder or glob
+    topo: dict[str, str] = field(default_factory=dict)  # year -> file, folder or glob
+    ign_url: str = "https://data.geopf.fr"
+    resolution: str = ""  # BD ORTHO resolution token ("0M50", "0M20"); "" = the coarsest
+    topo_edition: dict[str, str] = field(default_factory=dict)  # year -> YYYY-MM-DD
+
+
+@dataclass
+class PrepareSettings:
+    """How tiles and masks are made."""
+
+    classes: str = ""  # class table TOML; "" = the built-in BD TOPO v3 table
+    min_valid_fraction: float = 0.9  # tiles with less valid (non-nodata) area are dropped
+    jobs: int = 0  # worker processes; 0 = all cores
+
+
+@dataclass
+class SplitSettings:
+    """Spatially blocked train/val/test splits, so neighbours never straddle train and test."""
+
+    method: str = "blocks"  # "blocks" or "dept"
+    block_size_m: float | None = None  # None = 5 tiles
+    fractions: list[float] = field(default_factory=lambda: [0.6, 0.2, 0.2])
+    dept_splits: dict[str, list[str]] = field(default_factory=dict)  # split -> départements
+    min_iou: float = 0.5
+    seed: int = 0
+
+
+@dataclass
+class TrainSettings:
+    """The Siamese model and its training (``geosiam train``)."""
+
+    backbone: str = "resnet50"
+    weights: str = "imagenet"  # "imagenet", "none" or a weights file
+    descriptor_dim: int = 128
+    loss: str = "bce"  # bce | contrastive | triplet | focal
+    mask_encoding: str = "onehot"  # onehot | gray | rgb
+    image_only: bool = False
+    input_px: int = 0  # 0 = the grid's tile_px
+    epochs: int = 100
+    anchors_per_batch: int = 6  # 6 anchors -> 24 pairs, as the prototype
+    learning_rate: float = 1e-4
+    mine_every: int = 5
+    hard_negatives: int = 4
+    augment: bool = True
+    mixed_precision: bool | None = None  # None = on when a GPU is present
+    jit_compile: bool | None = None  # None = on when a GPU is present
+    workers: int = 2
+    seed: int = 0
+
+
+@dataclass
+class Settings:
+    """Everything a workspace and its runs depend on."""
+
+    years: list[int] = field(default_factory=list)
+    grid: GridSettings = field(default_factory=GridSettings)
+    area: AreaSettings = field(default_factory=AreaSettings)
+    sources: SourceSettings = field(default_factory=SourceSettings)
+    prepare: PrepareSettings = field(default_factory=PrepareSettings)
+    split: SplitSettings = field(default_factory=SplitSettings)
+    train: TrainSettings = field(default_factory=TrainSettings)
+
+
+def validate_years(years: list[int]) -> list[int]:
+    """Two distinct plausible years, oldest first."""
+    if len(years) != 2 or years[0] == years[1]:
+        raise SettingsError(
+            f"expected two distinct years, got {years or 'none'}: use --years 2000 2015"
+        )
+    for year in years:
+        if not FIRST_YEAR <= year <= LAST_YEAR:
+            raise SettingsError(
+                f"unknown year {year}: give survey years between {FIRST_YEAR} and {LAST_YEAR}"
+            )
+    return sorted(years)
+
+
+def to_dict(obj: Any) -> dict:
+    """Settings as plain data, ``None`` values dropped (TOML has no null)."""
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {str(k): clean(v) for k, v in value.items() if v is not None}
+        if isinstance(value, (list, tuple)):
+            return [clean(v) for v in value]
+        return value
+
+    return clean(dataclasses.asdict(obj))
+
+
+def from_dict(cls: type, data: dict, where: str = "") -> Any:
+    """Build dataclass ``cls`` from plain data; unknown keys and wrong types are errors."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        path = f"{where}{key}"
+        if key not in names:
+            raise SettingsError(f"unknown setting '{path}': remove it or check its spelling")
+        kwargs[key] = _coerce(hints[key], value, path)
+    return cls(**kwargs)
+
+
+def _coerce(hint: Any, value: Any, path: str) -> Any:
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, dict):
+            raise SettingsError(f"setting '{path}' must be a table")
+        return from_dict(hint, value, f"{path}.")
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(hint) if a is not type(None)]
+        if value is None:
+            return None
+        return _coerce(options[0], value, path)
+    if origin is list:
+        if not isinstance(value, list):
+            raise SettingsError(f"setting '{path}' must be a list")
+        (item,) = typing.get_args(hint)
+        return [_coerce(item, v, path) for v in value]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise SettingsError(f"setting '{path}' must be a table")
+        _, item = typing.get_args(hint)
+        return {str(k): _coerce(item, v, f"{path}.{k}") for k, v in value.items()}
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, float, str, bool) and not (
+        isinstance(value, hint) and not (hint is int and isinstance(value, bool))
+    ):
+        raise SettingsError(
+            f"setting '{path}' must be of type {hint.__name__}, got {value!r}"
+        )
+    return value
+
+
+def load_settings(path: str | Path) -> Settings:
+    """Read a ``geosiam.toml``; a syntax error names its line."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path}: {exc}; fix the file or delete it to start over") from None
+    return from_dict(Settings, data)
+
+
+def save_settings(settings: Settings, path: str | Path) -> None:
+    """Write the resolved settings as TOML, atomically."""
+    atomic.write_text(path, tomli_w.dumps(to_dict(settings)))
+
+
+def with_overrides(settings: Settings, overrides: dict[str, Any]) -> Settings:
+    """A copy of ``settings`` with dotted keys (``"grid.tile_px"``) replaced; None means unset."""
+    data = to_dict(settings)
+    for dotted, value in overrides.items():
+        if value is None:
+            continue
+        node = data
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return from_dict(Settings, data)
+
+
+def fingerprint(data: Any) -> str:
+    """A short stable hash of plain data, to tell whether inputs changed."""
+    blob = json.dumps(data, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]

@@ -1,0 +1,33 @@
+"""What every source (sample, local files, IGN download, WMS) hands to tiling and rasterisation.
+
+A source module resolves the user's area and years into :class:`YearSources` records: the files
+on disk that hold one year's imagery and vectors. Tiling and rasterisation read only these, so
+the built-in sample, a user's own files and IGN's deliveries all go through the same code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class YearSources:
+    """One year's source files for one zone (several records per year are mosaicked)."""
+
+    year: int
+    rasters: tuple[Path, ...]  # georeferenced rasters, any CRS, uint8 or 16-bit
+    vectors: tuple[Path, ...] = ()  # vector files (GPKG, SHP, GeoJSON...), any CRS
+    origin: str = "local"  # provenance for tiles.gpkg: "sample", "ign:<delivery>", "wms:<layer>"
+    zone: str = ""  # département code where known, for splits by département
+    acquisition: str = ""  # acquisition date or period where known
+    year_end_mosaic: bool = False  # True for WMS year layers: a mix of survey years
+    extra: dict = field(default_factory=dict, compare=False)
+
+
+def by_year(records: list[YearSources]) -> dict[int, list[YearSources]]:
+    """Group records by year, keeping their order."""
+    grouped: dict[int, list[YearSources]] = {}
+    for record in records:
+        grouped.setdefault(record.year, []).append(record)
+    return grouped

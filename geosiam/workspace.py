@@ -1,0 +1,161 @@
+"""Where each file of a workspace lives, and which stages are done.
+
+A workspace is a folder (the current directory by default)::
+
+    geosiam.toml               resolved settings
+    cache/                     downloads, extracted sources, generated sample, training caches
+    tiles/<year>/<tile_id>.tif RGB uint8 GeoTIFF
+    masks/<year>/<tile_id>.tif uint8 class ids, same grid as its tile
+    tiles.gpkg                 one row per tile and year
+    pairs.gpkg                 one row per pair of years, with its split
+    runs/<run>/                one training run and its evaluation
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from geosiam.config import Settings, load_settings, save_settings, to_dict
+from geosiam.errors import WorkspaceError, WorkspaceMismatchError
+
+SETTINGS_FILE = "geosiam.toml"
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """The paths of one workspace; creating the object touches nothing on disk."""
+
+    root: Path
+
+    @property
+    def settings_path(self) -> Path:
+        return self.root / SETTINGS_FILE
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.root / "cache"
+
+    @property
+    def tiles_dir(self) -> Path:
+        return self.root / "tiles"
+
+    @property
+    def masks_dir(self) -> Path:
+        return self.root / "masks"
+
+    @property
+    def tiles_index(self) -> Path:
+        return self.root / "tiles.gpkg"
+
+    @property
+    def pairs_index(self) -> Path:
+        return self.root / "pairs.gpkg"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.root / "runs"
+
+    def tile_path(self, year: int, tile_id: str) -> Path:
+        return self.tiles_dir / str(year) / f"{tile_id}.tif"
+
+    def mask_path(self, year: int, tile_id: str) -> Path:
+        return self.masks_dir / str(year) / f"{tile_id}.tif"
+
+    def relative(self, path: Path) -> str:
+        """``path`` relative to the workspace root (as stored in the indexes), POSIX style."""
+        return Path(path).resolve().relative_to(self.root.resolve()).as_posix()
+
+    def absolute(self, stored: str) -> Path:
+        """The absolute path of a path stored in an index (relative ones are to the root)."""
+        path = Path(stored)
+        return path if path.is_absolute() else self.root / path
+
+    def run_dir(self, name: str) -> Path:
+        return self.runs_dir / name
+
+    def is_prepared(self) -> bool:
+        return self.settings_path.exists() and self.pairs_index.exists()
+
+    def load_settings(self) -> Settings:
+        """The workspace's settings; an error if ``prepare`` has not run here."""
+        if not self.settings_path.exists():
+            raise WorkspaceError(
+                f"no {SETTINGS_FILE} in {self.root}: run 'geosiam prepare' first "
+                "or pass --workspace DIR"
+            )
+        return load_settings(self.settings_path)
+
+    def require_prepared(self) -> Settings:
+        """The settings of a fully prepared workspace (pairs written), else a clear error."""
+        settings = self.load_settings()
+        if not self.pairs_index.exists():
+            raise WorkspaceError(
+                f"{self.root} is not fully prepared (no pairs.gpkg): run 'geosiam prepare' again"
+            )
+        return settings
+
+    def newest_run(self) -> Path:
+        """The most recently modified run folder that holds a model."""
+        runs = [p for p in self.runs_dir.glob("*") if (p / "model.keras").exists()]
+        if not runs:
+            raise WorkspaceError(
+                f"no trained run in {self.runs_dir}: run 'geosiam train' first or pass --run"
+            )
+        return max(runs, key=lambda p: (p / "model.keras").stat().st_mtime)
+
+
+def data_identity(settings: Settings, classes_digest: str) -> dict:
+    """The settings that define the prepared files; if they change, tiles or masks change."""
+    sources = to_dict(settings.sources)
+    sources.pop("ign_url", None)
+    return {
+        "years": settings.years,
+        "grid": to_dict(settings.grid),
+        "area": to_dict(settings.area),
+        "sources": sources,
+        "classes": classes_digest,
+        "min_valid_fraction": settings.prepare.min_valid_fraction,
+    }
+
+
+def claim(workspace: Workspace, settings: Settings, classes_digest: str, force: bool) -> None:
+    """Record ``settings`` as the workspace's, refusing to mix with files made otherwise.
+
+    With ``force``, the prepared files (tiles, masks, indexes; never the download cache) of a
+    workspace made with other settings are removed first.
+    """
+    if workspace.settings_path.exists():
+        old = workspace.load_settings()
+        old_digest = _stored_classes_digest(workspace)
+        if data_identity(old, old_digest) != data_identity(settings, classes_digest):
+            if not force:
+                changed = _changed_keys(
+                    data_identity(old, old_digest), data_identity(settings, classes_digest)
+                )
+                raise WorkspaceMismatchError(
+                    f"{workspace.root} was prepared with other settings ({', '.join(changed)}): "
+                    "use another --workspace, or --force to discard its tiles and masks"
+                )
+            discard_prepared(workspace)
+    workspace.root.mkdir(parents=True, exist_ok=True)
+    save_settings(settings, workspace.settings_path)
+    (workspace.root / ".classes-digest").write_text(classes_digest)
+
+
+def discard_prepared(workspace: Workspace) -> None:
+    """Remove tiles, masks and indexes (the cache of downloads is kept)."""
+    for folder in (workspace.tiles_dir, workspace.masks_dir):
+        shutil.rmtree(folder, ignore_errors=True)
+    for index in (workspace.tiles_index, workspace.pairs_index):
+        index.unlink(missing_ok=True)
+
+
+def _stored_classes_digest(workspace: Workspace) -> str:
+    path = workspace.root / ".classes-digest"
+    return path.read_text().strip() if path.exists() else ""
+
+
+def _changed_keys(old: dict, new: dict) -> list[str]:
+    return [key for key in new if old.get(key) != new.get(key)]
