@@ -1,0 +1,56 @@
+"""Retrieval metrics with one relevant item per query (pure numpy).
+
+The reference definition (Khokhlova et al., ICIP 2020): queries are the newer year, the database
+the older year, each query has exactly one relevant database item (its own place). AP@k is then
+``1/rank`` when the match is within the top k, else 0, so MAP@k equals MRR@k, and
+``recall@1 <= MAP@5 <= recall@5``::
+
+    >>> ranks = np.array([1, 2, 6])
+    >>> map_at_k(ranks, 5)
+    0.5
+    >>> recall_at_k(ranks, 5)
+    0.6666666666666666
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def match_ranks(neighbours: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """1-based rank of each query's true match in its neighbour list; 0 when absent.
+
+    ``neighbours`` is (n_queries, k) database indices, best first; ``truth`` (n_queries,)
+    the index of each query's relevant item.
+    """
+    hits = neighbours == np.asarray(truth)[:, None]
+    found = hits.any(axis=1)
+    return np.where(found, hits.argmax(axis=1) + 1, 0)
+
+
+def map_at_k(ranks: np.ndarray, k: int = 5) -> float:
+    """Mean average precision at k with one relevant item: mean of 1/rank within k."""
+    ranks = np.asarray(ranks)
+    if ranks.size == 0:
+        return float("nan")
+    within = (ranks >= 1) & (ranks <= k)
+    return float(np.where(within, 1.0 / np.maximum(ranks, 1), 0.0).mean())
+
+
+def recall_at_k(ranks: np.ndarray, k: int) -> float:
+    """Share of queries whose match is within the top k."""
+    ranks = np.asarray(ranks)
+    if ranks.size == 0:
+        return float("nan")
+    return float(((ranks >= 1) & (ranks <= k)).mean())
+
+
+def summary(ranks: np.ndarray) -> dict[str, float]:
+    """The figures geosiam reports for one model and direction."""
+    return {
+        "map_at_5": map_at_k(ranks, 5),
+        "recall_at_1": recall_at_k(ranks, 1),
+        "recall_at_5": recall_at_k(ranks, 5),
+        "recall_at_10": recall_at_k(ranks, 10),
+        "n_queries": int(np.asarray(ranks).size),
+    }

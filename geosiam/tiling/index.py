@@ -1,0 +1,47 @@
+"""The two workspace indexes, ``tiles.gpkg`` and ``pairs.gpkg``: their columns, read and write.
+
+``tiles.gpkg`` (layer ``tiles``), one row per tile and year:
+    tile_id, year, col, row, image, mask (paths relative to the workspace), valid_fraction,
+    origin (provenance), zone (département where known), acquisition, year_end_mosaic, geometry.
+``pairs.gpkg`` (layer ``pairs``), one row per pair; ``a`` is the older year, ``b`` the newer:
+    pair_id, tile_id_a, tile_id_b, year_a, year_b, image_a, mask_a, image_b, mask_b, iou,
+    block, split (train | val | test), zone, geometry (footprint of tile a).
+Geometries are footprints in the grid CRS.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from geosiam import atomic
+
+TILE_COLUMNS = [
+    "tile_id", "year", "col", "row", "image", "mask", "valid_fraction",
+    "origin", "zone", "acquisition", "year_end_mosaic",
+]
+PAIR_COLUMNS = [
+    "pair_id", "tile_id_a", "tile_id_b", "year_a", "year_b", "image_a", "mask_a",
+    "image_b", "mask_b", "iou", "block", "split", "zone",
+]
+SPLITS = ("train", "val", "test")
+
+
+def write_index(frame, path: Path, layer: str) -> None:
+    """Write a GeoDataFrame as a one-layer GeoPackage, atomically."""
+    with atomic.atomic_path(path, suffix=".gpkg") as tmp:
+        frame.to_file(tmp, layer=layer, driver="GPKG")
+
+
+def read_index(path: Path, layer: str):
+    """Read a workspace index as a GeoDataFrame."""
+    import geopandas as gpd
+
+    return gpd.read_file(path, layer=layer)
+
+
+def read_pairs(path: Path, split: str | None = None):
+    """``pairs.gpkg`` as a GeoDataFrame, optionally only one split."""
+    pairs = read_index(path, "pairs")
+    if split is not None:
+        pairs = pairs[pairs["split"] == split].reset_index(drop=True)
+    return pairs
