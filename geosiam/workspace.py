@@ -17,7 +17,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from geosiam.config import Settings, load_settings, save_settings, to_dict
+from geosiam import atomic
+from geosiam.config import Settings, fingerprint, load_settings, save_settings, to_dict
 from geosiam.errors import WorkspaceError, WorkspaceMismatchError
 
 SETTINGS_FILE = "geosiam.toml"
@@ -52,6 +53,15 @@ class Workspace:
     @property
     def pairs_index(self) -> Path:
         return self.root / "pairs.gpkg"
+
+    @property
+    def classes_path(self) -> Path:
+        """The class table the masks were burnt with (a copy, so the workspace is self-contained)."""
+        return self.root / "classes.toml"
+
+    @property
+    def state_path(self) -> Path:
+        return self.root / "cache" / "state.json"
 
     @property
     def runs_dir(self) -> Path:
@@ -120,42 +130,36 @@ def data_identity(settings: Settings, classes_digest: str) -> dict:
     }
 
 
-def claim(workspace: Workspace, settings: Settings, classes_digest: str, force: bool) -> None:
-    """Record ``settings`` as the workspace's, refusing to mix with files made otherwise.
+def claim(workspace: Workspace, settings: Settings, classes_text: str, force: bool) -> None:
+    """Record ``settings`` and the class table as the workspace's, refusing to mix grids.
 
     With ``force``, the prepared files (tiles, masks, indexes; never the download cache) of a
     workspace made with other settings are removed first.
     """
+    new = data_identity(settings, fingerprint(classes_text))
     if workspace.settings_path.exists():
-        old = workspace.load_settings()
-        old_digest = _stored_classes_digest(workspace)
-        if data_identity(old, old_digest) != data_identity(settings, classes_digest):
+        old = data_identity(workspace.load_settings(), _stored_classes_digest(workspace))
+        if old != new:
             if not force:
-                changed = _changed_keys(
-                    data_identity(old, old_digest), data_identity(settings, classes_digest)
-                )
+                changed = ", ".join(key for key in new if old.get(key) != new.get(key))
                 raise WorkspaceMismatchError(
-                    f"{workspace.root} was prepared with other settings ({', '.join(changed)}): "
+                    f"{workspace.root} was prepared with other settings ({changed}): "
                     "use another --workspace, or --force to discard its tiles and masks"
                 )
             discard_prepared(workspace)
     workspace.root.mkdir(parents=True, exist_ok=True)
+    atomic.write_text(workspace.classes_path, classes_text)
     save_settings(settings, workspace.settings_path)
-    (workspace.root / ".classes-digest").write_text(classes_digest)
 
 
 def discard_prepared(workspace: Workspace) -> None:
-    """Remove tiles, masks and indexes (the cache of downloads is kept)."""
-    for folder in (workspace.tiles_dir, workspace.masks_dir):
+    """Remove tiles, masks, indexes and stage records (the cache of downloads is kept)."""
+    for folder in (workspace.tiles_dir, workspace.masks_dir, workspace.cache_dir / "stages"):
         shutil.rmtree(folder, ignore_errors=True)
-    for index in (workspace.tiles_index, workspace.pairs_index):
+    for index in (workspace.tiles_index, workspace.pairs_index, workspace.state_path):
         index.unlink(missing_ok=True)
 
 
 def _stored_classes_digest(workspace: Workspace) -> str:
-    path = workspace.root / ".classes-digest"
-    return path.read_text().strip() if path.exists() else ""
-
-
-def _changed_keys(old: dict, new: dict) -> list[str]:
-    return [key for key in new if old.get(key) != new.get(key)]
+    path = workspace.classes_path
+    return fingerprint(path.read_text(encoding="utf-8")) if path.exists() else ""
