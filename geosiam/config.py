@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomli_w
-
 from geosiam import atomic
 from geosiam.errors import SettingsError
 
@@ -52,6 +50,21 @@ class AreaSettings:
 
 
 @dataclass
+class HttpSettings:
+    """How geosiam talks to IGN's services: pace, patience and retries.
+
+    IGN answers 429 well below its documented 10 requests/s, hence one request per second by
+    default. These never change what is downloaded, so they are not part of a workspace's identity.
+    """
+
+    request_interval_s: float = 1.0  # minimum time between two requests
+    timeout_s: float = 60.0  # connect and read timeout of one request
+    retries: int = 8  # attempts after a failure that made no progress (429, 5xx, timeouts, drops)
+    backoff_s: float = 2.0  # first wait before a retry; doubles each time
+    backoff_max_s: float = 120.0  # longest wait between retries (a Retry-After header wins)
+
+
+@dataclass
 class SourceSettings:
     """Where each year's rasters and vectors come from (local paths or IGN services)."""
 
@@ -60,6 +73,7 @@ class SourceSettings:
     ign_url: str = "https://data.geopf.fr"
     resolution: str = ""  # BD ORTHO resolution token ("0M50", "0M20"); "" = the coarsest
     topo_edition: dict[str, str] = field(default_factory=dict)  # year -> YYYY-MM-DD
+    http: HttpSettings = field(default_factory=HttpSettings)
 
 
 @dataclass
@@ -85,12 +99,18 @@ class SplitSettings:
 
 @dataclass
 class TrainSettings:
-    """The Siamese model and its training (``geosiam train``)."""
+    """The Siamese model and its training (``geosiam train``).
 
-    backbone: str = "resnet50"
-    weights: str = "imagenet"  # "imagenet", "none" or a weights file
+    ``"auto"`` and ``None`` values are resolved when a run starts (backbone: resnet50 on an
+    accelerator, mobilenetv3small on CPU; mixed precision and XLA: on where a GPU is present;
+    input_px 0: the grid's tile size); the run folder keeps the resolved values.
+    """
+
+    backbone: str = "auto"  # auto | resnet50 | mobilenetv3small | efficientnetv2b0
+    weights: str = "imagenet"  # "imagenet", "none" or a backbone weights file
     descriptor_dim: int = 128
     loss: str = "bce"  # bce | contrastive | triplet | focal
+    margin: float = 0.5  # distance margin of the contrastive and triplet losses
     mask_encoding: str = "onehot"  # onehot | gray | rgb
     image_only: bool = False
     input_px: int = 0  # 0 = the grid's tile_px
@@ -98,7 +118,7 @@ class TrainSettings:
     anchors_per_batch: int = 6  # 6 anchors -> 24 pairs, as the prototype
     learning_rate: float = 1e-4
     mine_every: int = 5
-    hard_negatives: int = 4
+    hard_negatives: int = 4  # hardest wrong neighbours kept per hard anchor
     augment: bool = True
     mixed_precision: bool | None = None  # None = on when a GPU is present
     jit_compile: bool | None = None  # None = on when a GPU is present
@@ -203,6 +223,8 @@ def load_settings(path: str | Path) -> Settings:
 
 def save_settings(settings: Settings, path: str | Path) -> None:
     """Write the resolved settings as TOML, atomically."""
+    import tomli_w  # lazily: geosiam.model runs on GPU machines that only have keras + numpy
+
     atomic.write_text(path, tomli_w.dumps(to_dict(settings)))
 
 

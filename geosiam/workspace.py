@@ -119,7 +119,8 @@ class Workspace:
 def data_identity(settings: Settings, classes_digest: str) -> dict:
     """The settings that define the prepared files; if they change, tiles or masks change."""
     sources = to_dict(settings.sources)
-    sources.pop("ign_url", None)
+    for how_not_what in ("ign_url", "http"):
+        sources.pop(how_not_what, None)
     return {
         "years": settings.years,
         "grid": to_dict(settings.grid),
