@@ -29,8 +29,13 @@ app = typer.Typer(
 )
 app.command("prepare")(prepare.prepare)
 
-GLOBAL_FLAGS = {"--quiet": "quiet", "-q": "quiet", "--verbose": "verbose", "-v": "verbose",
-                "--debug": "debug"}
+GLOBAL_FLAGS = {
+    "--quiet": "quiet",
+    "-q": "quiet",
+    "--verbose": "verbose",
+    "-v": "verbose",
+    "--debug": "debug",
+}
 
 
 @app.callback()

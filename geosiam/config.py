@@ -10,12 +10,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from geosiam import atomic
 from geosiam.errors import SettingsError
@@ -142,9 +143,7 @@ class Settings:
 def validate_years(years: list[int]) -> list[int]:
     """Two distinct plausible years, oldest first."""
     if len(years) != 2 or years[0] == years[1]:
-        raise SettingsError(
-            f"expected two distinct years, got {years or 'none'}: use --years 2000 2015"
-        )
+        raise SettingsError(f"expected two distinct years, got {years or 'none'}: use --years 2000 2015")
     for year in years:
         if not FIRST_YEAR <= year <= LAST_YEAR:
             raise SettingsError(
@@ -205,9 +204,7 @@ def _coerce(hint: Any, value: Any, path: str) -> Any:
     if hint in (int, float, str, bool) and not (
         isinstance(value, hint) and not (hint is int and isinstance(value, bool))
     ):
-        raise SettingsError(
-            f"setting '{path}' must be of type {hint.__name__}, got {value!r}"
-        )
+        raise SettingsError(f"setting '{path}' must be of type {hint.__name__}, got {value!r}")
     return value
 
 

@@ -92,8 +92,7 @@ class Workspace:
         """The workspace's settings; an error if ``prepare`` has not run here."""
         if not self.settings_path.exists():
             raise WorkspaceError(
-                f"no {SETTINGS_FILE} in {self.root}: run 'geosiam prepare' first "
-                "or pass --workspace DIR"
+                f"no {SETTINGS_FILE} in {self.root}: run 'geosiam prepare' first or pass --workspace DIR"
             )
         return load_settings(self.settings_path)
 

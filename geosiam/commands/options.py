@@ -9,8 +9,13 @@ import typer
 from geosiam.errors import SettingsError
 
 WORKSPACE = typer.Option(
-    Path("."), "--workspace", "-w", envvar="GEOSIAM_WORKSPACE", file_okay=False,
-    help="Workspace folder (settings, tiles, masks, runs).", show_default=True,
+    Path("."),
+    "--workspace",
+    "-w",
+    envvar="GEOSIAM_WORKSPACE",
+    file_okay=False,
+    help="Workspace folder (settings, tiles, masks, runs).",
+    show_default=True,
 )
 
 

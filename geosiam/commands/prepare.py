@@ -11,21 +11,52 @@ from geosiam.commands.options import WORKSPACE, parse_year_map
 
 
 def prepare(
-    years: tuple[int, int] = typer.Option(..., "--years", help="The two survey years, e.g. --years 2000 2015."),
-    sample: bool = typer.Option(False, "--sample", help="Use the built-in synthetic sample area (the default when no area is given)."),
+    years: tuple[int, int] = typer.Option(
+        ..., "--years", help="The two survey years, e.g. --years 2000 2015."
+    ),
+    sample: bool = typer.Option(
+        False, "--sample", help="Use the built-in synthetic sample area (the default when no area is given)."
+    ),
     dept: list[str] = typer.Option(None, "--dept", help="IGN département code (repeatable): 54, 2A, 971."),
-    bbox: tuple[float, float, float, float] = typer.Option(None, "--bbox", help="Area as xmin ymin xmax ymax in the grid CRS (EPSG:2154 for IGN)."),
-    aoi: Path = typer.Option(None, "--aoi", exists=True, dir_okay=False, help="Area as a vector file (any CRS)."),
-    ortho: list[str] = typer.Option(None, "--ortho", help="YEAR=PATH: your own rasters (file, folder or glob) for a year."),
-    topo: list[str] = typer.Option(None, "--topo", help="YEAR=PATH: your own vectors (file, folder or glob) for a year."),
-    classes: Path = typer.Option(None, "--classes", exists=True, dir_okay=False, help="Class table (TOML) replacing the built-in BD TOPO table."),
+    bbox: tuple[float, float, float, float] = typer.Option(
+        None, "--bbox", help="Area as xmin ymin xmax ymax in the grid CRS (EPSG:2154 for IGN)."
+    ),
+    aoi: Path = typer.Option(
+        None, "--aoi", exists=True, dir_okay=False, help="Area as a vector file (any CRS)."
+    ),
+    ortho: list[str] = typer.Option(
+        None, "--ortho", help="YEAR=PATH: your own rasters (file, folder or glob) for a year."
+    ),
+    topo: list[str] = typer.Option(
+        None, "--topo", help="YEAR=PATH: your own vectors (file, folder or glob) for a year."
+    ),
+    classes: Path = typer.Option(
+        None,
+        "--classes",
+        exists=True,
+        dir_okay=False,
+        help="Class table (TOML) replacing the built-in BD TOPO table.",
+    ),
     crs: str = typer.Option(None, "--crs", help="Grid CRS (default: the rasters' CRS; EPSG:2154 for IGN)."),
-    tile_size_m: float = typer.Option(None, "--tile-size-m", help="Tile size in metres (default 1000; sample 250)."),
+    tile_size_m: float = typer.Option(
+        None, "--tile-size-m", help="Tile size in metres (default 1000; sample 250)."
+    ),
     tile_px: int = typer.Option(None, "--tile-px", help="Tile size in pixels (default 256; sample 64)."),
-    min_valid: float = typer.Option(None, "--min-valid", help="Drop tiles with a smaller valid (non-nodata) fraction (default 0.9)."),
-    resolution: str = typer.Option(None, "--resolution", help="BD ORTHO resolution to download: 0M50, 0M20... (default: the coarsest)."),
-    topo_edition: list[str] = typer.Option(None, "--topo-edition", help="YEAR=YYYY-MM-DD: the BD TOPO edition to use for a year."),
-    ign_url: str = typer.Option(None, "--ign-url", envvar="GEOSIAM_IGN_URL", help="Root of IGN's services (default https://data.geopf.fr)."),
+    min_valid: float = typer.Option(
+        None, "--min-valid", help="Drop tiles with a smaller valid (non-nodata) fraction (default 0.9)."
+    ),
+    resolution: str = typer.Option(
+        None, "--resolution", help="BD ORTHO resolution to download: 0M50, 0M20... (default: the coarsest)."
+    ),
+    topo_edition: list[str] = typer.Option(
+        None, "--topo-edition", help="YEAR=YYYY-MM-DD: the BD TOPO edition to use for a year."
+    ),
+    ign_url: str = typer.Option(
+        None,
+        "--ign-url",
+        envvar="GEOSIAM_IGN_URL",
+        help="Root of IGN's services (default https://data.geopf.fr).",
+    ),
     jobs: int = typer.Option(0, "--jobs", "-j", help="Worker processes (0 = all cores)."),
     seed: int = typer.Option(None, "--seed", help="Seed of the sample area and of the split assignment."),
     force: bool = typer.Option(False, "--force", help="Discard tiles and masks made with other settings."),

@@ -16,12 +16,32 @@ from pathlib import Path
 from geosiam import atomic
 
 TILE_COLUMNS = [
-    "tile_id", "year", "col", "row", "image", "mask", "valid_fraction",
-    "origin", "zone", "acquisition", "year_end_mosaic",
+    "tile_id",
+    "year",
+    "col",
+    "row",
+    "image",
+    "mask",
+    "valid_fraction",
+    "origin",
+    "zone",
+    "acquisition",
+    "year_end_mosaic",
 ]
 PAIR_COLUMNS = [
-    "pair_id", "tile_id_a", "tile_id_b", "year_a", "year_b", "image_a", "mask_a",
-    "image_b", "mask_b", "iou", "block", "split", "zone",
+    "pair_id",
+    "tile_id_a",
+    "tile_id_b",
+    "year_a",
+    "year_b",
+    "image_a",
+    "mask_a",
+    "image_b",
+    "mask_b",
+    "iou",
+    "block",
+    "split",
+    "zone",
 ]
 SPLITS = ("train", "val", "test")
 

@@ -18,9 +18,7 @@ def read_tile(path: Path, size: int | None = None) -> np.ndarray:
     try:
         with rasterio.open(path) as src:
             if src.count < 3:
-                raise SourceError(
-                    f"{path} has {src.count} band(s), an RGB tile needs 3: give RGB imagery"
-                )
+                raise SourceError(f"{path} has {src.count} band(s), an RGB tile needs 3: give RGB imagery")
             shape = (3, size, size) if size else None
             data = src.read((1, 2, 3), out_shape=shape, resampling=Resampling.average)
     except rasterio.errors.RasterioIOError as exc:

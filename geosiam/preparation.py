@@ -1,0 +1,200 @@
+"""``geosiam prepare`` end to end: settings -> sources -> tiles -> masks -> pairs.
+
+Each stage reads what the previous one wrote and records finished chunks, so an interrupted
+``prepare`` resumes where it stopped, and a complete workspace is recognised without touching
+the network or the files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from geosiam import atomic
+from geosiam.config import Settings, fingerprint, to_dict, validate_years, with_overrides
+from geosiam.errors import SettingsError, SourceError
+from geosiam.rasterize.classes import load_classes
+from geosiam.sources.sourceset import YearSources, by_year
+from geosiam.tiling.grid import DEFAULT_CRS, DEFAULT_TILE_PX, DEFAULT_TILE_SIZE_M, Grid
+from geosiam.workspace import Workspace, claim, data_identity
+
+log = logging.getLogger(__name__)
+
+AREA_KEYS = ("area.sample", "area.depts", "area.bbox", "area.aoi", "sources.ortho")
+BLOCK_TILES = 5  # default split block: 5 x 5 tiles
+
+
+def resolve_settings(workspace_dir: Path, overrides: dict) -> Settings:
+    """Defaults < the workspace's geosiam.toml < command-line ``overrides``, checked."""
+    workspace = Workspace(Path(workspace_dir))
+    settings = workspace.load_settings() if workspace.settings_path.exists() else Settings()
+    if any(overrides.get(key) for key in AREA_KEYS):
+        # an area given on the command line replaces the stored one as a whole
+        settings.area = type(settings.area)()
+        settings.sources.ortho, settings.sources.topo = {}, {}
+    settings = with_overrides(settings, overrides)
+    settings.years = validate_years(settings.years)
+    area = settings.area
+    chosen = [
+        bool(area.sample),
+        bool(area.depts),
+        bool(area.bbox),
+        bool(area.aoi),
+        bool(settings.sources.ortho),
+    ]
+    if area.sample and sum(chosen) > 1:
+        raise SettingsError("--sample cannot be combined with --dept/--bbox/--aoi/--ortho: pick one")
+    if settings.sources.topo and not settings.sources.ortho:
+        raise SettingsError("--topo needs --ortho for the same years: give your imagery too")
+    if not any(chosen):
+        print("No area given: using the built-in sample area (--sample).")
+        area.sample = True
+    _resolve_grid(settings)
+    return settings
+
+
+def _resolve_grid(settings: Settings) -> None:
+    """Fill the grid fields left to the area's defaults."""
+    grid = settings.grid
+    if settings.area.sample:
+        from geosiam.sources.sample import SAMPLE_GRID
+
+        defaults = SAMPLE_GRID
+        if grid.origin_x == 0 and grid.origin_y == 0:
+            grid.origin_x, grid.origin_y = defaults["origin_x"], defaults["origin_y"]
+    else:
+        defaults = {"crs": DEFAULT_CRS, "tile_size_m": DEFAULT_TILE_SIZE_M, "tile_px": DEFAULT_TILE_PX}
+        if settings.sources.ortho and grid.crs is None:
+            grid.crs = _first_raster_crs(settings)
+    grid.crs = grid.crs or defaults["crs"]
+    grid.tile_size_m = grid.tile_size_m or defaults["tile_size_m"]
+    grid.tile_px = grid.tile_px or defaults["tile_px"]
+    if settings.split.block_size_m is None:
+        settings.split.block_size_m = BLOCK_TILES * grid.tile_size_m
+
+
+def _first_raster_crs(settings: Settings) -> str:
+    """The grid CRS of local data defaults to the CRS of the first year's first raster."""
+    import rasterio
+
+    from geosiam.sources.local import RASTER_SUFFIXES, find_files
+
+    first = find_files(settings.sources.ortho[str(settings.years[0])], RASTER_SUFFIXES, "rasters")[0]
+    try:
+        with rasterio.open(first) as src:
+            if src.crs is None:
+                raise SourceError(f"raster {first} has no CRS: georeference it or pass --crs with its CRS")
+            return src.crs.to_string()
+    except rasterio.errors.RasterioIOError as exc:
+        raise SourceError(f"cannot read raster {first}: {exc}") from None
+
+
+def grid_of(settings: Settings) -> Grid:
+    g = settings.grid
+    return Grid(g.crs, g.origin_x, g.origin_y, g.tile_size_m, g.tile_px)
+
+
+def prepare_workspace(workspace_dir: Path, settings: Settings, jobs: int, force: bool) -> dict:
+    """Run every data stage; returns a summary (pairs per split, tiles per year...)."""
+    workspace = Workspace(Path(workspace_dir))
+    table = load_classes(settings.prepare.classes)
+    claim(workspace, settings, table.text, force)
+    identity = fingerprint(
+        {"data": data_identity(settings, fingerprint(table.text)), "split": to_dict(settings.split)}
+    )
+    state = _read_state(workspace)
+    if state.get("prepared") == identity and workspace.pairs_index.exists():
+        summary = state["summary"]
+        print(f"Workspace {workspace.root} is already prepared ({_describe(summary)}); nothing to do.")
+        return summary
+
+    grid = grid_of(settings)
+    records = resolve_sources(settings, workspace, grid)
+    from geosiam.stages import make_masks, make_tiles, pair_and_split
+
+    tiles, bad = make_tiles(workspace, grid, records, settings, jobs)
+    tiles = make_masks(workspace, grid, records, tiles, table, jobs)
+    pairs = pair_and_split(workspace, grid, tiles, settings)
+    summary = {
+        "tiles": {str(y): int((tiles["year"] == y).sum()) for y in settings.years},
+        "pairs": {s: int((pairs["split"] == s).sum()) for s in ("train", "val", "test")},
+        "classes": sorted(int(c) for c in tiles.attrs.get("classes_seen", [])),
+    }
+    if bad:
+        raise SourceError(
+            f"{len(bad)} raster(s) could not be read and were skipped ({'; '.join(bad)}): "
+            "replace or remove them and run prepare again; everything else is prepared"
+        )
+    _write_state(workspace, {"prepared": identity, "summary": summary})
+    print(f"Prepared {workspace.root}: {_describe(summary)}.")
+    return summary
+
+
+def resolve_sources(settings: Settings, workspace: Workspace, grid: Grid) -> list[YearSources]:
+    """The files of each year, from the sample, the user's paths or IGN's services."""
+    if settings.area.sample:
+        from geosiam.sources import sample
+
+        records = sample.generate(workspace.cache_dir / "sample", settings.years, seed=settings.split.seed)
+    elif settings.sources.ortho:
+        from geosiam.sources.local import local_sources
+
+        records = local_sources(settings.years, settings.sources.ortho, settings.sources.topo)
+    else:
+        from geosiam.sources import ign
+
+        records = ign.fetch_sources(settings, workspace, area_bounds(settings, grid))
+    years = by_year(records)
+    for year in settings.years:
+        if not years.get(year):
+            raise SourceError(f"no sources found for {year}: check the area and the years")
+    return records
+
+
+def area_bounds(settings: Settings, grid: Grid) -> tuple[float, float, float, float] | None:
+    """The area of interest in the grid CRS, or None for 'wherever the sources are'."""
+    if settings.area.bbox:
+        xmin, ymin, xmax, ymax = settings.area.bbox
+        if xmin >= xmax or ymin >= ymax:
+            raise SettingsError(
+                f"empty --bbox {settings.area.bbox}: give xmin ymin xmax ymax with xmin < xmax, ymin < ymax"
+            )
+        return (xmin, ymin, xmax, ymax)
+    if settings.area.aoi:
+        return tuple(aoi_shape(settings.area.aoi, grid.crs).bounds)
+    return None
+
+
+def aoi_shape(path: str, crs: str):
+    """The union of an AOI file's geometries, in ``crs``."""
+    import geopandas as gpd
+
+    try:
+        frame = gpd.read_file(path)
+    except Exception as exc:
+        raise SourceError(f"cannot read --aoi {path}: {exc}") from None
+    if frame.empty:
+        raise SettingsError(f"--aoi {path} has no features: give a file with the area's polygon")
+    if frame.crs is None:
+        raise SourceError(f"--aoi {path} has no CRS: assign one (ogr2ogr -a_srs EPSG:2154)")
+    return frame.to_crs(crs).union_all()
+
+
+def _describe(summary: dict) -> str:
+    pairs = summary["pairs"]
+    return (
+        f"{sum(pairs.values())} pairs (train {pairs['train']}, val {pairs['val']}, "
+        f"test {pairs['test']}), tiles per year {summary['tiles']}"
+    )
+
+
+def _read_state(workspace: Workspace) -> dict:
+    try:
+        return json.loads(workspace.state_path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+def _write_state(workspace: Workspace, state: dict) -> None:
+    atomic.write_text(workspace.state_path, json.dumps(state, indent=1))

@@ -1,0 +1,87 @@
+"""Burn vectors into uint8 class-id masks on exactly each tile's grid.
+
+Shapes are burnt in priority order (lowest first, so the highest priority wins where classes
+overlap), each class with its own ``all_touched`` rule, once per chunk canvas at the tile
+resolution, then cut per tile: rasterising a block once amortises the per-shape cost (peers.md).
+Masks are never resampled with anything but nearest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from geosiam import atomic
+from geosiam.rasterize.vectors import Burnables
+from geosiam.tiling import chunks
+from geosiam.tiling.cut import tiff_profile
+from geosiam.tiling.grid import Grid
+
+
+def burn(shapes: Burnables, transform, shape: tuple[int, int]) -> np.ndarray:
+    """A (H, W) uint8 class-id array of ``shapes`` on the pixel grid ``transform``/``shape``."""
+    from rasterio.features import rasterize
+
+    out = np.zeros(shape, dtype=np.uint8)
+    if not len(shapes):
+        return out
+    # consecutive shapes with the same all_touched flag are burnt in one call, in burn order
+    flags = shapes.all_touched
+    starts = np.flatnonzero(np.r_[True, flags[1:] != flags[:-1]])
+    ends = np.r_[starts[1:], len(flags)]
+    for start, end in zip(starts, ends):
+        rasterize(
+            zip(shapes.geometries[start:end], shapes.class_ids[start:end].tolist()),
+            out=out,
+            transform=transform,
+            all_touched=bool(flags[start]),
+            dtype=np.uint8,
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class MaskJob:
+    """The masks of one chunk of one year."""
+
+    grid: Grid
+    chunk: chunks.Chunk
+    year: int
+    shapes: Burnables  # only the shapes intersecting the chunk
+    root: Path
+    marker: Path
+    fingerprint: str
+
+
+def burn_chunk(job: MaskJob) -> list[dict]:
+    """Write the masks of one chunk's tiles; records map tile ids to mask paths and classes."""
+    done = chunks.read_marker(job.marker, job.fingerprint)
+    if done is not None:
+        return done
+    grid, chunk = job.grid, job.chunk
+    canvas = burn(job.shapes, chunk.transform(grid), chunk.shape(grid))
+    records = []
+    for col, row in chunk.cells:
+        rows, cols = chunk.cell_slices(grid, col, row)
+        tile_id = grid.tile_id(col, row)
+        relative = Path("masks") / str(job.year) / f"{tile_id}.tif"
+        write_mask(job.root / relative, canvas[rows, cols], grid, col, row)
+        classes = np.unique(canvas[rows, cols]).tolist()
+        records.append(
+            {"tile_id": tile_id, "year": job.year, "mask": relative.as_posix(), "classes": classes}
+        )
+    chunks.write_marker(job.marker, job.fingerprint, records)
+    return records
+
+
+def write_mask(path: Path, classes: np.ndarray, grid: Grid, col: int, row: int) -> None:
+    """A single-band uint8 GeoTIFF on the tile's grid, class 0 = background."""
+    import rasterio
+
+    profile = tiff_profile(grid, col, row, count=1)
+    profile["nodata"] = None
+    with atomic.atomic_path(path, suffix=".tif") as tmp:
+        with rasterio.open(tmp, "w", **profile) as dst:
+            dst.write(classes, 1)

@@ -1,0 +1,194 @@
+"""The three data stages of ``prepare`` over a whole area: tiles, masks, pairs.
+
+Each stage plans chunks, runs them in parallel (finished chunks are skipped on a re-run, by
+their markers under ``cache/stages/``) and returns plain tables; ``tiles.gpkg`` and
+``pairs.gpkg`` are written last, atomically.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from geosiam.config import Settings, fingerprint, to_dict
+from geosiam.errors import SourceError
+from geosiam.rasterize.classes import ClassTable
+from geosiam.rasterize.masks import MaskJob, burn_chunk
+from geosiam.sources.sourceset import YearSources, by_year
+from geosiam.tiling import chunks
+from geosiam.tiling.cut import CutJob, cut_chunk
+from geosiam.tiling.grid import Grid
+from geosiam.tiling.index import TILE_COLUMNS, write_index
+from geosiam.tiling.rasters import inspect_all
+from geosiam.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+
+def make_tiles(workspace: Workspace, grid: Grid, records: list[YearSources], settings: Settings, jobs: int):
+    """Cut both years on the grid; returns (tiles GeoDataFrame, unreadable raster messages)."""
+    import geopandas as gpd
+    import shapely
+
+    from geosiam.preparation import aoi_shape, area_bounds
+
+    infos, bad = inspect_all(records, grid.crs)
+    coverage = {}
+    for year in settings.years:
+        boxes = [shapely.box(*i.bounds) for i in infos if i.source.year == year]
+        if not boxes:
+            raise SourceError(f"no readable imagery for {year}: {'; '.join(bad) or 'no rasters'}")
+        coverage[year] = shapely.union_all(boxes)
+    region = shapely.intersection_all(list(coverage.values()))
+    if region.is_empty:
+        raise SourceError(
+            f"the imagery of {settings.years[0]} and {settings.years[1]} does not overlap: "
+            "give rasters of the same area for both years"
+        )
+    if settings.area.aoi:
+        region = region.intersection(aoi_shape(settings.area.aoi, grid.crs))
+    elif settings.area.bbox:
+        region = region.intersection(shapely.box(*area_bounds(settings, grid)))
+    cells = [
+        (c, r)
+        for c, r in grid.cells(region.bounds)
+        if not region.is_empty and region.intersection(shapely.box(*grid.bounds(c, r))).area > 0
+    ]
+    if not cells:
+        raise SourceError(
+            "the area is empty: no grid tile lies inside both years' imagery and the area; "
+            "check --bbox/--aoi against the rasters' extent"
+        )
+    jobs_list = []
+    stage_dir = workspace.cache_dir / "stages" / "tiles"
+    for year in settings.years:
+        year_infos = [i for i in infos if i.source.year == year]
+        inputs = fingerprint(
+            {
+                "grid": to_dict(settings.grid),
+                "min_valid": settings.prepare.min_valid_fraction,
+                "rasters": [_file_identity(i.path) for i in year_infos],
+            }
+        )
+        for chunk in chunks.plan(grid, cells):
+            box = chunk.bounds(grid)
+            overlapping = tuple(i for i in year_infos if _overlaps(i.bounds, box))
+            jobs_list.append(
+                CutJob(
+                    grid,
+                    chunk,
+                    year,
+                    overlapping,
+                    settings.prepare.min_valid_fraction,
+                    workspace.root,
+                    stage_dir / str(year) / f"{chunk.key}.json",
+                    inputs,
+                )
+            )
+    rows = chunks.run_parallel(cut_chunk, jobs_list, jobs, desc="tiles")
+    if not rows:
+        raise SourceError(
+            f"every tile has less than {settings.prepare.min_valid_fraction:.0%} valid pixels: "
+            "lower --min-valid or check the rasters' nodata"
+        )
+    frame = gpd.GeoDataFrame(
+        rows, geometry=[shapely.box(*grid.bounds(r["col"], r["row"])) for r in rows], crs=grid.crs
+    )
+    return frame.sort_values(["year", "row", "col"]).reset_index(drop=True), bad
+
+
+def make_masks(
+    workspace: Workspace, grid: Grid, records: list[YearSources], tiles, table: ClassTable, jobs: int
+):
+    """Burn each year's vectors on its tiles; returns ``tiles`` with ``mask`` and class counts."""
+    from geosiam.rasterize.vectors import load_burnables
+
+    stage_dir = workspace.cache_dir / "stages" / "masks"
+    jobs_list = []
+    for year, year_records in by_year(records).items():
+        year_tiles = tiles[tiles["year"] == year]
+        if year_tiles.empty:
+            continue
+        vectors = [p for r in year_records for p in r.vectors]
+        bounds = tuple(year_tiles.total_bounds)
+        if not vectors:
+            log.warning("no vectors for %s: its masks are background only", year)
+        _check_vector_overlap(vectors, grid.crs, bounds)
+        shapes = load_burnables(vectors, table, grid.crs, bounds)
+        inputs = fingerprint(
+            {
+                "grid": [grid.crs, grid.origin_x, grid.origin_y, grid.tile_size_m, grid.tile_px],
+                "classes": table.text,
+                "vectors": [_file_identity(p) for p in vectors],
+            }
+        )
+        cells = list(zip(year_tiles["col"].tolist(), year_tiles["row"].tolist()))
+        for chunk in chunks.plan(grid, cells):
+            jobs_list.append(
+                MaskJob(
+                    grid,
+                    chunk,
+                    year,
+                    shapes.within(chunk.bounds(grid)),
+                    workspace.root,
+                    stage_dir / str(year) / f"{chunk.key}.json",
+                    inputs,
+                )
+            )
+    rows = chunks.run_parallel(burn_chunk, jobs_list, jobs, desc="masks")
+    masks = {(r["tile_id"], r["year"]): r for r in rows}
+    tiles = tiles.copy()
+    tiles["mask"] = [masks[(t, y)]["mask"] for t, y in zip(tiles["tile_id"], tiles["year"])]
+    tiles.attrs["classes_seen"] = sorted({c for r in rows for c in r["classes"]})
+    return tiles
+
+
+def pair_and_split(workspace: Workspace, grid: Grid, tiles, settings: Settings):
+    """Pair the two years, assign splits, write tiles.gpkg then pairs.gpkg."""
+    from geosiam.tiling.pairs import assign_splits, pair_tiles
+
+    year_a, year_b = settings.years
+    pairs = pair_tiles(tiles, year_a, year_b, settings.split.min_iou)
+    if pairs.empty:
+        raise SourceError(
+            f"no tile of {year_a} overlaps a tile of {year_b} by IoU >= {settings.split.min_iou}: "
+            "check that both years cover the same area"
+        )
+    pairs = assign_splits(pairs, settings.split, settings.split.block_size_m)
+    write_index(tiles[TILE_COLUMNS + ["geometry"]], workspace.tiles_index, "tiles")
+    write_index(pairs, workspace.pairs_index, "pairs")
+    return pairs
+
+
+def _check_vector_overlap(vectors, grid_crs: str, bounds) -> None:
+    """Vectors whose extent misses the tiles entirely are a user error, not empty masks."""
+    import pyogrio
+    import shapely
+    from rasterio.warp import transform_bounds
+
+    if not vectors:
+        return
+    area = shapely.box(*bounds)
+    for path in vectors:
+        for layer, _ in pyogrio.list_layers(path):
+            info = pyogrio.read_info(path, layer=layer, force_total_bounds=True)
+            extent = info.get("total_bounds")
+            if not info.get("crs") or extent is None or np.isnan(extent).any():
+                continue
+            if shapely.box(*transform_bounds(info["crs"], grid_crs, *extent)).intersects(area):
+                return
+    raise SourceError(
+        f"the vectors ({', '.join(Path(v).name for v in vectors)}) do not overlap the rasters: "
+        "give vectors of the same area (check their CRS)"
+    )
+
+
+def _file_identity(path: Path) -> list:
+    stat = Path(path).stat()
+    return [str(path), stat.st_size, int(stat.st_mtime)]
+
+
+def _overlaps(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]

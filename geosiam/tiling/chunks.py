@@ -1,0 +1,108 @@
+"""Chunks: square groups of grid tiles processed together, in parallel over processes.
+
+Reading a block of source imagery (or rasterising a block of vectors) once per chunk and cutting
+it into tiles in memory amortises per-read and per-shape costs; a chunk of ~1024 px keeps memory
+small whatever the area's size. Each finished chunk leaves a marker (its tile records, as JSON) so
+that an interrupted stage restarts where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+from affine import Affine
+
+from geosiam import atomic
+from geosiam.progress import progress
+from geosiam.tiling.grid import Grid
+
+CHUNK_PX = 1024
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A block of ``size`` x ``size`` grid cells whose lower-left cell is (col0, row0)."""
+
+    col0: int
+    row0: int
+    size: int
+    cells: tuple[tuple[int, int], ...]  # the cells of interest inside the block
+
+    @property
+    def key(self) -> str:
+        return f"x{self.col0}_y{self.row0}"
+
+    def transform(self, grid: Grid) -> Affine:
+        """Transform of the chunk canvas (its top-left is the top-left of its top-left cell)."""
+        return grid.transform(self.col0, self.row0 + self.size - 1)
+
+    def shape(self, grid: Grid) -> tuple[int, int]:
+        return (self.size * grid.tile_px, self.size * grid.tile_px)
+
+    def bounds(self, grid: Grid) -> tuple[float, float, float, float]:
+        xmin, ymin, _, _ = grid.bounds(self.col0, self.row0)
+        span = self.size * grid.tile_size_m
+        return (xmin, ymin, xmin + span, ymin + span)
+
+    def cell_slices(self, grid: Grid, col: int, row: int) -> tuple[slice, slice]:
+        """Row and column slices of cell (col, row) in the chunk canvas."""
+        px = grid.tile_px
+        top = (self.row0 + self.size - 1 - row) * px
+        left = (col - self.col0) * px
+        return slice(top, top + px), slice(left, left + px)
+
+
+def plan(grid: Grid, cells: Iterable[tuple[int, int]]) -> list[Chunk]:
+    """Group cells into chunks aligned on multiples of the chunk size, in a stable order."""
+    size = max(1, CHUNK_PX // grid.tile_px)
+    groups: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for col, row in cells:
+        groups.setdefault((col // size * size, row // size * size), []).append((col, row))
+    return [
+        Chunk(col0, row0, size, tuple(sorted(groups[(col0, row0)])))
+        for col0, row0 in sorted(groups, key=lambda k: (k[1], k[0]))
+    ]
+
+
+def read_marker(path: Path, fingerprint: str) -> list[dict] | None:
+    """The records of a finished chunk, or None if absent or made from other inputs."""
+    try:
+        data = json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return data["records"] if data.get("fingerprint") == fingerprint else None
+
+
+def write_marker(path: Path, fingerprint: str, records: list[dict]) -> None:
+    atomic.write_text(path, json.dumps({"fingerprint": fingerprint, "records": records}))
+
+
+def run_parallel(worker: Callable[[object], list[dict]], jobs: list, processes: int, desc: str) -> list[dict]:
+    """Run ``worker`` over ``jobs`` on ``processes`` processes; concatenate their records.
+
+    A single process (or a single job) runs inline, which keeps tracebacks and debugging simple.
+    """
+    records: list[dict] = []
+    if processes <= 1 or len(jobs) <= 1:
+        for job in progress(jobs, desc=desc, unit="chunk"):
+            records.extend(worker(job))
+        return records
+    context = get_context("spawn")
+    workers = min(processes, len(jobs))
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_one_thread_each) as pool:
+        futures = [pool.submit(worker, job) for job in jobs]
+        for future in progress(as_completed(futures), total=len(futures), desc=desc, unit="chunk"):
+            records.extend(future.result())
+    return records
+
+
+def _one_thread_each() -> None:
+    """Worker processes already use every core between them: one decoding thread each."""
+    os.environ.setdefault("GDAL_NUM_THREADS", "1")
+    os.environ.setdefault("OPJ_NUM_THREADS", "1")

@@ -1,0 +1,199 @@
+"""Cut every year's source rasters into RGB tiles on the workspace grid.
+
+Per chunk of tiles: each source raster overlapping it is read once, in a block-aligned window and
+at the decimation the tile resolution needs (GDAL then decodes a JPEG2000 resolution level or an
+overview instead of full resolution: many times faster, see peers.md), reprojected/resampled
+onto the chunk canvas, mosaicked across dalle borders (first raster wins where both are valid),
+then cut into tiles. Tiles below the valid-fraction threshold are dropped; the others are written
+as tiled, DEFLATE-compressed GeoTIFFs with an internal validity mask.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from geosiam import atomic
+from geosiam.tiling import chunks
+from geosiam.tiling.grid import Grid
+from geosiam.tiling.rasters import RasterInfo, to_uint8
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CutJob:
+    """One chunk of one year, with everything a worker process needs."""
+
+    grid: Grid
+    chunk: chunks.Chunk
+    year: int
+    rasters: tuple[RasterInfo, ...]
+    min_valid_fraction: float
+    root: Path  # workspace root
+    marker: Path
+    fingerprint: str
+
+
+def cut_chunk(job: CutJob) -> list[dict]:
+    """Make the tiles of one chunk (or return its records if a marker says it is done)."""
+    done = chunks.read_marker(job.marker, job.fingerprint)
+    if done is not None:
+        return done
+    grid, chunk = job.grid, job.chunk
+    canvas, source_index = mosaic(job.rasters, chunk.transform(grid), chunk.shape(grid), grid.crs)
+    records = []
+    for col, row in chunk.cells:
+        rows, cols = chunk.cell_slices(grid, col, row)
+        owners = source_index[rows, cols]
+        valid = owners >= 0
+        fraction = float(valid.mean())
+        if fraction < job.min_valid_fraction:
+            continue
+        tile_id = grid.tile_id(col, row)
+        relative = Path("tiles") / str(job.year) / f"{tile_id}.tif"
+        write_tile(job.root / relative, canvas[:, rows, cols], valid, grid, col, row)
+        source = job.rasters[int(np.bincount(owners[valid]).argmax())].source
+        records.append(
+            {
+                "tile_id": tile_id,
+                "year": job.year,
+                "col": col,
+                "row": row,
+                "image": relative.as_posix(),
+                "valid_fraction": round(fraction, 4),
+                "origin": source.origin,
+                "zone": source.zone,
+                "acquisition": source.acquisition,
+                "year_end_mosaic": source.year_end_mosaic,
+            }
+        )
+    chunks.write_marker(job.marker, job.fingerprint, records)
+    return records
+
+
+def mosaic(rasters, transform, shape, grid_crs) -> tuple[np.ndarray, np.ndarray]:
+    """RGB canvas (3, H, W) uint8 and, per pixel, the index of the raster that filled it (-1: none)."""
+    canvas = np.zeros((3, *shape), dtype=np.uint8)
+    owner = np.full(shape, -1, dtype=np.int32)
+    bounds = _bounds_of(transform, shape)
+    for index, info in enumerate(rasters):
+        if not _overlaps(info.bounds, bounds):
+            continue
+        data, valid = read_onto(info, transform, shape, grid_crs)
+        fill = valid & (owner < 0)
+        canvas[:, fill] = data[:, fill]
+        owner[fill] = index
+    return canvas, owner
+
+
+def read_onto(info: RasterInfo, transform, shape, grid_crs) -> tuple[np.ndarray, np.ndarray]:
+    """One raster resampled onto a canvas grid: (3, H, W) uint8 values and a validity mask."""
+    import rasterio
+    from rasterio.enums import Resampling
+    from rasterio.warp import reproject, transform_bounds
+    from rasterio.windows import from_bounds
+
+    target_res = abs(transform.a)
+    with rasterio.open(info.path) as src:
+        bounds = transform_bounds(grid_crs, src.crs, *_bounds_of(transform, shape), densify_pts=21)
+        window = _block_aligned(from_bounds(*bounds, transform=src.transform), src)
+        if window is None:
+            return np.zeros((3, *shape), np.uint8), np.zeros(shape, bool)
+        step = max(1, math.floor(target_res / info.pixel_size))
+        out_h = max(1, math.ceil(window.height / step))
+        out_w = max(1, math.ceil(window.width / step))
+        data = src.read((1, 2, 3), window=window, out_shape=(3, out_h, out_w), resampling=Resampling.average)
+        mask = src.dataset_mask(window=window, out_shape=(out_h, out_w), resampling=Resampling.nearest)
+        src_transform = src.window_transform(window) * rasterio.Affine.scale(
+            window.width / out_w, window.height / out_h
+        )
+        src_crs = src.crs
+    values = to_uint8(data, info.stretch)
+    resampling = Resampling.average if target_res >= 2 * abs(src_transform.a) else Resampling.bilinear
+    out = np.zeros((3, *shape), dtype=np.float32)
+    reproject(
+        values,
+        out,
+        src_transform=src_transform,
+        src_crs=src_crs,
+        dst_transform=transform,
+        dst_crs=grid_crs,
+        resampling=resampling,
+    )
+    valid = np.zeros(shape, dtype=np.uint8)
+    reproject(
+        mask,
+        valid,
+        src_transform=src_transform,
+        src_crs=src_crs,
+        dst_transform=transform,
+        dst_crs=grid_crs,
+        resampling=Resampling.nearest,
+        src_nodata=0,
+        dst_nodata=0,
+    )
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8), valid > 0
+
+
+def write_tile(path: Path, rgb: np.ndarray, valid: np.ndarray, grid: Grid, col: int, row: int):
+    """A tiled, compressed RGB GeoTIFF with an internal mask where pixels are invalid."""
+    import rasterio
+
+    profile = tiff_profile(grid, col, row, count=3)
+    profile["photometric"] = "RGB"
+    with atomic.atomic_path(path, suffix=".tif") as tmp:
+        with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True):
+            with rasterio.open(tmp, "w", **profile) as dst:
+                dst.write(rgb)
+                if not valid.all():
+                    dst.write_mask(valid.astype(np.uint8) * 255)
+
+
+def tiff_profile(grid: Grid, col: int, row: int, count: int) -> dict:
+    """GeoTIFF creation options shared by tiles and masks: same grid, tiled, DEFLATE."""
+    block = min(256, grid.tile_px)
+    tiled = block % 16 == 0
+    profile = {
+        "driver": "GTiff",
+        "width": grid.tile_px,
+        "height": grid.tile_px,
+        "count": count,
+        "dtype": "uint8",
+        "crs": grid.crs,
+        "transform": grid.transform(col, row),
+        "compress": "deflate",
+        "predictor": 2,
+        "tiled": tiled,
+    }
+    if tiled:
+        profile.update(blockxsize=block, blockysize=block)
+    return profile
+
+
+def _block_aligned(window, src):
+    """``window`` grown outwards to the raster's internal blocks and clipped to the raster."""
+    from rasterio.windows import Window
+
+    block_h, block_w = src.block_shapes[0]
+    col0 = max(0, math.floor(window.col_off / block_w) * block_w)
+    row0 = max(0, math.floor(window.row_off / block_h) * block_h)
+    col1 = min(src.width, math.ceil((window.col_off + window.width) / block_w) * block_w)
+    row1 = min(src.height, math.ceil((window.row_off + window.height) / block_h) * block_h)
+    if col1 <= col0 or row1 <= row0:
+        return None
+    return Window(col0, row0, col1 - col0, row1 - row0)
+
+
+def _bounds_of(transform, shape) -> tuple[float, float, float, float]:
+    height, width = shape
+    xmin, ymax = transform.c, transform.f
+    return (xmin, ymax + transform.e * height, xmin + transform.a * width, ymax)
+
+
+def _overlaps(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]

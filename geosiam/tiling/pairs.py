@@ -1,0 +1,99 @@
+"""Pair the tiles of two years by footprint and assign spatially blocked splits.
+
+Pairing is a spatial join on footprints with an IoU threshold, so it works for tiles from any
+grid (on one grid, a pair is simply the same tile id). Splits are given per spatial block (or per
+département) so that a block's tiles are all in one split and neighbouring places do not leak
+from train into test.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from geosiam.config import SplitSettings
+from geosiam.errors import SettingsError
+from geosiam.tiling.index import SPLITS
+
+
+def pair_tiles(tiles, year_a: int, year_b: int, min_iou: float):
+    """One row per tile of ``year_a`` with its best-overlapping tile of ``year_b`` (IoU >= min)."""
+    import geopandas as gpd
+
+    a = tiles[tiles["year"] == year_a].reset_index(drop=True)
+    b = tiles[tiles["year"] == year_b].reset_index(drop=True)
+    joined = gpd.sjoin(a, b, how="inner", predicate="intersects", lsuffix="a", rsuffix="b")
+    geom_b = b.geometry.values[joined["index_b"].to_numpy()]
+    geom_a = joined.geometry.values
+    inter = geom_a.intersection(geom_b).area
+    union = geom_a.union(geom_b).area
+    joined["iou"] = np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+    joined = joined[joined["iou"] >= min_iou]
+    joined = joined.sort_values("iou", ascending=False).drop_duplicates("tile_id_a")
+    joined = joined.sort_values("tile_id_a").drop_duplicates("tile_id_b")
+    pairs = gpd.GeoDataFrame(
+        {
+            "pair_id": joined["tile_id_a"] + "|" + joined["tile_id_b"],
+            "tile_id_a": joined["tile_id_a"],
+            "tile_id_b": joined["tile_id_b"],
+            "year_a": year_a,
+            "year_b": year_b,
+            "image_a": joined["image_a"],
+            "mask_a": joined["mask_a"],
+            "image_b": joined["image_b"],
+            "mask_b": joined["mask_b"],
+            "iou": joined["iou"].round(4),
+            "zone": joined["zone_a"],
+        },
+        geometry=joined.geometry.values,
+        crs=tiles.crs,
+    )
+    return pairs.reset_index(drop=True)
+
+
+def assign_splits(pairs, split: SplitSettings, block_size_m: float):
+    """Add ``block`` and ``split`` columns: whole blocks (or départements) go to one split."""
+    pairs = pairs.copy()
+    if split.method == "dept":
+        lookup = {zone: name for name, zones in split.dept_splits.items() for zone in zones}
+        unknown = sorted(set(pairs["zone"]) - set(lookup))
+        if unknown:
+            raise SettingsError(
+                f"département(s) {unknown} are in no split: list them in [split] dept_splits "
+                '(e.g. dept_splits = { train = ["54"], val = ["57"], test = ["67"] })'
+            )
+        pairs["block"] = pairs["zone"]
+        pairs["split"] = pairs["zone"].map(lookup)
+        return pairs
+    if split.method != "blocks":
+        raise SettingsError(f"unknown split method '{split.method}': use 'blocks' or 'dept'")
+    centroids = pairs.geometry.centroid
+    block_x = np.floor(centroids.x / block_size_m).astype(int)
+    block_y = np.floor(centroids.y / block_size_m).astype(int)
+    pairs["block"] = [f"b{x}_{y}" for x, y in zip(block_x, block_y)]
+    assignment = split_blocks(pairs["block"].value_counts().sort_index(), split.fractions, split.seed)
+    pairs["split"] = pairs["block"].map(assignment)
+    return pairs
+
+
+def split_blocks(sizes, fractions: list[float], seed: int) -> dict[str, str]:
+    """Blocks (name -> pair count) shuffled, then each given to the split furthest below target."""
+    if len(fractions) != 3 or any(f < 0 for f in fractions) or sum(fractions) <= 0:
+        raise SettingsError(
+            f"split fractions must be three non-negative numbers (train val test), got {fractions}"
+        )
+    target = np.asarray(fractions, dtype=float) / sum(fractions)
+    names = list(sizes.index)
+    order = np.random.default_rng(seed).permutation(len(names))
+    filled = np.zeros(3)
+    assignment = {}
+    for position, index in enumerate(order):
+        remaining = len(order) - position
+        empty = [s for s in range(3) if target[s] > 0 and filled[s] == 0]
+        if empty and remaining <= len(empty):
+            choice = empty[0]  # make sure every wanted split gets at least one block
+        else:
+            total = filled.sum() or 1.0
+            choice = int(np.argmax(target - filled / total))
+        assignment[names[index]] = SPLITS[choice]
+        filled[choice] += sizes.iloc[index]
+    return assignment
