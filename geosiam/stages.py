@@ -51,11 +51,13 @@ def make_tiles(workspace: Workspace, grid: Grid, records: list[YearSources], set
         region = region.intersection(aoi_shape(settings.area.aoi, grid.crs))
     elif settings.area.bbox:
         region = region.intersection(shapely.box(*area_bounds(settings, grid)))
-    cells = [
-        (c, r)
-        for c, r in grid.cells(region.bounds)
-        if not region.is_empty and region.intersection(shapely.box(*grid.bounds(c, r))).area > 0
-    ]
+    cells = []
+    if not region.is_empty:
+        cells = [
+            (c, r)
+            for c, r in grid.cells(region.bounds)
+            if region.intersection(shapely.box(*grid.bounds(c, r))).area > 0
+        ]
     if not cells:
         raise SourceError(
             "the area is empty: no grid tile lies inside both years' imagery and the area; "

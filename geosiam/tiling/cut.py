@@ -109,7 +109,7 @@ def read_onto(info: RasterInfo, transform, shape, grid_crs) -> tuple[np.ndarray,
         out_w = max(1, math.ceil(window.width / step))
         data = src.read((1, 2, 3), window=window, out_shape=(3, out_h, out_w), resampling=Resampling.average)
         mask = src.dataset_mask(window=window, out_shape=(out_h, out_w), resampling=Resampling.nearest)
-        src_transform = src.window_transform(window) * rasterio.Affine.scale(
+        src_transform = src.window_transform(window) @ rasterio.Affine.scale(
             window.width / out_w, window.height / out_h
         )
         src_crs = src.crs

@@ -3,7 +3,7 @@
 A tile is addressed by its column and row (row grows northwards, like y), and its id is derived
 from that position alone, so the same place has the same id in every year::
 
-    >>> g = Grid("EPSG:2154", 0, 0, 1000, 256)
+    >>> g = Grid("EPSG:2154", 0.0, 0.0, 1000.0, 256)
     >>> g.tile_id(930, 6860)
     'x930_y6860'
     >>> g.bounds(930, 6860)

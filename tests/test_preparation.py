@@ -1,0 +1,239 @@
+"""prepare end to end on local data: the files, their alignment, resume, and bad input."""
+
+import json
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+import shapely
+
+from geosiam.errors import SettingsError, SourceError, WorkspaceMismatchError
+from geosiam.preparation import prepare_workspace, resolve_settings
+from tests.synthetic import write_layers, write_raster
+
+X0, Y0 = 930000, 6860000
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory):
+    """Two years of 2 km x 1 km imagery in two dalles each (a border at X0 + 1000) + vectors."""
+    root = tmp_path_factory.mktemp("sources")
+    for year, seed in ((2000, 1), (2015, 2)):
+        for i in range(2):
+            x = X0 + 1000 * i
+            write_raster(root / f"ortho{year}" / f"{i}.tif", (x, Y0, x + 1000, Y0 + 1000), 2.0, seed=seed)
+        write_layers(root / f"topo{year}.gpkg", {
+            "batiment": ([shapely.box(X0 + 100, Y0 + 100, X0 + 300, Y0 + 300)], {"nature": ["Indifférenciée"]}),
+            "troncon_de_route": ([shapely.LineString([(X0, Y0 + 500), (X0 + 2000, Y0 + 500)])],
+                                 {"nature": ["Route à 1 chaussée"], "largeur_de_chaussee": [8.0]}),
+        })
+    return root
+
+
+def overrides(sources, **extra):
+    return {
+        "years": [2000, 2015],
+        "sources.ortho": {"2000": str(sources / "ortho2000"), "2015": str(sources / "ortho2015")},
+        "sources.topo": {"2000": str(sources / "topo2000.gpkg"), "2015": str(sources / "topo2015.gpkg")},
+        "grid.tile_size_m": 250.0, "grid.tile_px": 32, **extra,
+    }
+
+
+def run(workspace, sources, jobs=1, force=False, **extra):
+    settings = resolve_settings(workspace, overrides(sources, **extra))
+    return prepare_workspace(workspace, settings, jobs=jobs, force=force)
+
+
+def test_prepare_writes_aligned_tiles_masks_and_indexes(tmp_path, sources):
+    summary = run(tmp_path, sources)
+    tiles = gpd.read_file(tmp_path / "tiles.gpkg")
+    pairs = gpd.read_file(tmp_path / "pairs.gpkg")
+    assert len(tiles) == 2 * 32 and len(pairs) == 32
+    assert sum(summary["pairs"].values()) == 32
+    assert set(pairs["split"]) <= {"train", "val", "test"}
+    assert (pairs["tile_id_a"] == pairs["tile_id_b"]).all() and (pairs["iou"] == 1).all()
+    for row in tiles.itertuples():
+        with rasterio.open(tmp_path / row.image) as t, rasterio.open(tmp_path / row.mask) as m:
+            assert t.count == 3 and t.dtypes[0] == "uint8" and m.dtypes[0] == "uint8"
+            assert t.transform == m.transform and t.shape == m.shape == (32, 32)
+            assert t.crs == m.crs == "EPSG:2154"
+            assert shapely.box(*t.bounds).equals(row.geometry)
+    # the building lies in the first tile; the road crosses the dalle border at y = Y0 + 500
+    with rasterio.open(tmp_path / "masks/2000/x3720_y27440.tif") as m:
+        assert (m.read(1) == 7).sum() > 0
+    assert summary["classes"] == [0, 5, 7]
+
+
+def test_tile_values_come_from_the_right_place_across_dalle_borders(tmp_path, sources):
+    run(tmp_path, sources)
+    # the source's band 1 is a gradient along x restarting at each dalle: check both sides
+    with rasterio.open(tmp_path / "tiles/2000/x3723_y27441.tif") as left, \
+            rasterio.open(tmp_path / "tiles/2000/x3724_y27441.tif") as right, \
+            rasterio.open(sources / "ortho2000/0.tif") as src0, rasterio.open(sources / "ortho2000/1.tif") as src1:
+        for tile, src in ((left, src0), (right, src1)):
+            window = rasterio.windows.from_bounds(*tile.bounds, transform=src.transform)
+            assert abs(tile.read(1).mean() - src.read(1, window=window).mean()) < 2
+
+
+def test_second_run_does_nothing_and_says_so(tmp_path, sources, capsys):
+    run(tmp_path, sources)
+    stamps = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.tif")}
+    capsys.readouterr()
+    run(tmp_path, sources)
+    assert "already prepared" in capsys.readouterr().out
+    assert stamps == {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.tif")}
+
+
+def test_interrupted_prepare_resumes_to_the_same_files(tmp_path, sources, monkeypatch):
+    reference = tmp_path / "reference"
+    run(reference, sources)
+    from geosiam.tiling import cut
+
+    calls = {"n": 0}
+    original = cut.write_tile
+
+    def dying_write(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 20:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(cut, "write_tile", dying_write)
+    target = tmp_path / "resumed"
+    with pytest.raises(KeyboardInterrupt):
+        run(target, sources)
+    assert not (target / "pairs.gpkg").exists()
+    assert not list(target.rglob("*.tmp*"))  # no half-written file left behind
+    monkeypatch.setattr(cut, "write_tile", original)
+    run(target, sources)
+    for tif in reference.rglob("*.tif"):
+        twin = target / tif.relative_to(reference)
+        with rasterio.open(tif) as a, rasterio.open(twin) as b:
+            assert np.array_equal(a.read(), b.read())
+    assert len(gpd.read_file(target / "pairs.gpkg")) == len(gpd.read_file(reference / "pairs.gpkg"))
+
+
+def test_parallel_and_serial_runs_agree(tmp_path, sources):
+    run(tmp_path / "one", sources, jobs=1)
+    run(tmp_path / "two", sources, jobs=2)
+    for tif in (tmp_path / "one").rglob("*.tif"):
+        with rasterio.open(tif) as a, rasterio.open(tmp_path / "two" / tif.relative_to(tmp_path / "one")) as b:
+            assert np.array_equal(a.read(), b.read())
+
+
+def test_other_settings_are_refused_unless_forced(tmp_path, sources):
+    run(tmp_path, sources)
+    with pytest.raises(WorkspaceMismatchError, match="--force"):
+        run(tmp_path, sources, **{"grid.tile_px": 16})
+    assert (tmp_path / "pairs.gpkg").exists()
+    run(tmp_path, sources, force=True, **{"grid.tile_px": 16})
+    with rasterio.open(next((tmp_path / "tiles" / "2000").glob("*.tif"))) as t:
+        assert t.shape == (16, 16)
+
+
+def test_nodata_tiles_are_dropped(tmp_path):
+    src = tmp_path / "src"
+    for year in (2000, 2015):
+        path = write_raster(src / f"{year}.tif", (X0, Y0, X0 + 1000, Y0 + 1000), 2.0)
+        with rasterio.open(path, "r+") as dst:
+            dst.nodata = 0
+            data = dst.read()
+            data[:, :, :200] = 0  # the western 400 m is nodata
+            dst.write(data)
+    ws = tmp_path / "ws"
+    settings = resolve_settings(ws, {
+        "years": [2000, 2015], "sources.ortho": {"2000": str(src / "2000.tif"), "2015": str(src / "2015.tif")},
+        "grid.tile_size_m": 250.0, "grid.tile_px": 32,
+    })
+    prepare_workspace(ws, settings, jobs=1, force=False)
+    tiles = gpd.read_file(ws / "tiles.gpkg")
+    assert len(tiles) == 2 * 8  # the 250 m column is all nodata, the 250-500 one 60 % nodata
+    assert (tiles["valid_fraction"] >= 0.9).all()
+
+
+def test_unreadable_raster_is_reported_and_the_rest_prepared(tmp_path, sources):
+    broken = tmp_path / "ortho2015"
+    broken.mkdir()
+    for tif in (sources / "ortho2015").glob("*.tif"):
+        (broken / tif.name).write_bytes(tif.read_bytes())
+    (broken / "corrupt.tif").write_bytes(b"II*\x00 this is not a tiff")
+    ws = tmp_path / "ws"
+    with pytest.raises(SourceError, match="corrupt.tif.*replace or remove"):
+        run(ws, sources, **{"sources.ortho": {"2000": str(sources / "ortho2000"), "2015": str(broken)}})
+    assert len(gpd.read_file(ws / "pairs.gpkg")) == 32
+
+
+def test_raster_without_crs_is_an_error(tmp_path):
+    path = write_raster(tmp_path / "a.tif", (0, 0, 500, 500), 2.0, crs=None)
+    with pytest.raises(SourceError, match="no CRS"):
+        resolve_settings(tmp_path / "ws", {"years": [2000, 2015],
+                                           "sources.ortho": {"2000": str(path), "2015": str(path)}})
+
+
+def test_vectors_elsewhere_are_an_error(tmp_path, sources):
+    far = write_layers(tmp_path / "far.gpkg", {"batiment": ([shapely.box(100000, 100000, 100100, 100100)],
+                                                           {"nature": ["Indifférenciée"]})})
+    with pytest.raises(SourceError, match="do not overlap the rasters"):
+        run(tmp_path / "ws", sources, **{"sources.topo": {"2000": str(far), "2015": str(far)}})
+
+
+def test_years_that_do_not_overlap_and_empty_area(tmp_path, sources):
+    other = write_raster(tmp_path / "o.tif", (100000, 100000, 101000, 101000), 2.0)
+    with pytest.raises(SourceError, match="does not overlap"):
+        run(tmp_path / "a", sources, **{"sources.ortho": {"2000": str(sources / "ortho2000"), "2015": str(other)},
+                                        "sources.topo": {}})
+    with pytest.raises(SourceError, match="area is empty"):
+        run(tmp_path / "b", sources, **{"area.bbox": [0.0, 0.0, 10.0, 10.0]})
+
+
+def test_bad_option_combinations(tmp_path, sources):
+    with pytest.raises(SettingsError, match="--sample cannot"):
+        resolve_settings(tmp_path, overrides(sources, **{"area.sample": True}))
+    with pytest.raises(SourceError, match="--ortho 2015"):
+        run(tmp_path, sources, **{"sources.ortho": {"2000": str(sources / "ortho2000")}})
+
+
+def test_sixteen_bit_jp2_in_utm_with_osm_polygons_and_custom_classes(tmp_path):
+    """A third-party-like raster and vectors; masks agree with an independent rasterisation."""
+    from rasterio.features import rasterize
+
+    utm = "EPSG:32631"
+    x0, y0 = 500000, 5400000
+    src = tmp_path / "src"
+    for year in (2000, 2015):
+        write_raster(src / f"{year}.jp2", (x0, y0, x0 + 1000, y0 + 1000), 1.0, crs=utm,
+                     dtype="uint16", driver="JP2OpenJPEG", seed=year)
+    polygons = [shapely.box(x0 + 100, y0 + 100, x0 + 400, y0 + 350), shapely.Point(x0 + 700, y0 + 600).buffer(120)]
+    frame = gpd.GeoDataFrame({"building": ["yes", None], "landuse": [None, "forest"]}, geometry=polygons, crs=utm)
+    osm = src / "osm.geojson"
+    frame.to_crs("EPSG:4326").to_file(osm)
+    classes = tmp_path / "osm.toml"
+    classes.write_text(
+        '[[classes]]\nid = 1\nname = "forest"\ncolour = "#00AA00"\npriority = 1\n'
+        '[[classes.rules]]\nlayer = "*"\nwhere = { landuse = ["forest"] }\n\n'
+        '[[classes]]\nid = 2\nname = "building"\ncolour = "#FF0000"\npriority = 2\n'
+        '[[classes.rules]]\nlayer = "*"\nwhere = { building = ["yes"] }\n'
+    )
+    ws = tmp_path / "ws"
+    settings = resolve_settings(ws, {
+        "years": [2000, 2015], "sources.ortho": {"2000": str(src / "2000.jp2"), "2015": str(src / "2015.jp2")},
+        "sources.topo": {"2000": str(osm), "2015": str(osm)}, "prepare.classes": str(classes),
+        "grid.tile_size_m": 250.0, "grid.tile_px": 64,
+    })
+    assert settings.grid.crs == utm  # the grid CRS defaults to the rasters'
+    prepare_workspace(ws, settings, jobs=1, force=False)
+    tiles = gpd.read_file(ws / "tiles.gpkg")
+    assert len(tiles) == 32
+    reference_shapes = gpd.read_file(osm).to_crs(utm)
+    agree = total = 0
+    for row in tiles.itertuples():
+        with rasterio.open(ws / row.image) as t, rasterio.open(ws / row.mask) as m:
+            assert t.dtypes[0] == "uint8" and t.read().std() > 10  # 16-bit rescaled, not saturated
+            ours = m.read(1)
+            values = [(g, 1 if lu == "forest" else 2) for g, lu in
+                      zip(reference_shapes.geometry, reference_shapes["landuse"])]
+            theirs = rasterize(values, out_shape=ours.shape, transform=m.transform, dtype="uint8")
+            agree += (ours == theirs).sum()
+            total += ours.size
+    assert agree / total > 0.995
