@@ -1,0 +1,647 @@
+"""BD ORTHO and BD TOPO from IGN's Géoplateforme download service, with the WMS-R fallback.
+
+The service (``{ign_url}/telechargement``, reference/ign-data.md) publishes Atom feeds:
+``resource/{BDORTHO|BDTOPO}?zone=D054&page=N&limit=50`` lists the deliveries of a product (paged
+from 1, at most 50 a page, the root carrying ``gpf_dl:pagecount`` and ``gpf_dl:totalentries``);
+``resource/{product}/{delivery}`` lists its files (7z volumes, a ``.md5``), each ``<link>`` giving
+its ``length``; ``download/{product}/{delivery}/{file}`` serves a file. Delivery names follow
+``PRODUCT_VERSION_BANDS-RES_FORMAT_CRS_ZONE_EDITION``; dalles inside are named
+``DD-YYYY-XXXX-YYYY-LA93-0M50-E080.jp2`` with X the left and Y the **top** edge in km.
+
+:func:`fetch_sources` plans everything first (feeds only, so a missing year is reported before
+any large download), checks the disk, then downloads, verifies and extracts what the area needs.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from geosiam.config import Settings
+from geosiam.errors import DownloadError, SourceError
+from geosiam.progress import progress
+from geosiam.sources import archives, departements, wms
+from geosiam.sources.download import (
+    HttpClient,
+    RemoteFile,
+    ensure_free_space,
+    file_size,
+    format_bytes,
+    is_verified,
+    parse_md5_file,
+    partial_path,
+)
+from geosiam.sources.ogc import local_name, overlap, to_int
+from geosiam.sources.sourceset import YearSources
+from geosiam.tiling.grid import DEFAULT_TILE_PX, DEFAULT_TILE_SIZE_M
+from geosiam.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+Bounds = tuple[float, float, float, float]
+
+ORTHO = "BDORTHO"
+TOPO = "BDTOPO"
+PAGE_LIMIT = 50  # the service's maximum; larger values are clamped by the server
+DALLE_STEP_M = 5000.0  # BD ORTHO dalles are 5 km squares (0M50 and 0M20)
+ATOM_ACCEPT = "application/atom+xml, application/xml;q=0.9"
+_ZONE = r"(?P<zone>D[0-9][0-9AB][0-9]|D0[0-9][AB]|D[0-9]{3}|FXX|R\d\d)"
+_ORTHO_NAME = re.compile(
+    r"^(?P<product>BDORTHO|ORTHOHR)_(?P<version>\d-\d)_(?P<bands>RVB|IRC)-(?P<resolution>\d+M\d+)_"
+    r"(?P<format>[A-Z0-9]+(?:-[A-Z0-9]+)?)_(?P<crs>[A-Z0-9]+)_" + _ZONE + r"_(?P<edition>\d{4}-\d{2}-\d{2})$"
+)
+_TOPO_NAME = re.compile(
+    r"^(?P<product>BDTOPO)_(?P<version>\d-\d)_(?P<theme>[A-Z]+)_(?P<format>GPKG|SHP|SQL)_"
+    r"(?P<crs>[A-Z0-9]+)_" + _ZONE + r"_(?P<edition>\d{4}-\d{2}-\d{2})$"
+)
+_DALLE = re.compile(
+    r"^(?P<dept>[0-9][0-9AB][0-9]?)-(?P<year>\d{4})-(?P<x>\d{4})-(?P<y>\d{4})-(?P<crs>[A-Z0-9]+)-"
+    r"(?P<res>\d+M\d+)(?:-[A-Z]+)?-E\d{3}\.(?:jp2|tif{1,2})$",
+    re.IGNORECASE,
+)
+
+
+# -- feeds ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeedEntry:
+    """One ``<entry>`` of a resource feed."""
+
+    title: str
+    href: str = ""
+    type: str = ""
+    length: int | None = None
+    zone: str = ""
+    edition_date: str = ""
+
+
+@dataclass(frozen=True)
+class FeedPage:
+    entries: list[FeedEntry]
+    pagecount: int | None = None
+    totalentries: int | None = None
+    has_next: bool = False
+
+
+def parse_feed(text: str | bytes) -> FeedPage:
+    """The entries and paging attributes of one page of an Atom resource feed."""
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError as exc:
+        raise DownloadError(
+            f"IGN's download service did not answer an Atom feed ({exc}): check --ign-url"
+        ) from None
+    if local_name(root.tag) != "feed":
+        raise DownloadError(
+            f"IGN's download service answered <{local_name(root.tag)}>, not an Atom feed: check --ign-url"
+        )
+    attributes = {local_name(k): v for k, v in root.attrib.items()}
+    entries = [_entry(node) for node in root if local_name(node.tag) == "entry"]
+    has_next = any(local_name(n.tag) == "link" and n.get("rel") == "next" for n in root)
+    return FeedPage(
+        entries, to_int(attributes.get("pagecount")), to_int(attributes.get("totalentries")), has_next
+    )
+
+
+def _entry(node) -> FeedEntry:
+    title = zone = edition = ""
+    links = []
+    for child in node:
+        name = local_name(child.tag)
+        if name == "title":
+            title = (child.text or "").strip()
+        elif name == "link" and child.get("href"):
+            links.append(child)
+        elif name == "zone":
+            zone = child.get("term") or (child.text or "").strip()
+        elif name == "editionDate":
+            edition = (child.text or "").strip()
+    link = _main_link(links)
+    return FeedEntry(
+        title=title,
+        href=link.get("href", "") if link is not None else "",
+        type=link.get("type", "") if link is not None else "",
+        length=to_int(link.get("length")) if link is not None else None,
+        zone=zone,
+        edition_date=edition,
+    )
+
+
+def _main_link(links: list):
+    """The link to the entry's content: one with a length, else the first that is not 'self'."""
+    with_length = [link for link in links if link.get("length")]
+    if with_length:
+        return with_length[0]
+    others = [link for link in links if link.get("rel") not in ("self", "related", "describedby")]
+    return (others or links or [None])[0]
+
+
+def read_feed(client: HttpClient, url: str, params: dict | None = None) -> list[FeedEntry]:
+    """Every entry of a paged feed, page 1 to the last (``pagecount``, ``totalentries`` or 'next')."""
+    entries: dict[str, FeedEntry] = {}
+    page = 1
+    while True:
+        query = {**(params or {}), "page": str(page), "limit": str(PAGE_LIMIT)}
+        result = parse_feed(client.get(url, query, {"Accept": ATOM_ACCEPT}).content)
+        for entry in result.entries:
+            entries.setdefault(entry.title or entry.href, entry)
+        if not result.entries:
+            break
+        if result.pagecount is not None:
+            more = page < result.pagecount
+        elif result.totalentries is not None:
+            more = len(entries) < result.totalentries
+        else:
+            more = result.has_next
+        if not more:
+            break
+        page += 1
+    return list(entries.values())
+
+
+# -- deliveries -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A BD ORTHO or BD TOPO delivery (a sub-resource), described by its name."""
+
+    resource: str  # the feed it is listed in: BDORTHO or BDTOPO
+    name: str
+    product: str  # BDORTHO, ORTHOHR, BDTOPO
+    version: str  # "2-0"
+    format: str  # JP2-E080, GPKG...
+    crs: str
+    zone: str  # D054
+    edition: str  # YYYY-MM-DD; for BD ORTHO, YYYY is the survey year
+    bands: str = ""  # RVB or IRC (BD ORTHO)
+    resolution: str = ""  # 0M50, 0M20 (BD ORTHO)
+
+    @property
+    def year(self) -> int:
+        return int(self.edition[:4])
+
+    @property
+    def resolution_m(self) -> float:
+        metres, _, centimetres = self.resolution.partition("M")
+        return int(metres) + int(centimetres or 0) / 10 ** len(centimetres or "0")
+
+
+def parse_delivery(resource: str, name: str) -> Delivery | None:
+    """A :class:`Delivery` from its name, or None for other entries (mosaic graphs, readmes)."""
+    match = (_ORTHO_NAME if resource == ORTHO else _TOPO_NAME).match(name)
+    if not match:
+        return None
+    fields = match.groupdict()
+    fields.pop("theme", None)
+    return Delivery(resource=resource, name=name, **fields)
+
+
+@dataclass(frozen=True)
+class DeliveryFile:
+    name: str
+    url: str
+    length: int | None
+
+
+def resource_url(ign_url: str, *parts: str) -> str:
+    return "/".join([ign_url.rstrip("/"), "telechargement", "resource", *parts])
+
+
+def list_deliveries(client: HttpClient, ign_url: str, resource: str, zone: str) -> list[Delivery]:
+    """The deliveries of ``resource`` for ``zone`` (e.g. D054), from all pages of its feed."""
+    params = {"zone": zone}
+    if resource == TOPO:
+        params["format"] = "GPKG"
+    found = []
+    for entry in read_feed(client, resource_url(ign_url, resource), params):
+        delivery = parse_delivery(resource, entry.title)
+        if delivery is not None and delivery.zone == zone:
+            found.append(delivery)
+    return found
+
+
+def delivery_files(client: HttpClient, ign_url: str, delivery: Delivery) -> list[DeliveryFile]:
+    """The files of a delivery (7z volumes, .md5, readme) with their URLs and lengths."""
+    files = []
+    for entry in read_feed(client, resource_url(ign_url, delivery.resource, delivery.name)):
+        name = unquote(urlsplit(entry.href).path.rsplit("/", 1)[-1]) if entry.href else entry.title
+        name = name or entry.title
+        default = "/".join(
+            [ign_url.rstrip("/"), "telechargement", "download", delivery.resource, delivery.name, name]
+        )
+        files.append(DeliveryFile(name, _service_url(entry.href, ign_url, default), entry.length))
+    return files
+
+
+def archive_parts(delivery: Delivery, files: list[DeliveryFile]) -> list[DeliveryFile]:
+    """The delivery's 7z (one ``.7z`` or volumes ``.7z.001``...) in order; an error when none."""
+    pattern = re.compile(re.escape(delivery.name) + r"\.7z(?:\.(\d{3}))?$")
+    parts = sorted((f for f in files if pattern.match(f.name)), key=lambda f: f.name)
+    volumes = [f for f in parts if not f.name.endswith(".7z")]
+    parts = volumes or parts
+    if not parts:
+        raise DownloadError(
+            f"the feed of {delivery.name} lists no 7z archive: IGN may be republishing it; "
+            "try again later or choose another edition"
+        )
+    return parts
+
+
+def _service_url(href: str, ign_url: str, default: str) -> str:
+    """``href`` moved under ``ign_url`` (feeds name IGN's own host), else ``default``."""
+    root = ign_url.rstrip("/")
+    if not href:
+        return default
+    if href.startswith(root + "/"):
+        return href
+    parts = urlsplit(href)
+    at = parts.path.find("/telechargement/")
+    if at >= 0:
+        return root + parts.path[at:] + (f"?{parts.query}" if parts.query else "")
+    if not parts.scheme and href.startswith("/"):
+        return root + href
+    return default
+
+
+# -- choices (pure) -------------------------------------------------------------------------------
+
+
+def choose_ortho(
+    deliveries: Iterable[Delivery], year: int, zone: str, resolution: str = ""
+) -> Delivery | None:
+    """The best RGB BD ORTHO of survey ``year`` for ``zone``, None when there is none.
+
+    The resolution asked for (default: the coarsest available), then version 2-0 over 1-0, BD ORTHO
+    over the older ORTHOHR naming, the newest edition.
+    """
+    same_year = [d for d in deliveries if d.bands == "RVB" and d.zone == zone and d.year == year]
+    if not same_year:
+        return None
+    if resolution:
+        chosen = [d for d in same_year if d.resolution == resolution.upper()]
+        if not chosen:
+            offered = ", ".join(sorted({d.resolution for d in same_year}))
+            raise SourceError(
+                f"BD ORTHO {year} of {zone} exists at {offered}, not {resolution}: "
+                f"use --resolution {offered.split(', ')[0]}"
+            )
+    else:
+        coarsest = max(d.resolution_m for d in same_year)
+        chosen = [d for d in same_year if d.resolution_m == coarsest]
+    return max(chosen, key=lambda d: (d.version, d.product == ORTHO, d.edition))
+
+
+def choose_topo(deliveries: Iterable[Delivery], year: int, zone: str, edition: str = "") -> Delivery:
+    """The BD TOPO GPKG edition for ``year``: the one asked for, else the v3 edition nearest mid-year.
+
+    BD TOPO before v3 (2019) has another data model, which the class table does not describe.
+    """
+    gpkg = [d for d in deliveries if d.zone == zone and d.format == "GPKG"]
+    if edition:
+        exact = [d for d in gpkg if d.edition == edition]
+        if not exact:
+            raise SourceError(
+                f"no BD TOPO GPKG edition {edition} for {zone}: use --topo-edition {year}=DATE "
+                f"with one of {', '.join(sorted({d.edition for d in gpkg})) or 'none'}"
+            )
+        return max(exact, key=lambda d: d.version)
+    v3 = [d for d in gpkg if d.version.startswith("3")]
+    if not v3:
+        raise SourceError(
+            f"IGN lists no BD TOPO v3 GPKG for {zone}: check the département, or give vectors "
+            "with --ortho/--topo"
+        )
+    middle = date(year, 7, 1)
+    return min(
+        v3,
+        key=lambda d: (
+            abs((date.fromisoformat(d.edition) - middle).days),
+            -date.fromisoformat(d.edition).toordinal(),
+            _descending(d.version),
+        ),
+    )
+
+
+def _descending(version: str) -> tuple[int, ...]:
+    return tuple(-int(n) for n in version.split("-"))
+
+
+def dalle_bounds(name: str, step_m: float = DALLE_STEP_M) -> Bounds | None:
+    """The bounds of a BD ORTHO dalle from its file name (X = left, Y = top edge, in km)."""
+    match = _DALLE.match(Path(name).name)
+    if not match:
+        return None
+    left, top = int(match["x"]) * 1000.0, int(match["y"]) * 1000.0
+    return (left, top - step_m, left + step_m, top)
+
+
+def dalle_step(names: Iterable[str]) -> float:
+    """The dalle size of a delivery: the smallest spacing between its dalle corners (5 km if alone)."""
+    corners = [b for b in (dalle_bounds(n) for n in names) if b]
+    spacings = [
+        abs(a - b) for axis in (0, 3) for a, b in _pairs(sorted({c[axis] for c in corners})) if a != b
+    ]
+    return min(spacings, default=DALLE_STEP_M)
+
+
+def pick_dalles(names: list[str], area: Bounds | None) -> list[str]:
+    """The dalles meeting ``area`` (all when None) and their companion files (.tab, .aux.xml...)."""
+    step = dalle_step(names)
+    dalles = []
+    for name in names:
+        box = dalle_bounds(name, step)
+        if box and (area is None or overlap(box, area)):
+            dalles.append(name)
+    stems = tuple(name.rsplit(".", 1)[0] + "." for name in dalles)
+    return dalles + [n for n in names if n not in dalles and n.startswith(stems)]
+
+
+def _pairs(values: list[float]):
+    return zip(values, values[1:])
+
+
+# -- planning and fetching ------------------------------------------------------------------------
+
+
+@dataclass
+class ZonePlan:
+    """What one (year, département) will be made of."""
+
+    year: int
+    code: str  # "54"
+    topo: Delivery
+    ortho: Delivery | None = None
+    layer: wms.Layer | None = None  # the WMS fallback when there is no archive
+    region: Bounds | None = None  # where to fetch the fallback
+    capabilities: wms.Capabilities | None = None  # of the WMS, when the fallback is used
+
+
+def fetch_sources(
+    settings: Settings, workspace: Workspace, area_bounds_2154: Bounds | None
+) -> list[YearSources]:
+    """Each year's BD ORTHO dalles (or WMS-R blocks) and BD TOPO GPKG for the area, on disk.
+
+    The area is ``settings.area.depts`` (else the départements the WFS finds in
+    ``area_bounds_2154``), clipped to ``area_bounds_2154`` when given.
+    """
+    src = settings.sources
+    ign_url = src.ign_url.rstrip("/")
+    downloads = workspace.cache_dir / "downloads"
+    with HttpClient(src.http) as client:
+        codes = area_departements(client, ign_url, settings.area.depts, area_bounds_2154)
+        plans = plan_years(client, settings, codes, area_bounds_2154)
+        deliveries = {p.ortho.name: p.ortho for p in plans if p.ortho} | {p.topo.name: p.topo for p in plans}
+        files = {
+            name: delivery_files(client, ign_url, d)
+            for name, d in progress(deliveries.items(), desc="IGN feeds", unit="delivery")
+        }
+        parts = _download_all(client, ign_url, deliveries, files, downloads)
+        records = []
+        for plan in plans:
+            record = _year_sources(client, settings, workspace, plan, parts, area_bounds_2154)
+            if record is not None:
+                records.append(record)
+    return records
+
+
+def area_departements(
+    client: HttpClient, ign_url: str, depts: list[str], bounds: Bounds | None
+) -> dict[str, Bounds | None]:
+    """``{code: its bounds if known}``: the départements given, else those the WFS finds in ``bounds``."""
+    if depts:
+        return dict.fromkeys(departements.normalise_code(c) for c in depts)
+    if bounds is None:
+        raise SourceError("no area to fetch from IGN: give --dept, --bbox or --aoi")
+    found = departements.departements(client, ign_url, bounds)
+    if not found:
+        raise SourceError(
+            f"no French département meets {tuple(round(v) for v in bounds)} (EPSG:2154): "
+            "check the --bbox/--aoi coordinates (Lambert-93 metres)"
+        )
+    return dict(sorted(found.items()))
+
+
+def plan_years(
+    client: HttpClient, settings: Settings, codes: dict[str, Bounds | None], area: Bounds | None
+) -> list[ZonePlan]:
+    """For each year and département: the BD TOPO edition and the BD ORTHO delivery, else the WMS layer."""
+    src = settings.sources
+    ign_url = src.ign_url.rstrip("/")
+    plans = []
+    caps: wms.Capabilities | None = None
+    for code in codes:
+        zone = departements.zone_of(code)
+        orthos = list_deliveries(client, ign_url, ORTHO, zone)
+        topos = list_deliveries(client, ign_url, TOPO, zone)
+        for year in settings.years:
+            topo = choose_topo(topos, year, zone, src.topo_edition.get(str(year), ""))
+            ortho = choose_ortho(orthos, year, zone, src.resolution)
+            plan = ZonePlan(year, code, topo, ortho)
+            if ortho is None:
+                if not departements.is_mainland(code):
+                    raise SourceError(_missing_year(year, code, orthos, None) + " (no WMS fallback overseas)")
+                if area is None and codes[code] is None:
+                    codes.update(departements.departement_bounds(client, ign_url, list(codes)))
+                caps = caps or wms.capabilities(client, ign_url)
+                plan.region = _region(area, codes[code])
+                plan.layer = wms.ortho_layer(caps, year, _lonlat(plan.region))
+                plan.capabilities = caps
+                if plan.layer is None:
+                    raise SourceError(_missing_year(year, code, orthos, caps))
+            plans.append(plan)
+    return plans
+
+
+def _missing_year(year: int, code: str, orthos: list[Delivery], caps: wms.Capabilities | None) -> str:
+    archived = sorted({d.year for d in orthos if d.bands == "RVB"})
+    text = (
+        f"no BD ORTHO for {year} in département {code}: archives exist for "
+        f"{', '.join(map(str, archived)) or 'no year'}"
+    )
+    if caps is not None:
+        spans = sorted(s for s in (wms.layer_years(n) for n in caps.layers) if s)
+        text += f"; WMS-R layers cover {_describe_spans(spans) or 'no year'}"
+    return text + "; choose --years among these"
+
+
+def _describe_spans(spans: list[tuple[int, int]]) -> str:
+    years = sorted({y for first, last in spans for y in range(first, last + 1)})
+    runs: list[list[int]] = []
+    for year in years:
+        if runs and year == runs[-1][1] + 1:
+            runs[-1][1] = year
+        else:
+            runs.append([year, year])
+    return ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in runs)
+
+
+def _download_all(
+    client: HttpClient,
+    ign_url: str,
+    deliveries: dict[str, Delivery],
+    files: dict[str, list[DeliveryFile]],
+    downloads: Path,
+) -> dict[str, list[Path]]:
+    """Every delivery's 7z parts downloaded and verified; ``{delivery name: part paths}``."""
+    todo = {}
+    for name, delivery in deliveries.items():
+        folder = downloads / delivery.resource / name
+        todo[name] = (folder, archive_parts(delivery, files[name]))
+    pending = [
+        (folder / f.name, f)
+        for folder, parts in todo.values()
+        for f in parts
+        if not is_verified(folder / f.name)
+    ]
+    needed = sum((f.length or 0) - file_size(partial_path(path)) for path, f in pending)
+    if pending:
+        ensure_free_space(downloads, max(needed, 0), f"{len(pending)} IGN archive files")
+    total = sum(f.length or 0 for _, parts in todo.values() for f in parts)
+    bar = progress(total=total or None, unit="B", unit_scale=True, unit_divisor=1024, desc="IGN downloads")
+    try:
+        result = {}
+        for name, (folder, parts) in todo.items():
+            sums = _checksums(client, files[name], parts, folder)
+            result[name] = [
+                client.download(RemoteFile(f.url, folder / f.name, f.length, sums.get(f.name)), overall=bar)
+                for f in parts
+            ]
+        return result
+    finally:
+        bar.close()
+
+
+def _checksums(
+    client: HttpClient, files: list[DeliveryFile], parts: list[DeliveryFile], folder: Path
+) -> dict[str, str]:
+    """The MD5 of each part from the delivery's .md5 file (fetched only while a part is unverified)."""
+    if all(is_verified(folder / f.name) for f in parts):
+        return {}
+    md5_files = [f for f in files if f.name.lower().endswith(".md5")]
+    sums: dict[str, str] = {}
+    for md5_file in md5_files:
+        sums.update(parse_md5_file(client.text(md5_file.url)))
+    unchecked = [f.name for f in parts if f.name not in sums]
+    if unchecked:
+        log.warning("no MD5 published for %s; checking the announced length only", ", ".join(unchecked))
+    return sums
+
+
+def _year_sources(
+    client: HttpClient,
+    settings: Settings,
+    workspace: Workspace,
+    plan: ZonePlan,
+    parts: dict[str, list[Path]],
+    area: Bounds | None,
+) -> YearSources | None:
+    extracted = workspace.cache_dir / "extracted"
+    gpkgs = archives.extract(
+        parts[plan.topo.name],
+        extracted / plan.topo.name,
+        lambda names: [n for n in names if n.lower().endswith(".gpkg")],
+    )
+    if not gpkgs:
+        raise SourceError(f"{plan.topo.name} holds no GeoPackage: choose another edition with --topo-edition")
+    common = {"year": plan.year, "vectors": tuple(gpkgs), "zone": plan.code}
+    if plan.ortho is not None:
+        files = archives.extract(
+            parts[plan.ortho.name], extracted / plan.ortho.name, lambda names: pick_dalles(names, area)
+        )
+        dalles = tuple(p for p in files if dalle_bounds(p.name))
+        if not dalles:
+            log.warning(
+                "%s has no dalle in the area; département %s skipped for %d",
+                plan.ortho.name,
+                plan.code,
+                plan.year,
+            )
+            return None
+        return YearSources(
+            rasters=dalles,
+            origin=f"ign:{plan.ortho.name}",
+            acquisition=plan.ortho.edition,
+            extra={"topo": plan.topo.name, "resolution": plan.ortho.resolution},
+            **common,
+        )
+    g = settings.grid
+    grid = (g.tile_size_m or DEFAULT_TILE_SIZE_M, g.tile_px or DEFAULT_TILE_PX, (g.origin_x, g.origin_y))
+    blocks = wms.fetch_mosaic(
+        client,
+        settings.sources.ign_url,
+        plan.capabilities,
+        plan.layer,
+        plan.region,
+        grid,
+        workspace.cache_dir / "wms",
+    )
+    first, last = wms.layer_years(plan.layer.name)
+    return YearSources(
+        rasters=tuple(blocks),
+        origin=f"wms:{plan.layer.name}",
+        acquisition=str(first) if first == last else f"{first}-{last}",
+        year_end_mosaic=True,
+        extra={"topo": plan.topo.name},
+        **common,
+    )
+
+
+# -- what exists (``geosiam sources``) -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Edition:
+    """One line of ``geosiam sources``: a delivery and its size."""
+
+    code: str
+    delivery: Delivery
+    size: int | None  # bytes of its 7z parts; None when the feed gives no lengths
+
+
+def list_editions(client: HttpClient, ign_url: str, codes: list[str], sizes: bool = True) -> list[Edition]:
+    """The RGB BD ORTHO and GPKG BD TOPO editions of each département, with their sizes."""
+    ign_url = ign_url.rstrip("/")
+    found = []
+    for code in codes:
+        zone = departements.zone_of(code)
+        found += [(code, d) for d in list_deliveries(client, ign_url, ORTHO, zone) if d.bands == "RVB"]
+        found += [(code, d) for d in list_deliveries(client, ign_url, TOPO, zone) if d.format == "GPKG"]
+    editions = []
+    for code, delivery in progress(found, desc="IGN feeds", unit="delivery"):
+        size = None
+        if sizes:
+            lengths = [f.length for f in archive_parts(delivery, delivery_files(client, ign_url, delivery))]
+            size = sum(lengths) if all(n is not None for n in lengths) else None
+        editions.append(Edition(code, delivery, size))
+    return editions
+
+
+def describe_size(size: int | None) -> str:
+    return "?" if size is None else format_bytes(size)
+
+
+# -- small helpers --------------------------------------------------------------------------------
+
+
+def _region(area: Bounds | None, dept: Bounds | None) -> Bounds:
+    if area is None:
+        return dept  # type: ignore[return-value]
+    if dept is None:
+        return area
+    box = (max(area[0], dept[0]), max(area[1], dept[1]), min(area[2], dept[2]), min(area[3], dept[3]))
+    return box if box[0] < box[2] and box[1] < box[3] else area
+
+
+def _lonlat(bounds: Bounds) -> Bounds:
+    from pyproj import Transformer
+
+    to_lonlat = Transformer.from_crs("EPSG:2154", "EPSG:4326", always_xy=True)
+    return to_lonlat.transform_bounds(*bounds)
