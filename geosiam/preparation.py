@@ -16,6 +16,7 @@ from geosiam.config import Settings, fingerprint, to_dict, validate_years, with_
 from geosiam.errors import SettingsError, SourceError
 from geosiam.rasterize.classes import load_classes
 from geosiam.sources.sourceset import YearSources, by_year
+from geosiam.tiling.chunks import Runner
 from geosiam.tiling.grid import DEFAULT_CRS, DEFAULT_TILE_PX, DEFAULT_TILE_SIZE_M, Grid
 from geosiam.workspace import Workspace, claim, data_identity
 
@@ -95,8 +96,10 @@ def grid_of(settings: Settings) -> Grid:
     return Grid(g.crs, g.origin_x, g.origin_y, g.tile_size_m, g.tile_px)
 
 
-def prepare_workspace(workspace_dir: Path, settings: Settings, jobs: int, force: bool) -> dict:
-    """Run every data stage; returns a summary (pairs per split, tiles per year...)."""
+def prepare_workspace(
+    workspace_dir: Path, settings: Settings, jobs: int, force: bool, dask_scheduler: str | None = None
+) -> dict:
+    """Run every data stage on ``jobs`` processes (or a Dask cluster); returns a summary."""
     workspace = Workspace(Path(workspace_dir))
     table = load_classes(settings.prepare.classes)
     claim(workspace, settings, table.text, force)
@@ -113,8 +116,9 @@ def prepare_workspace(workspace_dir: Path, settings: Settings, jobs: int, force:
     records = resolve_sources(settings, workspace, grid)
     from geosiam.stages import make_masks, make_tiles, pair_and_split
 
-    tiles, bad = make_tiles(workspace, grid, records, settings, jobs)
-    tiles = make_masks(workspace, grid, records, tiles, table, jobs)
+    runner = Runner(jobs, dask_scheduler)
+    tiles, bad = make_tiles(workspace, grid, records, settings, runner)
+    tiles = make_masks(workspace, grid, records, tiles, table, runner)
     pairs = pair_and_split(workspace, grid, tiles, settings)
     summary = {
         "tiles": {str(y): int((tiles["year"] == y).sum()) for y in settings.years},

@@ -27,7 +27,9 @@ from geosiam.workspace import Workspace
 log = logging.getLogger(__name__)
 
 
-def make_tiles(workspace: Workspace, grid: Grid, records: list[YearSources], settings: Settings, jobs: int):
+def make_tiles(
+    workspace: Workspace, grid: Grid, records: list[YearSources], settings: Settings, runner: chunks.Runner
+):
     """Cut both years on the grid; returns (tiles GeoDataFrame, unreadable raster messages)."""
     import geopandas as gpd
     import shapely
@@ -63,7 +65,7 @@ def make_tiles(workspace: Workspace, grid: Grid, records: list[YearSources], set
             "the area is empty: no grid tile lies inside both years' imagery and the area; "
             "check --bbox/--aoi against the rasters' extent"
         )
-    jobs_list = []
+    jobs = []
     stage_dir = workspace.cache_dir / "stages" / "tiles"
     for year in settings.years:
         year_infos = [i for i in infos if i.source.year == year]
@@ -77,7 +79,7 @@ def make_tiles(workspace: Workspace, grid: Grid, records: list[YearSources], set
         for chunk in chunks.plan(grid, cells):
             box = chunk.bounds(grid)
             overlapping = tuple(i for i in year_infos if _overlaps(i.bounds, box))
-            jobs_list.append(
+            jobs.append(
                 CutJob(
                     grid,
                     chunk,
@@ -89,7 +91,7 @@ def make_tiles(workspace: Workspace, grid: Grid, records: list[YearSources], set
                     inputs,
                 )
             )
-    rows = chunks.run_parallel(cut_chunk, jobs_list, jobs, desc="tiles")
+    rows = runner.run(cut_chunk, jobs, desc="tiles")
     if not rows:
         raise SourceError(
             f"every tile has less than {settings.prepare.min_valid_fraction:.0%} valid pixels: "
@@ -102,13 +104,18 @@ def make_tiles(workspace: Workspace, grid: Grid, records: list[YearSources], set
 
 
 def make_masks(
-    workspace: Workspace, grid: Grid, records: list[YearSources], tiles, table: ClassTable, jobs: int
+    workspace: Workspace,
+    grid: Grid,
+    records: list[YearSources],
+    tiles,
+    table: ClassTable,
+    runner: chunks.Runner,
 ):
     """Burn each year's vectors on its tiles; returns ``tiles`` with ``mask`` and class counts."""
     from geosiam.rasterize.vectors import load_burnables
 
     stage_dir = workspace.cache_dir / "stages" / "masks"
-    jobs_list = []
+    jobs = []
     for year, year_records in by_year(records).items():
         year_tiles = tiles[tiles["year"] == year]
         if year_tiles.empty:
@@ -128,7 +135,7 @@ def make_masks(
         )
         cells = list(zip(year_tiles["col"].tolist(), year_tiles["row"].tolist()))
         for chunk in chunks.plan(grid, cells):
-            jobs_list.append(
+            jobs.append(
                 MaskJob(
                     grid,
                     chunk,
@@ -139,7 +146,7 @@ def make_masks(
                     inputs,
                 )
             )
-    rows = chunks.run_parallel(burn_chunk, jobs_list, jobs, desc="masks")
+    rows = runner.run(burn_chunk, jobs, desc="masks")
     masks = {(r["tile_id"], r["year"]): r for r in rows}
     tiles = tiles.copy()
     tiles["mask"] = [masks[(t, y)]["mask"] for t, y in zip(tiles["tile_id"], tiles["year"])]

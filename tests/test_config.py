@@ -11,8 +11,9 @@ from geosiam.errors import SettingsError
 
 
 def test_settings_round_trip_through_toml(tmp_path):
-    settings = with_overrides(Settings(), {"years": [2000, 2015], "grid.tile_px": 128,
-                                           "sources.ortho": {"2000": "a.tif"}})
+    settings = with_overrides(
+        Settings(), {"years": [2000, 2015], "grid.tile_px": 128, "sources.ortho": {"2000": "a.tif"}}
+    )
     save_settings(settings, tmp_path / "geosiam.toml")
     loaded = load_settings(tmp_path / "geosiam.toml")
     assert loaded == settings
@@ -40,10 +41,15 @@ def test_wrong_type_and_syntax_are_one_line_errors(tmp_path):
         load_settings(tmp_path / "b.toml")
 
 
-@pytest.mark.parametrize("years, message", [
-    ([2015], "two distinct"), ([2000, 2000], "two distinct"), ([2000, 2015, 2020], "two distinct"),
-    ([1800, 2015], "unknown year 1800"),
-])
+@pytest.mark.parametrize(
+    "years, message",
+    [
+        ([2015], "two distinct"),
+        ([2000, 2000], "two distinct"),
+        ([2000, 2015, 2020], "two distinct"),
+        ([1800, 2015], "unknown year 1800"),
+    ],
+)
 def test_bad_years(years, message):
     with pytest.raises(SettingsError, match=message):
         validate_years(years)

@@ -1,6 +1,5 @@
 """prepare end to end on local data: the files, their alignment, resume, and bad input."""
 
-import json
 
 import geopandas as gpd
 import numpy as np
@@ -23,11 +22,19 @@ def sources(tmp_path_factory):
         for i in range(2):
             x = X0 + 1000 * i
             write_raster(root / f"ortho{year}" / f"{i}.tif", (x, Y0, x + 1000, Y0 + 1000), 2.0, seed=seed)
-        write_layers(root / f"topo{year}.gpkg", {
-            "batiment": ([shapely.box(X0 + 100, Y0 + 100, X0 + 300, Y0 + 300)], {"nature": ["Indifférenciée"]}),
-            "troncon_de_route": ([shapely.LineString([(X0, Y0 + 500), (X0 + 2000, Y0 + 500)])],
-                                 {"nature": ["Route à 1 chaussée"], "largeur_de_chaussee": [8.0]}),
-        })
+        write_layers(
+            root / f"topo{year}.gpkg",
+            {
+                "batiment": (
+                    [shapely.box(X0 + 100, Y0 + 100, X0 + 300, Y0 + 300)],
+                    {"nature": ["Indifférenciée"]},
+                ),
+                "troncon_de_route": (
+                    [shapely.LineString([(X0, Y0 + 500), (X0 + 2000, Y0 + 500)])],
+                    {"nature": ["Route à 1 chaussée"], "largeur_de_chaussee": [8.0]},
+                ),
+            },
+        )
     return root
 
 
@@ -36,7 +43,9 @@ def overrides(sources, **extra):
         "years": [2000, 2015],
         "sources.ortho": {"2000": str(sources / "ortho2000"), "2015": str(sources / "ortho2015")},
         "sources.topo": {"2000": str(sources / "topo2000.gpkg"), "2015": str(sources / "topo2015.gpkg")},
-        "grid.tile_size_m": 250.0, "grid.tile_px": 32, **extra,
+        "grid.tile_size_m": 250.0,
+        "grid.tile_px": 32,
+        **extra,
     }
 
 
@@ -68,9 +77,12 @@ def test_prepare_writes_aligned_tiles_masks_and_indexes(tmp_path, sources):
 def test_tile_values_come_from_the_right_place_across_dalle_borders(tmp_path, sources):
     run(tmp_path, sources)
     # the source's band 1 is a gradient along x restarting at each dalle: check both sides
-    with rasterio.open(tmp_path / "tiles/2000/x3723_y27441.tif") as left, \
-            rasterio.open(tmp_path / "tiles/2000/x3724_y27441.tif") as right, \
-            rasterio.open(sources / "ortho2000/0.tif") as src0, rasterio.open(sources / "ortho2000/1.tif") as src1:
+    with (
+        rasterio.open(tmp_path / "tiles/2000/x3723_y27441.tif") as left,
+        rasterio.open(tmp_path / "tiles/2000/x3724_y27441.tif") as right,
+        rasterio.open(sources / "ortho2000/0.tif") as src0,
+        rasterio.open(sources / "ortho2000/1.tif") as src1,
+    ):
         for tile, src in ((left, src0), (right, src1)):
             window = rasterio.windows.from_bounds(*tile.bounds, transform=src.transform)
             assert abs(tile.read(1).mean() - src.read(1, window=window).mean()) < 2
@@ -118,7 +130,10 @@ def test_parallel_and_serial_runs_agree(tmp_path, sources):
     run(tmp_path / "one", sources, jobs=1)
     run(tmp_path / "two", sources, jobs=2)
     for tif in (tmp_path / "one").rglob("*.tif"):
-        with rasterio.open(tif) as a, rasterio.open(tmp_path / "two" / tif.relative_to(tmp_path / "one")) as b:
+        with (
+            rasterio.open(tif) as a,
+            rasterio.open(tmp_path / "two" / tif.relative_to(tmp_path / "one")) as b,
+        ):
             assert np.array_equal(a.read(), b.read())
 
 
@@ -142,10 +157,15 @@ def test_nodata_tiles_are_dropped(tmp_path):
             data[:, :, :200] = 0  # the western 400 m is nodata
             dst.write(data)
     ws = tmp_path / "ws"
-    settings = resolve_settings(ws, {
-        "years": [2000, 2015], "sources.ortho": {"2000": str(src / "2000.tif"), "2015": str(src / "2015.tif")},
-        "grid.tile_size_m": 250.0, "grid.tile_px": 32,
-    })
+    settings = resolve_settings(
+        ws,
+        {
+            "years": [2000, 2015],
+            "sources.ortho": {"2000": str(src / "2000.tif"), "2015": str(src / "2015.tif")},
+            "grid.tile_size_m": 250.0,
+            "grid.tile_px": 32,
+        },
+    )
     prepare_workspace(ws, settings, jobs=1, force=False)
     tiles = gpd.read_file(ws / "tiles.gpkg")
     assert len(tiles) == 2 * 8  # the 250 m column is all nodata, the 250-500 one 60 % nodata
@@ -167,13 +187,16 @@ def test_unreadable_raster_is_reported_and_the_rest_prepared(tmp_path, sources):
 def test_raster_without_crs_is_an_error(tmp_path):
     path = write_raster(tmp_path / "a.tif", (0, 0, 500, 500), 2.0, crs=None)
     with pytest.raises(SourceError, match="no CRS"):
-        resolve_settings(tmp_path / "ws", {"years": [2000, 2015],
-                                           "sources.ortho": {"2000": str(path), "2015": str(path)}})
+        resolve_settings(
+            tmp_path / "ws", {"years": [2000, 2015], "sources.ortho": {"2000": str(path), "2015": str(path)}}
+        )
 
 
 def test_vectors_elsewhere_are_an_error(tmp_path, sources):
-    far = write_layers(tmp_path / "far.gpkg", {"batiment": ([shapely.box(100000, 100000, 100100, 100100)],
-                                                           {"nature": ["Indifférenciée"]})})
+    far = write_layers(
+        tmp_path / "far.gpkg",
+        {"batiment": ([shapely.box(100000, 100000, 100100, 100100)], {"nature": ["Indifférenciée"]})},
+    )
     with pytest.raises(SourceError, match="do not overlap the rasters"):
         run(tmp_path / "ws", sources, **{"sources.topo": {"2000": str(far), "2015": str(far)}})
 
@@ -181,8 +204,11 @@ def test_vectors_elsewhere_are_an_error(tmp_path, sources):
 def test_years_that_do_not_overlap_and_empty_area(tmp_path, sources):
     other = write_raster(tmp_path / "o.tif", (100000, 100000, 101000, 101000), 2.0)
     with pytest.raises(SourceError, match="does not overlap"):
-        run(tmp_path / "a", sources, **{"sources.ortho": {"2000": str(sources / "ortho2000"), "2015": str(other)},
-                                        "sources.topo": {}})
+        run(
+            tmp_path / "a",
+            sources,
+            **{"sources.ortho": {"2000": str(sources / "ortho2000"), "2015": str(other)}, "sources.topo": {}},
+        )
     with pytest.raises(SourceError, match="area is empty"):
         run(tmp_path / "b", sources, **{"area.bbox": [0.0, 0.0, 10.0, 10.0]})
 
@@ -202,10 +228,22 @@ def test_sixteen_bit_jp2_in_utm_with_osm_polygons_and_custom_classes(tmp_path):
     x0, y0 = 500000, 5400000
     src = tmp_path / "src"
     for year in (2000, 2015):
-        write_raster(src / f"{year}.jp2", (x0, y0, x0 + 1000, y0 + 1000), 1.0, crs=utm,
-                     dtype="uint16", driver="JP2OpenJPEG", seed=year)
-    polygons = [shapely.box(x0 + 100, y0 + 100, x0 + 400, y0 + 350), shapely.Point(x0 + 700, y0 + 600).buffer(120)]
-    frame = gpd.GeoDataFrame({"building": ["yes", None], "landuse": [None, "forest"]}, geometry=polygons, crs=utm)
+        write_raster(
+            src / f"{year}.jp2",
+            (x0, y0, x0 + 1000, y0 + 1000),
+            1.0,
+            crs=utm,
+            dtype="uint16",
+            driver="JP2OpenJPEG",
+            seed=year,
+        )
+    polygons = [
+        shapely.box(x0 + 100, y0 + 100, x0 + 400, y0 + 350),
+        shapely.Point(x0 + 700, y0 + 600).buffer(120),
+    ]
+    frame = gpd.GeoDataFrame(
+        {"building": ["yes", None], "landuse": [None, "forest"]}, geometry=polygons, crs=utm
+    )
     osm = src / "osm.geojson"
     frame.to_crs("EPSG:4326").to_file(osm)
     classes = tmp_path / "osm.toml"
@@ -216,11 +254,17 @@ def test_sixteen_bit_jp2_in_utm_with_osm_polygons_and_custom_classes(tmp_path):
         '[[classes.rules]]\nlayer = "*"\nwhere = { building = ["yes"] }\n'
     )
     ws = tmp_path / "ws"
-    settings = resolve_settings(ws, {
-        "years": [2000, 2015], "sources.ortho": {"2000": str(src / "2000.jp2"), "2015": str(src / "2015.jp2")},
-        "sources.topo": {"2000": str(osm), "2015": str(osm)}, "prepare.classes": str(classes),
-        "grid.tile_size_m": 250.0, "grid.tile_px": 64,
-    })
+    settings = resolve_settings(
+        ws,
+        {
+            "years": [2000, 2015],
+            "sources.ortho": {"2000": str(src / "2000.jp2"), "2015": str(src / "2015.jp2")},
+            "sources.topo": {"2000": str(osm), "2015": str(osm)},
+            "prepare.classes": str(classes),
+            "grid.tile_size_m": 250.0,
+            "grid.tile_px": 64,
+        },
+    )
     assert settings.grid.crs == utm  # the grid CRS defaults to the rasters'
     prepare_workspace(ws, settings, jobs=1, force=False)
     tiles = gpd.read_file(ws / "tiles.gpkg")
@@ -231,9 +275,28 @@ def test_sixteen_bit_jp2_in_utm_with_osm_polygons_and_custom_classes(tmp_path):
         with rasterio.open(ws / row.image) as t, rasterio.open(ws / row.mask) as m:
             assert t.dtypes[0] == "uint8" and t.read().std() > 10  # 16-bit rescaled, not saturated
             ours = m.read(1)
-            values = [(g, 1 if lu == "forest" else 2) for g, lu in
-                      zip(reference_shapes.geometry, reference_shapes["landuse"])]
+            values = [
+                (g, 1 if lu == "forest" else 2)
+                for g, lu in zip(reference_shapes.geometry, reference_shapes["landuse"])
+            ]
             theirs = rasterize(values, out_shape=ours.shape, transform=m.transform, dtype="uint8")
             agree += (ours == theirs).sum()
             total += ours.size
     assert agree / total > 0.995
+
+
+def test_chunks_run_on_a_dask_cluster(tmp_path, sources):
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
+        settings = resolve_settings(tmp_path / "dask", overrides(sources))
+        prepare_workspace(
+            tmp_path / "dask", settings, jobs=1, force=False, dask_scheduler=cluster.scheduler_address
+        )
+    run(tmp_path / "local", sources)
+    for tif in (tmp_path / "local").rglob("*.tif"):
+        with (
+            rasterio.open(tif) as a,
+            rasterio.open(tmp_path / "dask" / tif.relative_to(tmp_path / "local")) as b,
+        ):
+            assert np.array_equal(a.read(), b.read())

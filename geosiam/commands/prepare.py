@@ -58,6 +58,12 @@ def prepare(
         help="Root of IGN's services (default https://data.geopf.fr).",
     ),
     jobs: int = typer.Option(0, "--jobs", "-j", help="Worker processes (0 = all cores)."),
+    dask_scheduler: str = typer.Option(
+        None,
+        "--dask-scheduler",
+        envvar="GEOSIAM_DASK_SCHEDULER",
+        help="Run chunks on a Dask cluster (tcp://host:8786) sharing the workspace's file system.",
+    ),
     seed: int = typer.Option(None, "--seed", help="Seed of the sample area and of the split assignment."),
     force: bool = typer.Option(False, "--force", help="Discard tiles and masks made with other settings."),
     workspace: Path = WORKSPACE,
@@ -88,4 +94,6 @@ def prepare(
         "split.seed": seed,
     }
     settings = resolve_settings(workspace, overrides)
-    prepare_workspace(workspace, settings, jobs=jobs or os.cpu_count() or 1, force=force)
+    prepare_workspace(
+        workspace, settings, jobs=jobs or os.cpu_count() or 1, force=force, dask_scheduler=dask_scheduler
+    )

@@ -83,22 +83,38 @@ def write_marker(path: Path, fingerprint: str, records: list[dict]) -> None:
     atomic.write_text(path, json.dumps({"fingerprint": fingerprint, "records": records}))
 
 
-def run_parallel(worker: Callable[[object], list[dict]], jobs: list, processes: int, desc: str) -> list[dict]:
-    """Run ``worker`` over ``jobs`` on ``processes`` processes; concatenate their records.
+@dataclass(frozen=True)
+class Runner:
+    """Where chunk jobs run: this process, a pool of local processes, or a Dask cluster.
 
-    A single process (or a single job) runs inline, which keeps tracebacks and debugging simple.
+    With ``dask_scheduler`` (``tcp://host:8786``), jobs go to an existing Dask distributed
+    cluster whose workers see the same workspace path (a shared file system).
     """
+
+    processes: int = 1
+    dask_scheduler: str | None = None
+
+    def run(self, worker: Callable[[object], list[dict]], jobs: list, desc: str) -> list[dict]:
+        """Run ``worker`` over ``jobs``; concatenate the records they return."""
+        if self.dask_scheduler:
+            from distributed import Client
+
+            with Client(self.dask_scheduler) as client:
+                return _gather(client.get_executor(), worker, jobs, desc)
+        if self.processes <= 1 or len(jobs) <= 1:
+            # inline: simple tracebacks and no process start-up for small jobs
+            return [r for job in progress(jobs, desc=desc, unit="chunk") for r in worker(job)]
+        workers = min(self.processes, len(jobs))
+        context = get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_one_thread_each) as pool:
+            return _gather(pool, worker, jobs, desc)
+
+
+def _gather(executor, worker, jobs: list, desc: str) -> list[dict]:
+    futures = [executor.submit(worker, job) for job in jobs]
     records: list[dict] = []
-    if processes <= 1 or len(jobs) <= 1:
-        for job in progress(jobs, desc=desc, unit="chunk"):
-            records.extend(worker(job))
-        return records
-    context = get_context("spawn")
-    workers = min(processes, len(jobs))
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_one_thread_each) as pool:
-        futures = [pool.submit(worker, job) for job in jobs]
-        for future in progress(as_completed(futures), total=len(futures), desc=desc, unit="chunk"):
-            records.extend(future.result())
+    for future in progress(as_completed(futures), total=len(futures), desc=desc, unit="chunk"):
+        records.extend(future.result())
     return records
 
 

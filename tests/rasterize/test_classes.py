@@ -42,15 +42,18 @@ def test_custom_table_parses():
     assert table.colours()[0] == (0, 0, 0)
 
 
-@pytest.mark.parametrize("broken, message", [
-    (GOOD.replace('colour = "#FF0000"', 'colour = "red"'), r"line 11 \(class 'building'\).*#RRGGBB"),
-    (GOOD.replace("id = 2", "id = 1"), "share id 1"),
-    (GOOD.replace("id = 2", "id = 0"), "line 11.*0 is background"),
-    (GOOD.replace('layer = "landuse"', 'layr = "landuse"'), "line 2.*unknown key.*layr"),
-    (GOOD.replace("priority = 50", "priority = 50\nsize = 3"), "line 11.*unknown key.*size"),
-    (GOOD.replace('name = "forest"', 'name = "forest'), "line 4"),
-    ("", "no \\[\\[classes\\]\\]"),
-])
+@pytest.mark.parametrize(
+    "broken, message",
+    [
+        (GOOD.replace('colour = "#FF0000"', 'colour = "red"'), r"line 11 \(class 'building'\).*#RRGGBB"),
+        (GOOD.replace("id = 2", "id = 1"), "share id 1"),
+        (GOOD.replace("id = 2", "id = 0"), "line 11.*0 is background"),
+        (GOOD.replace('layer = "landuse"', 'layr = "landuse"'), "line 2.*unknown key.*layr"),
+        (GOOD.replace("priority = 50", "priority = 50\nsize = 3"), "line 11.*unknown key.*size"),
+        (GOOD.replace('name = "forest"', 'name = "forest'), "line 4"),
+        ("", "no \\[\\[classes\\]\\]"),
+    ],
+)
 def test_errors_name_the_line_and_the_problem(broken, message):
     with pytest.raises(ClassTableError, match=message):
         parse_classes(broken)

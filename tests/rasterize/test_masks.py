@@ -21,10 +21,13 @@ def burnt(tmp_path, layers, table=None):
 def test_priority_decides_overlaps_whatever_the_file_order(tmp_path):
     building = shapely.box(1020, 2020, 1040, 2040)
     forest = shapely.box(1000, 2000, 1060, 2060)
-    mask = burnt(tmp_path, {
-        "batiment": ([building], {"nature": ["Indifférenciée"]}),
-        "zone_de_vegetation": ([forest], {"nature": ["Bois"]}),
-    })
+    mask = burnt(
+        tmp_path,
+        {
+            "batiment": ([building], {"nature": ["Indifférenciée"]}),
+            "zone_de_vegetation": ([forest], {"nature": ["Bois"]}),
+        },
+    )
     assert mask[70, 30] == 7  # building (priority 50) over vegetation (10)
     assert mask[50, 5] == 1
     assert mask[5, 95] == 0
@@ -33,11 +36,19 @@ def test_priority_decides_overlaps_whatever_the_file_order(tmp_path):
 def test_roads_are_buffered_by_their_width_or_nature_default(tmp_path):
     road = shapely.LineString([(1000, 2050), (1100, 2050)])
     path = shapely.LineString([(1050, 2000), (1050, 2100)])
-    mask = burnt(tmp_path, {"troncon_de_route": (
-        [road, path],
-        {"nature": ["Route à 1 chaussée", "Chemin"], "largeur_de_chaussee": [10.0, None],
-         "fictif": [False, False]},
-    )})
+    mask = burnt(
+        tmp_path,
+        {
+            "troncon_de_route": (
+                [road, path],
+                {
+                    "nature": ["Route à 1 chaussée", "Chemin"],
+                    "largeur_de_chaussee": [10.0, None],
+                    "fictif": [False, False],
+                },
+            )
+        },
+    )
     column = mask[:, 10]  # crosses the 10 m road only
     assert 9 <= (column == 5).sum() <= 12
     row = mask[10, :]  # crosses the 3 m path (nature default) only
@@ -48,10 +59,13 @@ def test_z_is_dropped_invalid_geometries_repaired_attributes_filtered(tmp_path):
     bowtie = shapely.Polygon([(1000, 2000, 1), (1050, 2050, 1), (1050, 2000, 1), (1000, 2050, 1)])
     church = shapely.Polygon([(1060, 2060, 9), (1090, 2060, 9), (1090, 2090, 9), (1060, 2090, 9)])
     fictitious = shapely.LineString([(1000, 2095), (1100, 2095)])
-    mask = burnt(tmp_path, {
-        "batiment": ([bowtie, church], {"nature": ["Indifférenciée", "Eglise"]}),
-        "troncon_de_route": ([fictitious], {"nature": ["Chemin"], "fictif": [True]}),
-    })
+    mask = burnt(
+        tmp_path,
+        {
+            "batiment": ([bowtie, church], {"nature": ["Indifférenciée", "Eglise"]}),
+            "troncon_de_route": ([fictitious], {"nature": ["Chemin"], "fictif": [True]}),
+        },
+    )
     assert (mask == 7).sum() > 0  # the self-intersecting polygon was repaired and burnt
     assert mask[20, 75] == 8  # church -> religious building
     assert not (mask == 5).any()  # fictitious road excluded
@@ -63,8 +77,15 @@ def test_custom_table_and_layer_from_file_stem(tmp_path):
         '[[classes.rules]]\nlayer = "osm"\nwhere = { landuse = ["forest"] }\n'
     )
     path = tmp_path / "osm.geojson"
-    write_layers(path, {"osm": ([shapely.box(1000, 2000, 1050, 2100), shapely.box(1050, 2000, 1100, 2100)],
-                                {"landuse": ["forest", "meadow"]})})
+    write_layers(
+        path,
+        {
+            "osm": (
+                [shapely.box(1000, 2000, 1050, 2100), shapely.box(1050, 2000, 1100, 2100)],
+                {"landuse": ["forest", "meadow"]},
+            )
+        },
+    )
     shapes = load_burnables([path], table, "EPSG:2154", BOUNDS)
     mask = burn(shapes, TRANSFORM, SHAPE)
     assert (mask[:, :50] == 3).all() and (mask[:, 50:] == 0).all()
@@ -74,9 +95,13 @@ def test_vectors_are_reprojected_once_to_the_grid(tmp_path):
     from pyproj import Transformer
 
     to_wgs84 = Transformer.from_crs("EPSG:2154", "EPSG:4326", always_xy=True)
-    box = shapely.transform(shapely.box(1000, 2000, 1050, 2050), lambda xy: np.column_stack(to_wgs84.transform(xy[:, 0], xy[:, 1])))
-    path = write_layers(tmp_path / "w.gpkg", {"batiment": ([box], {"nature": ["Indifférenciée"]})},
-                        crs="EPSG:4326")
+    box = shapely.transform(
+        shapely.box(1000, 2000, 1050, 2050),
+        lambda xy: np.column_stack(to_wgs84.transform(xy[:, 0], xy[:, 1])),
+    )
+    path = write_layers(
+        tmp_path / "w.gpkg", {"batiment": ([box], {"nature": ["Indifférenciée"]})}, crs="EPSG:4326"
+    )
     mask = burn(load_burnables([path], load_classes(), "EPSG:2154", BOUNDS), TRANSFORM, SHAPE)
     assert abs((mask == 7).sum() - 2500) < 120
     assert mask[75, 25] == 7 and mask[25, 75] == 0
