@@ -54,3 +54,19 @@ def summary(ranks: np.ndarray) -> dict[str, float]:
         "recall_at_10": recall_at_k(ranks, 10),
         "n_queries": int(np.asarray(ranks).size),
     }
+
+
+def recall_curve(ranks: np.ndarray, max_k: int) -> np.ndarray:
+    """recall@1 .. recall@max_k, for plotting (entry ``k - 1`` is recall@k)."""
+    return np.array([recall_at_k(ranks, k) for k in range(1, max_k + 1)])
+
+
+def rank_bands(ranks: np.ndarray, edges: tuple[int, ...] = (1, 5, 10)) -> np.ndarray:
+    """Band index of each rank: 0 for rank 1, 1 for 2..5, 2 for 6..10, 3 beyond or absent.
+
+    ``edges`` are the last ranks of each band; a rank of 0 (not found) falls in the last band.
+    Used to colour failure maps.
+    """
+    ranks = np.asarray(ranks)
+    bands = np.searchsorted(np.asarray(edges), ranks, side="left")
+    return np.where(ranks >= 1, bands, len(edges))

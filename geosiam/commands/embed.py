@@ -1,0 +1,58 @@
+"""``geosiam embed``: tiles -> L2-normalised descriptors (vectors.npy) and their table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from geosiam.commands.options import WORKSPACE
+
+
+def embed(
+    tiles: str = typer.Argument(
+        ...,
+        help="The tiles: a folder (searched recursively), a glob ('tiles/2015/*.tif') or a tiles.gpkg.",
+    ),
+    output: Path = typer.Option(
+        Path("vectors.npy"), "--output", "-o",
+        help="Descriptor file (.npy); its table is written beside it (.gpkg).",
+    ),
+    run: str = typer.Option(
+        None, "--run",
+        help="Run (name in the workspace, or folder) whose model embeds; default: the newest.",
+    ),
+    masks: Path = typer.Option(
+        None, "--masks", exists=True, file_okay=False,
+        help="Folder of the tiles' masks (default: the workspace's masks/<year>/).",
+    ),
+    year: int = typer.Option(
+        None, "--year",
+        help="Year of the tiles, when neither tiles.gpkg nor a folder name says it.",
+    ),
+    batch_size: int = typer.Option(64, "--batch-size", min=1, help="Images per model call."),
+    workspace: Path = WORKSPACE,
+) -> None:
+    """Embed tiles (from prepare, or any georeferenced RGB GeoTIFFs) with a trained run's model.
+
+    Row i of the array is row i of the table (tile path, id, year, footprint, model identity).
+    An interrupted run resumes when the same command is run again.
+    """
+    from geosiam.model.embedder import load_embedder
+    from geosiam.retrieval.descriptors import check_vectors_path, table_path
+    from geosiam.retrieval.embedding import embed_tiles
+    from geosiam.retrieval.runs import resolve_run
+    from geosiam.retrieval.tilesets import find_tiles
+    from geosiam.workspace import Workspace
+
+    output = check_vectors_path(output)
+    run_dir = resolve_run(Workspace(workspace), run)
+    embedder = load_embedder(run_dir)
+    found = find_tiles(tiles, embedder.input_px, not embedder.image_only, masks, year)
+    descriptors, stats = embed_tiles(embedder, found, output, batch_size=batch_size)
+    resumed = f", resumed after {stats.resumed_from}" if stats.resumed_from else ""
+    typer.echo(
+        f"{len(found)} tiles -> {output} ({descriptors.vectors.shape[1]}-d) and "
+        f"{table_path(output).name}; run {run_dir.name}; {stats.images_per_s:.1f} img/s "
+        f"overall, {stats.model_images_per_s:.1f} img/s in the model{resumed}"
+    )

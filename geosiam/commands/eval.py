@@ -1,0 +1,35 @@
+"""``geosiam eval``: MAP@5 and recall@k of a run and its baselines, with a report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from geosiam.commands.options import WORKSPACE
+
+
+def evaluate(
+    split: str = typer.Option("test", "--split", help="Split to evaluate on: test, val or train."),
+    run: str = typer.Option(
+        None, "--run",
+        help="Run to evaluate (name in the workspace, or folder); default: the newest.",
+    ),
+    image_only_run: str = typer.Option(
+        None, "--image-only-run",
+        help="Image-only run to compare with; default: the newest one, if any.",
+    ),
+    workspace: Path = WORKSPACE,
+) -> None:
+    """Retrieve each place of the newer year among the older year's tiles (and back).
+
+    Reports MAP@5, recall@1/5/10 for the run, the untrained network, an image-only run and
+    raw-pixel baselines; writes runs/<run>/eval/ (metrics.json, report.md, figures).
+    """
+    from geosiam.retrieval.evaluate import evaluate_run
+    from geosiam.retrieval.runs import resolve_run
+    from geosiam.workspace import Workspace
+
+    ws = Workspace(workspace)
+    ws.require_prepared()
+    evaluate_run(ws, resolve_run(ws, run), split=split, image_only_name=image_only_run)

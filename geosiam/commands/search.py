@@ -1,0 +1,61 @@
+"""``geosiam search``: the k best places of the other year for a query image."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from geosiam.commands.options import WORKSPACE
+
+
+def search(
+    query: Path = typer.Argument(
+        ...,
+        help="The query: a tile of the workspace or any georeferenced RGB GeoTIFF.",
+    ),
+    k: int = typer.Option(5, "-k", min=1, help="Number of places to return."),
+    vectors: Path = typer.Option(
+        None, "--vectors",
+        help="Descriptors written by 'geosiam embed' to search in "
+        "(default: the workspace's tiles of the other year).",
+    ),
+    run: str = typer.Option(None, "--run", help="Run whose model embeds the query (default: the newest)."),
+    mask: Path = typer.Option(
+        None, "--mask", exists=True, dir_okay=False,
+        help="The query's mask (default: the workspace's matching mask).",
+    ),
+    year: int = typer.Option(None, "--year", help="The query's year, when its folder name does not say it."),
+    in_year: int = typer.Option(None, "--in-year", help="Year to search in (default: the other year)."),
+    output: Path = typer.Option(
+        None, "--output", "-o",
+        help="Write the matches as a GeoPackage (layers 'matches' and 'query').",
+    ),
+    workspace: Path = WORKSPACE,
+) -> None:
+    """Find where a tile's place is in the other year: ranked footprints with scores."""
+    from geosiam.model.embedder import load_embedder
+    from geosiam.retrieval import search as lookup
+    from geosiam.retrieval.descriptors import read_descriptors, require_identity
+    from geosiam.retrieval.runs import resolve_run
+    from geosiam.workspace import Workspace
+
+    ws = Workspace(workspace)
+    run_dir = resolve_run(ws, run)
+    embedder = load_embedder(run_dir)
+    if vectors is not None:
+        descriptors = read_descriptors(vectors)
+        require_identity(descriptors, embedder.identity, vectors)
+    query_set = lookup.query_tiles(query, embedder.input_px, not embedder.image_only, mask, year)
+    query_year = query_set.years[0]
+    if vectors is not None:
+        years = sorted({int(y) for y in descriptors.table["year"]})
+        target = lookup.target_year(query_year, in_year, years, str(vectors))
+    else:
+        target = lookup.target_year(query_year, in_year, ws.require_prepared().years, str(ws.root))
+        descriptors = lookup.workspace_descriptors(ws, run_dir, embedder, target)
+    matches = lookup.best_matches(lookup.embed_query(embedder, query_set), descriptors, k, target)
+    typer.echo(lookup.format_matches(matches))
+    if output is not None:
+        lookup.write_matches(output, matches, query_set)
+        typer.echo(f"matches written to {output} (layers 'matches' and 'query')")

@@ -1,0 +1,125 @@
+"""Embed many tiles with a model, chunk by chunk, resuming an interrupted run.
+
+Tiles are read (and resampled to the model's input size) a chunk at a time, so memory stays
+bounded for national-scale folders, and go through ``Embedder.embed``, the same numpy pipeline
+as training. Finished chunks are kept in a hidden partial array beside the output with a small
+state file; running the same command again (same tiles, same model) continues where it stopped.
+The output pair (``vectors.npy`` + table) appears only when every tile is done.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from geosiam import atomic
+from geosiam.config import fingerprint
+from geosiam.progress import progress
+from geosiam.retrieval.descriptors import Descriptors, check_vectors_path, write_descriptors
+from geosiam.retrieval.tilesets import TileSet
+from geosiam.tiling.read import read_mask, read_tile
+
+CHUNK_TILES = 256
+
+
+@dataclass(frozen=True)
+class EmbedStats:
+    """What an embedding run did and how fast."""
+
+    tiles: int
+    resumed_from: int  # tiles already done by an interrupted run
+    seconds: float  # reading + embedding, this run
+    model_seconds: float  # inside Embedder.embed only
+
+    @property
+    def embedded(self) -> int:
+        return self.tiles - self.resumed_from
+
+    @property
+    def images_per_s(self) -> float:
+        return self.embedded / self.seconds if self.seconds else float("nan")
+
+    @property
+    def model_images_per_s(self) -> float:
+        return self.embedded / self.model_seconds if self.model_seconds else float("nan")
+
+
+def read_chunk(tiles: TileSet, start: int, stop: int, size: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Tiles ``start:stop`` as (n, size, size, 3) images and (n, size, size) masks (or None)."""
+    images = np.stack([read_tile(p, size) for p in tiles.images[start:stop]])
+    if tiles.masks is None:
+        return images, None
+    return images, np.stack([read_mask(p, size) for p in tiles.masks[start:stop]])
+
+
+def embed_tiles(
+    embedder, tiles: TileSet, out: Path, batch_size: int = 64, chunk: int = CHUNK_TILES
+) -> tuple[Descriptors, EmbedStats]:
+    """Embed ``tiles`` with ``embedder`` into ``out`` (+ its table); resumes a partial run."""
+    out = check_vectors_path(out)
+    partial = _Partial(out, fingerprint({
+        "images": [str(p) for p in tiles.images],
+        "masks": [str(p) for p in tiles.masks or []],
+        "model": embedder.identity,
+        "input_px": embedder.input_px,
+    }))
+    done = partial.done()
+    vectors = partial.open() if done else None
+    started, model_seconds = time.perf_counter(), 0.0
+    bar = progress(total=len(tiles), initial=done, desc="embedding", unit="tile")
+    for start in range(done, len(tiles), chunk):
+        stop = min(start + chunk, len(tiles))
+        images, masks = read_chunk(tiles, start, stop, embedder.input_px)
+        tick = time.perf_counter()
+        batch = embedder.embed(images, masks, batch_size=batch_size)
+        model_seconds += time.perf_counter() - tick
+        if vectors is None:
+            vectors = partial.create(len(tiles), batch.shape[1])
+        vectors[start:stop] = batch
+        partial.commit(vectors, stop)
+        bar.update(stop - start)
+    bar.close()
+    stats = EmbedStats(len(tiles), done, time.perf_counter() - started, model_seconds)
+    descriptors = write_descriptors(out, np.array(vectors), tiles.table(embedder.identity),
+                                    embedder.identity)
+    partial.remove()
+    return descriptors, stats
+
+
+class _Partial:
+    """The hidden partial array and state file of an unfinished embedding."""
+
+    def __init__(self, out: Path, inputs: str) -> None:
+        self.array = out.with_name(f".{out.name}.partial.npy")
+        self.state = out.with_name(f".{out.name}.partial.json")
+        self.inputs = inputs
+
+    def done(self) -> int:
+        """Tiles already embedded for the same inputs; 0 when none or for other inputs."""
+        try:
+            state = json.loads(self.state.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return 0
+        if state.get("inputs") != self.inputs or not self.array.exists():
+            return 0
+        return int(state.get("done", 0))
+
+    def open(self) -> np.ndarray:
+        return np.load(self.array, mmap_mode="r+")
+
+    def create(self, rows: int, dim: int) -> np.ndarray:
+        self.remove()
+        return np.lib.format.open_memmap(self.array, mode="w+", dtype=np.float32, shape=(rows, dim))
+
+    def commit(self, vectors: np.ndarray, done: int) -> None:
+        """Make the rows before ``done`` durable, then record them as done."""
+        vectors.flush()
+        atomic.write_text(self.state, json.dumps({"inputs": self.inputs, "done": done}))
+
+    def remove(self) -> None:
+        self.state.unlink(missing_ok=True)
+        self.array.unlink(missing_ok=True)

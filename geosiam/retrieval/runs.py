@@ -1,0 +1,66 @@
+"""Find training runs by name: the one a command uses, and the image-only one to compare with."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from geosiam.config import Settings, load_settings
+from geosiam.errors import GeosiamError, ModelError
+from geosiam.workspace import SETTINGS_FILE, Workspace
+
+MODEL_FILE = "model.keras"
+
+
+def trained_runs(workspace: Workspace) -> list[Path]:
+    """Run folders that hold a model, newest model first."""
+    runs = [p for p in workspace.runs_dir.glob("*") if (p / MODEL_FILE).exists()]
+    return sorted(runs, key=lambda p: (p / MODEL_FILE).stat().st_mtime, reverse=True)
+
+
+def resolve_run(workspace: Workspace, name: str | None) -> Path:
+    """The run called ``name`` in the workspace (or a path to a run folder); newest when None."""
+    if name is None:
+        return workspace.newest_run()
+    for candidate in (workspace.run_dir(name), Path(name)):
+        if (candidate / MODEL_FILE).exists():
+            return candidate
+    available = ", ".join(p.name for p in trained_runs(workspace)) or "none"
+    raise ModelError(
+        f"no trained run '{name}' in {workspace.runs_dir} (trained runs: {available}): "
+        "pass --run with one of them, or train it with 'geosiam train'"
+    )
+
+
+def run_settings(run_dir: Path) -> Settings:
+    """The resolved settings saved in a run folder."""
+    path = Path(run_dir) / SETTINGS_FILE
+    if not path.exists():
+        raise ModelError(f"run {run_dir} has no {SETTINGS_FILE}: re-run 'geosiam train' for it")
+    return load_settings(path)
+
+
+def image_only_run(workspace: Workspace, name: str | None, main: Path) -> Path | None:
+    """The image-only run to compare ``main`` with: ``name``, else the newest such run, else None.
+
+    None as well when ``main`` itself is image-only (there is nothing to compare it with).
+    """
+    if run_settings(main).train.image_only:
+        return None
+    if name is not None:
+        run = resolve_run(workspace, name)
+        if not run_settings(run).train.image_only:
+            raise ModelError(
+                f"run '{name}' was trained with image and mask, not image-only: pass an "
+                "image-only run to --image-only-run (train one with image_only = true)"
+            )
+        return run
+    candidates = [r for r in trained_runs(workspace)
+                  if r.resolve() != main.resolve() and _is_image_only(r)]
+    return candidates[0] if candidates else None
+
+
+def _is_image_only(run_dir: Path) -> bool:
+    try:
+        return run_settings(run_dir).train.image_only
+    except GeosiamError:  # an unreadable run is simply not a candidate
+        return False

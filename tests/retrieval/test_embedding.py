@@ -1,0 +1,66 @@
+"""Embedding tiles chunk by chunk: same vectors as one call, table aligned, resume after a stop."""
+
+import numpy as np
+import pytest
+
+from geosiam.model.embedder import load_embedder
+from geosiam.retrieval.descriptors import read_descriptors
+from geosiam.retrieval.embedding import embed_tiles
+from geosiam.retrieval.tilesets import find_tiles
+from geosiam.tiling.read import read_many
+from tests.retrieval.factory import shared
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    ws = shared(tmp_path_factory)
+    embedder = load_embedder(ws.run)
+    tiles = find_tiles(ws.workspace.tiles_dir / "2015", embedder.input_px, need_masks=True)
+    return embedder, tiles
+
+
+class Interrupting:
+    """The real embedder, stopped (as by Ctrl-C) when it is called for the ``stop_at``-th time."""
+
+    def __init__(self, embedder, stop_at):
+        self.embedder, self.stop_at, self.calls = embedder, stop_at, 0
+        self.identity, self.input_px = embedder.identity, embedder.input_px
+
+    def embed(self, images, masks, batch_size=64):
+        self.calls += 1
+        if self.calls == self.stop_at:
+            raise KeyboardInterrupt
+        return self.embedder.embed(images, masks, batch_size=batch_size)
+
+
+def test_chunks_give_the_vectors_of_one_call_in_table_order(setup, tmp_path):
+    embedder, tiles = setup
+    descriptors, stats = embed_tiles(embedder, tiles, tmp_path / "v.npy", chunk=5)
+    images, masks = read_many(tiles.images, tiles.masks, embedder.input_px)
+    assert np.allclose(descriptors.vectors, embedder.embed(images, masks), atol=1e-5)
+    found = read_descriptors(tmp_path / "v.npy")
+    assert list(found.table["tile_id"]) == tiles.tile_ids and found.identity == embedder.identity
+    assert stats.tiles == 12 and stats.resumed_from == 0 and stats.images_per_s > 0
+
+
+def test_an_interrupted_run_resumes_where_it_stopped(setup, tmp_path):
+    embedder, tiles = setup
+    out = tmp_path / "v.npy"
+    with pytest.raises(KeyboardInterrupt):
+        embed_tiles(Interrupting(embedder, stop_at=3), tiles, out, chunk=5)
+    assert not out.exists() and not out.with_suffix(".gpkg").exists()
+    descriptors, stats = embed_tiles(embedder, tiles, out, chunk=5)
+    assert stats.resumed_from == 10 and stats.embedded == 2
+    reference, _ = embed_tiles(embedder, tiles, tmp_path / "ref.npy", chunk=5)
+    assert np.allclose(descriptors.vectors, reference.vectors, atol=1e-5)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ref.gpkg", "ref.npy", "v.gpkg", "v.npy"]
+
+
+def test_a_partial_run_of_other_inputs_is_started_over(setup, tmp_path):
+    embedder, tiles = setup
+    out = tmp_path / "v.npy"
+    with pytest.raises(KeyboardInterrupt):
+        embed_tiles(Interrupting(embedder, stop_at=2), tiles, out, chunk=5)
+    fewer = find_tiles(f"{tiles.images[0].parent}/x372[0-5]_*.tif", embedder.input_px, need_masks=True)
+    descriptors, stats = embed_tiles(embedder, fewer, out, chunk=5)
+    assert stats.resumed_from == 0 and len(descriptors.vectors) == 6
