@@ -13,7 +13,8 @@ import sys
 import typer
 
 from geosiam import __version__
-from geosiam.commands import prepare
+from geosiam.commands import embed, prepare, search
+from geosiam.commands import eval as evaluate
 from geosiam.errors import GeosiamError
 from geosiam.progress import set_quiet
 
@@ -28,6 +29,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("prepare")(prepare.prepare)
+app.command("embed")(embed.embed)
+app.command("eval")(evaluate.evaluate)
+app.command("search")(search.search)
 
 GLOBAL_FLAGS = {
     "--quiet": "quiet",
