@@ -468,11 +468,12 @@ def _missing_year(year: int, code: str, orthos: list[Delivery], caps: wms.Capabi
     )
     if caps is not None:
         spans = sorted(s for s in (wms.layer_years(n) for n in caps.layers) if s)
-        text += f"; WMS-R layers cover {_describe_spans(spans) or 'no year'}"
+        text += f"; WMS-R layers cover {describe_spans(spans) or 'no year'}"
     return text + "; choose --years among these"
 
 
-def _describe_spans(spans: list[tuple[int, int]]) -> str:
+def describe_spans(spans: list[tuple[int, int]]) -> str:
+    """Years covered by (first, last) spans, condensed: ``1950-1965, 2000-2005, 2015``."""
     years = sorted({y for first, last in spans for y in range(first, last + 1)})
     runs: list[list[int]] = []
     for year in years:

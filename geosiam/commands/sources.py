@@ -1,0 +1,88 @@
+"""``geosiam sources``: which BD ORTHO and BD TOPO editions IGN offers for an area."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from geosiam.errors import SettingsError
+
+
+def sources(
+    dept: list[str] = typer.Option(None, "--dept", help="IGN département code (repeatable): 54, 2A, 971."),
+    bbox: tuple[float, float, float, float] = typer.Option(
+        None, "--bbox", help="Area as xmin ymin xmax ymax in EPSG:2154 (Lambert-93 metres)."
+    ),
+    aoi: Path = typer.Option(
+        None, "--aoi", exists=True, dir_okay=False, help="Area as a vector file (any CRS)."
+    ),
+    ign_url: str = typer.Option(
+        "https://data.geopf.fr", "--ign-url", envvar="GEOSIAM_IGN_URL", help="Root of IGN's services."
+    ),
+    request_interval: float = typer.Option(
+        1.0, "--request-interval", min=0, help="Seconds between requests (IGN refuses faster clients)."
+    ),
+    sizes: bool = typer.Option(
+        True, "--sizes/--no-sizes", help="Read each edition's size (one request each)."
+    ),
+) -> None:
+    """List the BD ORTHO (RGB) and BD TOPO (GPKG) editions available for an area, and WMS-R years.
+
+    Reads IGN's download-service feeds (all pages); nothing is downloaded. The years listed are
+    the ones `geosiam prepare --years` can use: an archive, else the WMS-R mosaic of that year.
+    """
+    from geosiam.config import HttpSettings
+    from geosiam.sources import ign, wms
+    from geosiam.sources.download import HttpClient
+
+    if not (dept or bbox or aoi):
+        raise SettingsError("no area given: use --dept 54, --bbox xmin ymin xmax ymax or --aoi FILE")
+    bounds = _area_bounds(bbox, aoi)
+    with HttpClient(HttpSettings(request_interval_s=request_interval)) as client:
+        codes = ign.area_departements(client, ign_url, list(dept or []), bounds)
+        editions = ign.list_editions(client, ign_url, list(codes), sizes=sizes)
+        layers = wms.capabilities(client, ign_url).layers
+    print(format_editions(editions))
+    spans = [s for s in (wms.layer_years(name) for name in layers) if s]
+    years = ign.describe_spans(spans) or "none"
+    print(f"WMS-R orthophoto layers (fallback for years without an archive): {years}")
+
+
+def format_editions(editions) -> str:
+    """One table per département: product, year or edition, version, resolution, format, size, name."""
+    from geosiam.sources.ign import ORTHO, describe_size
+
+    header = ("product", "edition", "version", "resolution", "format", "size", "delivery")
+    blocks = []
+    for code in dict.fromkeys(e.code for e in editions):
+        rows = [header]
+        ordered = sorted(
+            (e for e in editions if e.code == code), key=lambda e: (e.delivery.resource, e.delivery.edition)
+        )
+        for e in ordered:
+            d = e.delivery
+            product = "BD ORTHO RVB" if d.resource == ORTHO else "BD TOPO"
+            edition = str(d.year) if d.resource == ORTHO else d.edition
+            rows.append(
+                (product, edition, d.version, d.resolution or "-", d.format, describe_size(e.size), d.name)
+            )
+        widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+        lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+        blocks.append(f"Département {code}\n" + "\n".join("  " + line for line in lines))
+    return "\n\n".join(blocks) if blocks else "No edition found for this area."
+
+
+def _area_bounds(bbox, aoi: Path | None):
+    if aoi is not None:
+        from geosiam.preparation import aoi_shape
+
+        return tuple(aoi_shape(str(aoi), "EPSG:2154").bounds)
+    if bbox:
+        xmin, ymin, xmax, ymax = bbox
+        if xmin >= xmax or ymin >= ymax:
+            raise SettingsError(
+                f"empty --bbox {list(bbox)}: give xmin ymin xmax ymax with xmin < xmax, ymin < ymax"
+            )
+        return tuple(bbox)
+    return None

@@ -1,0 +1,84 @@
+"""``geosiam sources`` as a user runs it, against the fake Géoplateforme."""
+
+import pytest
+
+from geosiam.cli import main
+from tests.fake_geoplateforme import populate_dept54
+
+
+def run_cli(args, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+        raise SystemExit(0)
+    captured = capsys.readouterr()
+    return exit_info.value.code, captured.out, captured.err
+
+
+@pytest.fixture
+def dept54(geoplateforme, tmp_path):
+    populate_dept54(geoplateforme, tmp_path)
+    return geoplateforme
+
+
+def test_lists_editions_of_a_departement(dept54, capsys):
+    code, out, _ = run_cli(
+        ["sources", "--dept", "54", "--ign-url", dept54.url, "--request-interval", "0"], capsys
+    )
+    assert code == 0
+    lines = [line.split() for line in out.splitlines()]
+    assert ["Département", "54"] in lines
+    size = len(
+        b"".join(
+            v
+            for k, v in dept54.deliveries["BDORTHO"][
+                "BDORTHO_2-0_RVB-0M50_JP2-E080_LAMB93_D054_2015-01-01"
+            ].files.items()
+            if ".7z" in k
+        )
+    )
+    row = next(
+        line for line in out.splitlines() if "BDORTHO_2-0_RVB-0M50_JP2-E080_LAMB93_D054_2015-01-01" in line
+    )
+    assert row.split()[:7] == ["BD", "ORTHO", "RVB", "2015", "2-0", "0M50", "JP2-E080"]
+    assert f"{size / 1000:.1f} KB" in row
+    assert any(line[:5] == ["BD", "TOPO", "2019-03-15", "3-0", "-"] for line in lines)
+    assert "IRC" not in out and "SHP" not in out and "D057" not in out  # RGB and GPKG editions of 54 only
+    assert out.strip().endswith("fallback for years without an archive): 1950-1965, 2000-2005, 2015")
+
+
+def test_bbox_finds_its_departements(dept54, capsys, monkeypatch):
+    monkeypatch.setenv("GEOSIAM_IGN_URL", dept54.url)
+    args = [
+        "sources",
+        "--bbox",
+        "909000",
+        "6846000",
+        "911000",
+        "6847000",
+        "--request-interval",
+        "0",
+        "--no-sizes",
+    ]
+    code, out, _ = run_cli(args, capsys)
+    assert code == 0 and "Département 54" in out and "Département 57" in out
+    assert not dept54.hits("/resource/BDORTHO/BDORTHO_2-0_RVB-0M50_JP2-E080_LAMB93_D054_2015-01-01")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--dept", "99"], "unknown département '99': use a code among"),
+        ([], "no area given: use --dept"),
+        (["--bbox", "5", "5", "1", "1"], "empty --bbox"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(dept54, capsys, args, message):
+    code, _, err = run_cli(["sources", *args, "--ign-url", dept54.url, "--request-interval", "0"], capsys)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and message in lines[0]
+    assert dept54.requests == []
+
+
+def test_wrong_service_url_is_one_line(dept54, capsys):
+    code, _, err = run_cli(["sources", "--dept", "54", "--ign-url", dept54.url + "/nowhere"], capsys)
+    assert code == 2 and "HTTP 404" in err and "check --ign-url" in err and len(err.strip().splitlines()) == 1
