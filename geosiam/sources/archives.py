@@ -153,6 +153,8 @@ def extract(parts: list[Path], target: Path, choose: Callable[[list[str]], Itera
 
 def _extract_members(parts: list[Path], target: Path, members: list[Member]) -> None:
     """Extract into a hidden scratch folder, check sizes, then move each file into ``target``."""
+    for stale in target.parent.glob(f".{target.name}.*.partial"):  # left by a killed run
+        shutil.rmtree(stale, ignore_errors=True)
     scratch = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.partial"
     try:
         scratch.mkdir(parents=True)

@@ -82,3 +82,15 @@ def test_bad_input_is_one_line_and_exit_2(dept54, capsys, args, message):
 def test_wrong_service_url_is_one_line(dept54, capsys):
     code, _, err = run_cli(["sources", "--dept", "54", "--ign-url", dept54.url + "/nowhere"], capsys)
     assert code == 2 and "HTTP 404" in err and "check --ign-url" in err and len(err.strip().splitlines()) == 1
+
+
+def test_aoi_file_in_any_crs(dept54, capsys, tmp_path):
+    import geopandas as gpd
+    import shapely
+
+    aoi = tmp_path / "aoi.geojson"
+    area = gpd.GeoDataFrame(geometry=[shapely.box(911000, 6846000, 912000, 6847000)], crs="EPSG:2154")
+    area.to_crs("EPSG:4326").to_file(aoi)
+    args = ["sources", "--aoi", str(aoi), "--ign-url", dept54.url, "--request-interval", "0", "--no-sizes"]
+    code, out, _ = run_cli(args, capsys)
+    assert code == 0 and "Département 57" in out and "Département 54" not in out

@@ -46,6 +46,7 @@ def test_extracts_only_the_chosen_members(tmp_path, volumes):
 
 def test_a_later_run_extracts_only_what_is_missing(tmp_path):
     parts = write_parts(tmp_path / "dl", seven_zip(MEMBERS), 2)
+    (tmp_path / ".out.0badc0de.partial" / "D").mkdir(parents=True)  # left by a run that was killed
     first = extract(parts, tmp_path / "out", lambda names: [n for n in names if n.endswith("a.jp2")])
     stamp = first[0].stat().st_mtime_ns
     both = extract(parts, tmp_path / "out", jp2s)
@@ -55,6 +56,7 @@ def test_a_later_run_extracts_only_what_is_missing(tmp_path):
     extract(parts, tmp_path / "out", jp2s)
     assert both[1].read_bytes() == MEMBERS["D/BDORTHO/1_DONNEES/b.jp2"]
     assert (tmp_path / "out" / MARKER).exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dl", "out"]
 
 
 @pytest.mark.parametrize(

@@ -341,3 +341,49 @@ def test_zone_filter_is_also_applied_client_side(geoplateforme, tmp_path):
     )
     with HttpClient(HttpSettings(request_interval_s=0)) as http:
         assert ign.list_deliveries(http, geoplateforme.url, "BDORTHO", "D054") == []
+
+
+# -- prepare end to end -----------------------------------------------------------------------------
+
+
+def test_prepare_dept_from_ign_to_tiles_and_masks(geoplateforme, tmp_path, capsys):
+    """`geosiam prepare --dept 54` as a user runs it: archives for 2015, the WMS-R for 2000."""
+    from geosiam.cli import main
+
+    populate_dept54(geoplateforme, tmp_path / "src")
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    (workspace / "geosiam.toml").write_text("[sources.http]\nrequest_interval_s = 0.0\n")
+    args = [
+        "prepare",
+        "--dept",
+        "54",
+        "--years",
+        "2000",
+        "2015",
+        "--ign-url",
+        geoplateforme.url,
+        "--tile-px",
+        "16",
+        "-w",
+        str(workspace),
+        "-j",
+        "1",
+    ]
+    with pytest.raises(SystemExit) as done:
+        main([*args, "--force"])  # --force: the workspace holds only the hand-written settings
+        raise SystemExit(0)
+    assert done.value.code == 0, capsys.readouterr().err
+    tiles = gpd.read_file(workspace / "tiles.gpkg")
+    assert (tiles.groupby("year").size() == 50).all()  # 10 km x 5 km of 1 km tiles, both years
+    origins = dict(zip(tiles["year"], tiles["origin"]))
+    assert origins == {2000: "wms:ORTHOIMAGERY.ORTHOPHOTOS2000-2005", 2015: f"ign:{ORTHO_2015}"}
+    assert set(tiles["zone"]) == {"54"}
+    assert len(gpd.read_file(workspace / "pairs.gpkg")) == 50
+    with rasterio.open(workspace / "masks" / "2015" / "x900_y6845.tif") as mask:
+        assert mask.read(1).max() > 0  # the BD TOPO building at the corner was burnt
+    requests = len(geoplateforme.requests)
+    with pytest.raises(SystemExit):
+        main(args)
+        raise SystemExit(0)
+    assert len(geoplateforme.requests) == requests  # a prepared workspace needs no network
