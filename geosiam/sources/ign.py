@@ -20,6 +20,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from itertools import pairwise
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -51,7 +52,7 @@ TOPO = "BDTOPO"
 PAGE_LIMIT = 50  # the service's maximum; larger values are clamped by the server
 DALLE_STEP_M = 5000.0  # BD ORTHO dalles are 5 km squares (0M50 and 0M20)
 ATOM_ACCEPT = "application/atom+xml, application/xml;q=0.9"
-_ZONE = r"(?P<zone>D[0-9][0-9AB][0-9]|D0[0-9][AB]|D[0-9]{3}|FXX|R\d\d)"
+_ZONE = r"(?P<zone>D[0-9]{2}[0-9AB]|FXX|R[0-9]{2})"  # D054, D02A, D971; national, regions
 _ORTHO_NAME = re.compile(
     r"^(?P<product>BDORTHO|ORTHOHR)_(?P<version>\d-\d)_(?P<bands>RVB|IRC)-(?P<resolution>\d+M\d+)_"
     r"(?P<format>[A-Z0-9]+(?:-[A-Z0-9]+)?)_(?P<crs>[A-Z0-9]+)_" + _ZONE + r"_(?P<edition>\d{4}-\d{2}-\d{2})$"
@@ -347,7 +348,7 @@ def dalle_step(names: Iterable[str]) -> float:
     """The dalle size of a delivery: the smallest spacing between its dalle corners (5 km if alone)."""
     corners = [b for b in (dalle_bounds(n) for n in names) if b]
     spacings = [
-        abs(a - b) for axis in (0, 3) for a, b in _pairs(sorted({c[axis] for c in corners})) if a != b
+        abs(a - b) for axis in (0, 3) for a, b in pairwise(sorted({c[axis] for c in corners})) if a != b
     ]
     return min(spacings, default=DALLE_STEP_M)
 
@@ -362,10 +363,6 @@ def pick_dalles(names: list[str], area: Bounds | None) -> list[str]:
             dalles.append(name)
     stems = tuple(name.rsplit(".", 1)[0] + "." for name in dalles)
     return dalles + [n for n in names if n not in dalles and n.startswith(stems)]
-
-
-def _pairs(values: list[float]):
-    return zip(values, values[1:])
 
 
 # -- planning and fetching ------------------------------------------------------------------------
