@@ -29,8 +29,8 @@ def sources(
 ) -> None:
     """List the BD ORTHO (RGB) and BD TOPO (GPKG) editions available for an area, and WMS-R years.
 
-    Reads IGN's download-service feeds (all pages); nothing is downloaded. The years listed are
-    the ones `geosiam prepare --years` can use: an archive, else the WMS-R mosaic of that year.
+    Reads IGN's download-service feeds (all pages); nothing is downloaded. `geosiam prepare
+    --years` can use a year with an archive, else a year a WMS-R layer covers.
     """
     from geosiam.config import HttpSettings
     from geosiam.sources import ign, wms

@@ -106,8 +106,7 @@ class HttpClient:
         failures = 0
         while True:
             try:
-                response = self._send(url, params, headers, stream=False)
-                return response
+                return self._send(url, params, headers, stream=False)
             except _Retryable as exc:
                 failures += 1
                 self._back_off(failures, exc, url)
