@@ -15,6 +15,7 @@ from geosiam import atomic
 from geosiam.config import Settings, fingerprint, to_dict, validate_years, with_overrides
 from geosiam.errors import SettingsError, SourceError
 from geosiam.rasterize.classes import load_classes
+from geosiam.sources.area import area_bounds
 from geosiam.sources.sourceset import YearSources, by_year
 from geosiam.tiling.chunks import Runner
 from geosiam.tiling.grid import DEFAULT_CRS, DEFAULT_TILE_PX, DEFAULT_TILE_SIZE_M, Grid
@@ -148,41 +149,14 @@ def resolve_sources(settings: Settings, workspace: Workspace, grid: Grid) -> lis
     else:
         from geosiam.sources import ign
 
-        records = ign.fetch_sources(settings, workspace, area_bounds(settings, grid))
+        records = ign.fetch_sources(
+            settings, workspace, area_bounds(settings.area.bbox, settings.area.aoi, grid.crs)
+        )
     years = by_year(records)
     for year in settings.years:
         if not years.get(year):
             raise SourceError(f"no sources found for {year}: check the area and the years")
     return records
-
-
-def area_bounds(settings: Settings, grid: Grid) -> tuple[float, float, float, float] | None:
-    """The area of interest in the grid CRS, or None for 'wherever the sources are'."""
-    if settings.area.bbox:
-        xmin, ymin, xmax, ymax = settings.area.bbox
-        if xmin >= xmax or ymin >= ymax:
-            raise SettingsError(
-                f"empty --bbox {settings.area.bbox}: give xmin ymin xmax ymax with xmin < xmax, ymin < ymax"
-            )
-        return (xmin, ymin, xmax, ymax)
-    if settings.area.aoi:
-        return tuple(aoi_shape(settings.area.aoi, grid.crs).bounds)
-    return None
-
-
-def aoi_shape(path: str, crs: str):
-    """The union of an AOI file's geometries, in ``crs``."""
-    import geopandas as gpd
-
-    try:
-        frame = gpd.read_file(path)
-    except Exception as exc:
-        raise SourceError(f"cannot read --aoi {path}: {exc}") from None
-    if frame.empty:
-        raise SettingsError(f"--aoi {path} has no features: give a file with the area's polygon")
-    if frame.crs is None:
-        raise SourceError(f"--aoi {path} has no CRS: assign one (ogr2ogr -a_srs EPSG:2154)")
-    return frame.to_crs(crs).union_all()
 
 
 def _describe(summary: dict) -> str:

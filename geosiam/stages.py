@@ -34,7 +34,7 @@ def make_tiles(
     import geopandas as gpd
     import shapely
 
-    from geosiam.preparation import aoi_shape, area_bounds
+    from geosiam.sources.area import aoi_shape, bbox_bounds
 
     infos, bad = inspect_all(records, grid.crs)
     coverage = {}
@@ -52,7 +52,7 @@ def make_tiles(
     if settings.area.aoi:
         region = region.intersection(aoi_shape(settings.area.aoi, grid.crs))
     elif settings.area.bbox:
-        region = region.intersection(shapely.box(*area_bounds(settings, grid)))
+        region = region.intersection(shapely.box(*bbox_bounds(settings.area.bbox)))
     cells = []
     if not region.is_empty:
         cells = [

@@ -137,7 +137,8 @@ def claim(workspace: Workspace, settings: Settings, classes_text: str, force: bo
     workspace made with other settings are removed first.
     """
     new = data_identity(settings, fingerprint(classes_text))
-    if workspace.settings_path.exists():
+    # a geosiam.toml alone (written by hand, nothing prepared yet) is configuration, not a claim
+    if workspace.settings_path.exists() and workspace.classes_path.exists():
         old = data_identity(workspace.load_settings(), _stored_classes_digest(workspace))
         if old != new:
             if not force:

@@ -42,3 +42,10 @@ def test_changing_the_server_url_is_not_a_mismatch(tmp_path):
     ws = Workspace(tmp_path)
     claim(ws, settings(), "t", force=False)
     claim(ws, settings(**{"sources.ign_url": "http://127.0.0.1:9"}), "t", force=False)
+
+
+def test_a_hand_written_settings_file_is_configuration_not_a_claim(tmp_path):
+    ws = Workspace(tmp_path)
+    ws.settings_path.write_text("years = [2000, 2015]\n[grid]\ntile_px = 32\n")
+    claim(ws, settings(**{"grid.tile_px": 64}), "t", force=False)
+    assert ws.load_settings().grid.tile_px == 64

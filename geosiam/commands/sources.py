@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from geosiam.errors import SettingsError
+from geosiam.sources.area import area_bounds
 
 
 def sources(
@@ -38,7 +39,7 @@ def sources(
 
     if not (dept or bbox or aoi):
         raise SettingsError("no area given: use --dept 54, --bbox xmin ymin xmax ymax or --aoi FILE")
-    bounds = _area_bounds(bbox, aoi)
+    bounds = area_bounds(bbox, str(aoi) if aoi else "", "EPSG:2154")
     with HttpClient(HttpSettings(request_interval_s=request_interval)) as client:
         codes = ign.area_departements(client, ign_url, list(dept or []), bounds)
         editions = ign.list_editions(client, ign_url, list(codes), sizes=sizes)
@@ -71,18 +72,3 @@ def format_editions(editions) -> str:
         lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
         blocks.append(f"Département {code}\n" + "\n".join("  " + line for line in lines))
     return "\n\n".join(blocks) if blocks else "No edition found for this area."
-
-
-def _area_bounds(bbox, aoi: Path | None):
-    if aoi is not None:
-        from geosiam.preparation import aoi_shape
-
-        return tuple(aoi_shape(str(aoi), "EPSG:2154").bounds)
-    if bbox:
-        xmin, ymin, xmax, ymax = bbox
-        if xmin >= xmax or ymin >= ymax:
-            raise SettingsError(
-                f"empty --bbox {list(bbox)}: give xmin ymin xmax ymax with xmin < xmax, ymin < ymax"
-            )
-        return tuple(bbox)
-    return None
