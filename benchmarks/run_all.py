@@ -10,6 +10,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 BENCHMARKS = [
     "benchmarks.data_prepare",
+    "benchmarks.embedding",
+    "benchmarks.knn_scaling",
 ]
 
 

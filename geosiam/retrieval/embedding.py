@@ -2,15 +2,18 @@
 
 Tiles are read (and resampled to the model's input size) a chunk at a time, so memory stays
 bounded for national-scale folders, and go through ``Embedder.embed``, the same numpy pipeline
-as training. Finished chunks are kept in a hidden partial array beside the output with a small
-state file; running the same command again (same tiles, same model) continues where it stopped.
-The output pair (``vectors.npy`` + table) appears only when every tile is done.
+as training; the next chunk is read in a background thread while the model embeds the
+current one (GDAL and the backend both release the GIL). Finished chunks are kept in a hidden
+partial array beside the output with a small state file; running the same command again (same
+tiles, same model) continues where it stopped. The output pair (``vectors.npy`` + table)
+appears only when every tile is done.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,17 +74,21 @@ def embed_tiles(
     vectors = partial.open() if done else None
     started, model_seconds = time.perf_counter(), 0.0
     bar = progress(total=len(tiles), initial=done, desc="embedding", unit="tile")
-    for start in range(done, len(tiles), chunk):
-        stop = min(start + chunk, len(tiles))
-        images, masks = read_chunk(tiles, start, stop, embedder.input_px)
-        tick = time.perf_counter()
-        batch = embedder.embed(images, masks, batch_size=batch_size)
-        model_seconds += time.perf_counter() - tick
-        if vectors is None:
-            vectors = partial.create(len(tiles), batch.shape[1])
-        vectors[start:stop] = batch
-        partial.commit(vectors, stop)
-        bar.update(stop - start)
+    bounds = [(start, min(start + chunk, len(tiles))) for start in range(done, len(tiles), chunk)]
+    with ThreadPoolExecutor(max_workers=1) as reader:  # reads the next chunk while the model runs
+        reads = [reader.submit(read_chunk, tiles, *bounds[0], embedder.input_px)] if bounds else []
+        for i, (start, stop) in enumerate(bounds):
+            images, masks = reads[i].result()
+            if i + 1 < len(bounds):
+                reads.append(reader.submit(read_chunk, tiles, *bounds[i + 1], embedder.input_px))
+            tick = time.perf_counter()
+            batch = embedder.embed(images, masks, batch_size=batch_size)
+            model_seconds += time.perf_counter() - tick
+            if vectors is None:
+                vectors = partial.create(len(tiles), batch.shape[1])
+            vectors[start:stop] = batch
+            partial.commit(vectors, stop)
+            bar.update(stop - start)
     bar.close()
     stats = EmbedStats(len(tiles), done, time.perf_counter() - started, model_seconds)
     descriptors = write_descriptors(out, np.array(vectors), tiles.table(embedder.identity),
@@ -113,6 +120,7 @@ class _Partial:
 
     def create(self, rows: int, dim: int) -> np.ndarray:
         self.remove()
+        self.array.parent.mkdir(parents=True, exist_ok=True)
         return np.lib.format.open_memmap(self.array, mode="w+", dtype=np.float32, shape=(rows, dim))
 
     def commit(self, vectors: np.ndarray, done: int) -> None:

@@ -3,6 +3,7 @@
 import contextlib
 import io
 import json
+import shutil
 
 import geopandas as gpd
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 from geosiam.config import load_settings, save_settings
 from geosiam.errors import SettingsError, WorkspaceError
 from geosiam.retrieval.evaluate import both_directions, evaluate_run, retrieve, split_pairs
-from tests.retrieval.factory import make_run, make_workspace, shared
+from tests.retrieval.factory import make_workspace, shared
 
 KEYS = {"map_at_5", "recall_at_1", "recall_at_5", "recall_at_10", "n_queries"}
 MODELS = {"model", "image_only", "untrained", "pixels_rgb", "pixels_mask", "pixels_rgb_mask"}
@@ -91,9 +92,10 @@ def test_eval_prints_the_table(evaluated):
     assert "| MAP@5 |" in printed and "trained (fused)" in printed and "report:" in printed
 
 
-def test_other_splits_and_missing_baselines_are_reported(tmp_path):
+def test_other_splits_and_missing_baselines_are_reported(tmp_path, tmp_path_factory):
     ws = make_workspace(tmp_path, places=6, splits=["val"] * 6, changed=0)
-    run = make_run(ws, "offline")
+    run = ws.run_dir("offline")
+    shutil.copytree(shared(tmp_path_factory).run, run, ignore=shutil.ignore_patterns("eval*", "vectors"))
     settings = load_settings(run / "geosiam.toml")
     settings.train.weights = str(tmp_path / "deleted-weights.h5")  # the untrained net cannot be built
     save_settings(settings, run / "geosiam.toml")

@@ -1,0 +1,54 @@
+"""geosiam embed as a user runs it: workspace tiles, own imagery, and one-line errors."""
+
+import numpy as np
+import pytest
+from rasterio.transform import from_origin
+
+from geosiam.model.embedder import load_embedder
+from geosiam.retrieval.descriptors import read_descriptors
+from tests.commands.test_prepare import run_cli
+from tests.retrieval.factory import shared, write_geotiff
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory):
+    return shared(tmp_path_factory)
+
+
+def test_embed_a_workspace_folder_with_the_newest_run(ws, tmp_path, capsys):
+    out = tmp_path / "new" / "vectors.npy"
+    code, stdout, _ = run_cli(["embed", str(ws.workspace.tiles_dir), "-o", str(out),
+                               "-w", str(ws.workspace.root), "--quiet"], capsys)
+    assert code == 0 and "24 tiles" in stdout and "img/s" in stdout and "run fused" in stdout
+    found = read_descriptors(out)
+    assert found.vectors.shape == (24, 16) and found.identity == load_embedder(ws.run).identity
+    assert sorted(set(found.table["year"])) == [2000, 2015]
+    assert found.table["mask"].str.contains("masks").all()
+
+
+def test_embed_own_larger_imagery_with_an_image_only_run(ws, tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        image = rng.integers(0, 255, (64, 64, 3), np.uint8)  # resampled to the model's 32 px
+        write_geotiff(tmp_path / "mine" / f"{name}.tif", image, from_origin(600000, 6500000, 1.0, 1.0))
+    out = tmp_path / "mine.npy"
+    code, _, _ = run_cli(["embed", f"{tmp_path}/mine/*.tif", "--run", "image-only", "--year", "2021",
+                          "-o", str(out), "-w", str(ws.workspace.root)], capsys)
+    found = read_descriptors(out)
+    assert code == 0 and list(found.table["tile_id"]) == ["a", "b"] and found.table.crs == "EPSG:2154"
+    assert list(found.table["year"]) == [2021] * 2 and list(found.table["mask"]) == ["", ""]
+    assert found.identity == load_embedder(ws.image_only_run).identity
+
+
+@pytest.mark.parametrize(("tiles", "extra", "message"), [
+    ("empty", [], "no GeoTIFF (.tif) found in"),
+    ("empty", ["--run", "nope"], "no trained run 'nope'"),
+    ("empty", ["-o", "v.csv"], "use -o vectors.npy"),
+])
+def test_bad_input_is_one_line_and_exit_2(ws, tmp_path, capsys, tiles, extra, message):
+    (tmp_path / "empty").mkdir()
+    args = ["embed", str(tmp_path / tiles), "-o", str(tmp_path / "v.npy"), *extra,
+            "-w", str(ws.workspace.root)]
+    code, _, stderr = run_cli(args, capsys)
+    assert code == 2 and message in stderr and stderr.count("\n") == 1
+    assert not (tmp_path / "v.npy").exists()

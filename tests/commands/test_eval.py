@@ -1,0 +1,39 @@
+"""geosiam eval as a user runs it: the table, the files, and one-line errors."""
+
+import json
+
+import pytest
+
+from tests.commands.test_prepare import run_cli
+from tests.retrieval.factory import shared
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory):
+    return shared(tmp_path_factory)
+
+
+def test_eval_prints_the_table_and_writes_the_report(ws, capsys):
+    code, stdout, _ = run_cli(["eval", "--run", "fused", "--image-only-run", "image-only",
+                               "-w", str(ws.workspace.root), "-q"], capsys)
+    assert code == 0
+    assert "| trained (fused) |" in stdout and "| image only (image-only) |" in stdout
+    assert "| pixels: image + mask |" in stdout and "older year -> newer year" in stdout
+    metrics = json.loads((ws.run / "eval" / "metrics.json").read_text())
+    assert metrics["n_queries"] == 12 and 0 <= metrics["map_at_5"] <= 1
+    assert set(metrics["directions"]["older_to_newer"]) >= {"model", "image_only", "untrained"}
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--split", "val"], "split 'val' has no pairs (test: 12): choose another --split"),
+    (["--split", "dev"], "unknown split 'dev'"),
+    (["--run", "nope"], "no trained run 'nope'"),
+])
+def test_bad_input_is_one_line_and_exit_2(ws, capsys, args, message):
+    code, _, stderr = run_cli(["eval", *args, "-w", str(ws.workspace.root)], capsys)
+    assert code == 2 and message in stderr and stderr.count("\n") == 1
+
+
+def test_an_unprepared_workspace_says_to_prepare(tmp_path, capsys):
+    code, _, stderr = run_cli(["eval", "-w", str(tmp_path)], capsys)
+    assert code == 2 and "run 'geosiam prepare' first" in stderr
