@@ -13,7 +13,7 @@ import sys
 import typer
 
 from geosiam import __version__
-from geosiam.commands import embed, prepare, search, sources
+from geosiam.commands import embed, prepare, search, sources, train
 from geosiam.commands import eval as evaluate
 from geosiam.errors import GeosiamError
 from geosiam.progress import set_quiet
@@ -29,6 +29,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("prepare")(prepare.prepare)
+app.command("train")(train.train)
 app.command("sources")(sources.sources)
 app.command("embed")(embed.embed)
 app.command("eval")(evaluate.evaluate)

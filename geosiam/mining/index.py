@@ -27,3 +27,26 @@ def knn(queries: np.ndarray, database: np.ndarray, k: int) -> tuple[np.ndarray, 
     index.add(database)
     scores, indices = index.search(queries, k)
     return scores, indices
+
+
+def knn_keras(queries: np.ndarray, database: np.ndarray, k: int,
+              chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`knn` on the Keras backend's device (GPU/TPU): chunked matmul + top_k, exact.
+
+    The database stays on the device; queries go by chunks so that the score matrix of one chunk
+    (chunk x database floats) bounds the memory.
+    """
+    from keras import ops
+
+    k = min(k, len(database))
+    base = ops.convert_to_tensor(np.asarray(database, np.float32))
+    scores, indices = [], []
+    for start in range(0, len(queries), chunk):
+        block = ops.convert_to_tensor(np.asarray(queries[start : start + chunk], np.float32))
+        top_scores, top_indices = ops.top_k(ops.matmul(block, ops.transpose(base)), k)
+        scores.append(ops.convert_to_numpy(top_scores))
+        indices.append(ops.convert_to_numpy(top_indices).astype(np.int64))
+    if not scores:
+        return np.zeros((0, k), np.float32), np.zeros((0, k), np.int64)
+    return np.concatenate(scores), np.concatenate(indices)
+

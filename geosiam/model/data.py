@@ -1,0 +1,268 @@
+"""Training data: a packed uint8 cache of tile pairs and the batches made from it.
+
+GeoTIFFs are decoded once, into memory-mapped ``.npy`` arrays (``images`` (2, N, px, px, 3) and
+``masks`` (2, N, px, px), side 0 the older year, side 1 the newer, row i pair i), so that a
+training step only slices memory. The cache is keyed by a fingerprint of the tile files (paths,
+sizes, modification times) and the input size: it is reused while they are unchanged, rebuilt
+when they change, and written into a temporary folder renamed into place when complete.
+
+Batches come from :class:`keras.utils.PyDataset` (worker threads, any Keras backend). Each
+anchor (a pair and one of its sides: both years are anchors) gives four pairs, as the
+prototype's "6 anchors -> 24 pairs": (positive, random negative, positive, hard negative), the
+last a random negative while the anchor has no mined hard negatives. Random negatives are never
+the anchor's own place. Flips and 90-degree rotations move image and mask of both tiles of a
+pair together (the grid orientation is meaningful for retrieval); colour jitter changes each
+image alone, never the masks.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from geosiam.config import fingerprint
+from geosiam.errors import ModelError, TrainingError
+from geosiam.progress import progress
+
+SLOT_LABELS = (1.0, 0.0, 1.0, 0.0)  # positive, random negative, positive, hard negative
+META_FILE = "cache.json"
+
+
+@dataclass(frozen=True)
+class PairFiles:
+    """The tile and mask files of N pairs; index 0 is the older year, 1 the newer."""
+
+    pair_ids: list[str]
+    images: tuple[list[Path], list[Path]]
+    masks: tuple[list[Path], list[Path]]
+
+
+@dataclass(frozen=True)
+class PairCache:
+    """Memory-mapped uint8 arrays of one split's pairs."""
+
+    folder: Path
+    pair_ids: list[str]
+    images: np.ndarray  # (2, N, px, px, 3)
+    masks: np.ndarray  # (2, N, px, px)
+
+    def __len__(self) -> int:
+        return len(self.pair_ids)
+
+
+def cache_key(files: PairFiles, input_px: int) -> str:
+    """Fingerprint of the files (path, size, mtime) and the input size."""
+    entries = []
+    for side in (0, 1):
+        for path in (*files.images[side], *files.masks[side]):
+            stat = Path(path).stat()
+            entries.append((str(path), stat.st_size, stat.st_mtime_ns))
+    return fingerprint({"files": entries, "pairs": files.pair_ids, "input_px": input_px})
+
+
+def load_pair_cache(root: Path, files: PairFiles, input_px: int, num_classes: int) -> PairCache:
+    """Open the cache of ``files`` under ``root``, building it first when missing or stale."""
+    key = cache_key(files, input_px)
+    folder = root / key
+    if not (folder / META_FILE).exists():
+        _build(root, folder, files, input_px, num_classes)
+        for other in root.iterdir():  # older caches and interrupted builds of this split
+            if other != folder and other.is_dir():
+                shutil.rmtree(other, ignore_errors=True)
+    return open_pair_cache(folder)
+
+
+def open_pair_cache(folder: Path) -> PairCache:
+    """A complete cache folder as memory-mapped arrays."""
+    meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
+    return PairCache(folder, meta["pair_ids"], np.load(folder / "images.npy", mmap_mode="r"),
+                     np.load(folder / "masks.npy", mmap_mode="r"))
+
+
+def _build(root: Path, folder: Path, files: PairFiles, px: int, num_classes: int) -> None:
+    from geosiam.tiling.read import read_mask, read_tile
+
+    n = len(files.pair_ids)
+    tmp = root / f".{folder.name}.{uuid.uuid4().hex[:8]}.tmp"
+    tmp.mkdir(parents=True)
+    try:
+        images = np.lib.format.open_memmap(tmp / "images.npy", "w+", np.uint8, (2, n, px, px, 3))
+        masks = np.lib.format.open_memmap(tmp / "masks.npy", "w+", np.uint8, (2, n, px, px))
+        for i in progress(range(n), desc="packing training cache", unit="pair"):
+            for side in (0, 1):
+                images[side, i] = read_tile(files.images[side][i], px)
+                mask = read_mask(files.masks[side][i], px)
+                check_class_ids(mask, num_classes, files.masks[side][i])
+                masks[side, i] = mask
+        images.flush()
+        masks.flush()
+        del images, masks
+        meta = {"pair_ids": files.pair_ids, "input_px": px}
+        (tmp / META_FILE).write_text(json.dumps(meta), encoding="utf-8")
+        os.replace(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def check_class_ids(masks: np.ndarray, num_classes: int, where: object = "the masks") -> None:
+    """A class id beyond the class table would be silently dropped by the one-hot encoding."""
+    highest = int(masks.max(initial=0))
+    if highest >= num_classes:
+        raise ModelError(
+            f"{where} holds class id {highest} but the model knows {num_classes} classes: "
+            "use masks made with the class table of the workspace (re-run 'geosiam prepare')")
+
+
+def resize_images(images: np.ndarray, px: int) -> np.ndarray:
+    """(N, H, W, 3) uint8 to (N, px, px, 3): block average when H is a multiple of px, else bilinear."""
+    n, h, w, _ = images.shape
+    if (h, w) == (px, px):
+        return images
+    if h % px == 0 and w % px == 0:
+        blocks = images.reshape(n, px, h // px, px, w // px, 3).astype(np.float32)
+        return np.round(blocks.mean(axis=(2, 4))).astype(np.uint8)
+    rows = _bilinear_weights(h, px)
+    cols = _bilinear_weights(w, px)
+    out = np.einsum("ph,nhwc,qw->npqc", rows, images.astype(np.float32), cols)
+    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+
+
+def _bilinear_weights(size: int, px: int) -> np.ndarray:
+    """(px, size) interpolation matrix with pixel centres aligned (half-pixel convention)."""
+    centres = np.clip((np.arange(px) + 0.5) * size / px - 0.5, 0, size - 1)
+    low = np.floor(centres).astype(int)
+    high = np.minimum(low + 1, size - 1)
+    frac = centres - low
+    weights = np.zeros((px, size), np.float32)
+    weights[np.arange(px), low] += 1 - frac
+    weights[np.arange(px), high] += frac
+    return weights
+
+
+def resize_masks(masks: np.ndarray, px: int) -> np.ndarray:
+    """(N, H, W) class ids to (N, px, px) by nearest neighbour (ids never blend)."""
+    _, h, w = masks.shape
+    if (h, w) == (px, px):
+        return masks
+    rows = np.minimum(((np.arange(px) + 0.5) * h / px).astype(int), h - 1)
+    cols = np.minimum(((np.arange(px) + 0.5) * w / px).astype(int), w - 1)
+    return masks[:, rows][:, :, cols]
+
+
+def geometric(array: np.ndarray, turns: int, flip: bool) -> np.ndarray:
+    """Rotate by ``turns`` quarter turns and optionally flip left-right (the first two axes)."""
+    array = np.rot90(array, turns, axes=(0, 1))
+    return array[:, ::-1] if flip else array
+
+
+def colour_jitter(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
+    """Random brightness, contrast and per-channel gain, through one lookup table per channel."""
+    values = np.arange(256, dtype=np.float32)
+    contrast = rng.uniform(0.8, 1.2)
+    brightness = rng.uniform(-20.0, 20.0)
+    gains = rng.uniform(0.9, 1.1, size=3)
+    tables = np.clip((values[None] - 128.0) * contrast * gains[:, None] + 128.0 + brightness, 0, 255)
+    tables = tables.astype(np.uint8)
+    return np.stack([tables[c][image[..., c]] for c in range(3)], axis=-1)
+
+
+class PairBatches(keras.utils.PyDataset):
+    """Pairs of anchors and other tiles, with labels, from a :class:`PairCache`.
+
+    Every (pair, side) is an anchor once per epoch, in an order drawn from (seed, epoch); each
+    batch draws its negatives and augmentations from (seed, epoch, batch index), so batches do
+    not depend on worker scheduling and a resumed run sees the batches an uninterrupted one would.
+    ``epoch`` is set by the training loop; ``hard_negatives`` (2, N, K) by mining (-1 = none).
+    """
+
+    def __init__(self, cache: PairCache, anchors_per_batch: int, seed: int, augment: bool,
+                 image_only: bool, workers: int = 1, max_queue_size: int = 8):
+        super().__init__(workers=workers, use_multiprocessing=False, max_queue_size=max_queue_size)
+        if len(cache) < 2:
+            raise TrainingError(f"the training split has {len(cache)} pair(s); batches need at "
+                                "least 2 places: prepare a larger area or change the split fractions")
+        self.cache, self.anchors_per_batch = cache, anchors_per_batch
+        self.seed, self.augment, self.image_only = seed, augment, image_only
+        self.hard_negatives = np.full((2, len(cache), 1), -1, np.int32)
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return math.ceil(2 * len(self.cache) / self.anchors_per_batch)
+
+    def anchors(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """(sides, pair indices) of batch ``index``; the last batch wraps round to stay full."""
+        order = np.random.default_rng([self.seed, self.epoch]).permutation(2 * len(self.cache))
+        picks = np.arange(index * self.anchors_per_batch, (index + 1) * self.anchors_per_batch)
+        chosen = order[picks % order.size]
+        return chosen // len(self.cache), chosen % len(self.cache)
+
+    def __getitem__(self, index: int):
+        sides, anchors = self.anchors(index)
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        n = len(self.cache)
+        partners = []
+        for side, anchor in zip(sides, anchors):
+            hard = self.hard_negatives[side, anchor]
+            hard = hard[hard >= 0]
+            randoms = rng.integers(n - 1, size=2)
+            randoms += randoms >= anchor  # never the anchor's own place
+            hard_pick = rng.choice(hard) if hard.size else randoms[1]
+            partners += [anchor, randoms[0], anchor, hard_pick]
+        anchor_sides = np.repeat(sides, len(SLOT_LABELS))
+        anchor_rows = np.repeat(anchors, len(SLOT_LABELS))
+        other_sides = 1 - anchor_sides
+        other_rows = np.asarray(partners)
+        batch = {
+            "anchor_image": self.cache.images[anchor_sides, anchor_rows],
+            "other_image": self.cache.images[other_sides, other_rows],
+            "anchor_mask": self.cache.masks[anchor_sides, anchor_rows],
+            "other_mask": self.cache.masks[other_sides, other_rows],
+        }
+        if self.augment:
+            self._augment(rng, batch)
+        if self.image_only:
+            del batch["anchor_mask"], batch["other_mask"]
+        labels = np.tile(np.asarray(SLOT_LABELS, np.float32), len(anchors))[:, None]
+        return batch, labels
+
+    @staticmethod
+    def _augment(rng: np.random.Generator, batch: dict[str, np.ndarray]) -> None:
+        for i in range(len(batch["anchor_image"])):
+            turns, flip = int(rng.integers(4)), bool(rng.integers(2))
+            for name in batch:
+                moved = geometric(batch[name][i], turns, flip)
+                batch[name][i] = colour_jitter(rng, moved) if name.endswith("image") else moved
+
+
+class ArrayBatches(keras.utils.PyDataset):
+    """Fixed-size batches of tiles (and masks) for embedding, resized to the model's input.
+
+    The last batch is padded by repeating its last tile so that every batch has one shape
+    (XLA compiles once); callers drop the padded rows.
+    """
+
+    def __init__(self, images: np.ndarray, masks: np.ndarray | None, batch_size: int,
+                 input_px: int, workers: int = 1):
+        super().__init__(workers=workers, use_multiprocessing=False)
+        self.images, self.masks = images, masks
+        self.batch_size, self.input_px = batch_size, input_px
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.images) / self.batch_size)
+
+    def __getitem__(self, index: int):
+        rows = np.minimum(np.arange(index * self.batch_size, (index + 1) * self.batch_size),
+                          len(self.images) - 1)
+        batch = {"image": resize_images(np.asarray(self.images[rows]), self.input_px)}
+        if self.masks is not None:
+            batch["mask"] = resize_masks(np.asarray(self.masks[rows]), self.input_px)
+        return (batch,)
+

@@ -1,0 +1,112 @@
+"""Descriptors from a trained (or untrained) network: the API of ``geosiam embed`` and ``eval``.
+
+An :class:`Embedder` takes uint8 tiles and masks as numpy arrays, resizes them to the network's
+input when needed (images by area/bilinear, masks by nearest), batches them through the same
+numpy pipeline as training (:class:`geosiam.model.data.ArrayBatches`) and returns float32
+L2-normalised descriptors. Its ``identity`` names the weights, so that descriptors of different
+models are never mixed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from geosiam import atomic
+from geosiam.config import TrainSettings, fingerprint, load_settings, to_dict
+from geosiam.errors import ModelError
+from geosiam.mining.index import l2_normalise
+from geosiam.model.data import ArrayBatches, check_class_ids
+from geosiam.model.siamese import build_embedding_model
+
+MODEL_FILE = "model.keras"
+MODEL_META = "model.json"
+RUN_SETTINGS = "geosiam.toml"
+
+
+@dataclass
+class Embedder:
+    """A network that turns tiles (and masks) into descriptors."""
+
+    model: keras.Model
+    settings: TrainSettings
+    num_classes: int
+    input_px: int
+    image_only: bool
+    identity: str
+
+    @property
+    def descriptor_dim(self) -> int:
+        return int(self.model.output.shape[-1])
+
+    def embed(self, images: np.ndarray, masks: np.ndarray | None, batch_size: int = 64) -> np.ndarray:
+        """(N, H, W, 3) uint8 tiles and (N, H, W) uint8 class ids -> (N, D) float32, unit rows."""
+        images = np.asarray(images) if not isinstance(images, np.ndarray) else images
+        if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
+            raise ModelError(f"tiles must be (N, H, W, 3) uint8, got {images.shape} {images.dtype}: "
+                             "read them with geosiam.tiling.read.read_many")
+        if self.image_only:
+            masks = None
+        elif masks is None:
+            raise ModelError("this model fuses image and mask but no masks were given: "
+                             "pass the masks of the tiles, or use an --image-only run")
+        elif masks.shape != images.shape[:3] or masks.dtype != np.uint8:
+            raise ModelError(f"masks must be (N, H, W) uint8 matching the tiles {images.shape[:3]}, "
+                             f"got {masks.shape} {masks.dtype}: give one mask per tile")
+        if len(images) == 0:
+            return np.zeros((0, self.descriptor_dim), np.float32)
+        if masks is not None:
+            check_class_ids(masks, self.num_classes)
+        batches = ArrayBatches(images, masks, batch_size, self.input_px, workers=self.settings.workers)
+        return l2_normalise(self.model.predict(batches, verbose=0)[: len(images)])
+
+
+def save_embedding(model: keras.Model, settings: TrainSettings, num_classes: int,
+                   run_dir: Path) -> None:
+    """Write the embedding network of a run (``model.keras`` and ``model.json``), atomically."""
+    with atomic.atomic_path(run_dir / MODEL_FILE, suffix=".keras") as tmp:
+        model.save(tmp)
+    meta = {"num_classes": num_classes, "input_px": settings.input_px,
+            "image_only": settings.image_only, "descriptor_dim": settings.descriptor_dim}
+    atomic.write_text(run_dir / MODEL_META, json.dumps(meta, indent=2))
+
+
+def load_embedder(run_dir: Path) -> Embedder:
+    """The best model of a run."""
+    run_dir = Path(run_dir)
+    path = run_dir / MODEL_FILE
+    if not path.exists() or not (run_dir / MODEL_META).exists():
+        raise ModelError(f"no trained model in {run_dir}: run 'geosiam train' (or pick a run that "
+                         "finished its first validation)")
+    settings = load_settings(run_dir / RUN_SETTINGS).train
+    meta = json.loads((run_dir / MODEL_META).read_text(encoding="utf-8"))
+    try:
+        model = keras.saving.load_model(path, compile=False)
+    except Exception as exc:  # Keras reports corrupt archives as ValueError, OSError or KeyError
+        raise ModelError(f"cannot load {path} ({type(exc).__name__}: {str(exc)[:120]}): "
+                         "re-run 'geosiam train --resume' or train again") from None
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    return Embedder(model, settings, meta["num_classes"], meta["input_px"], meta["image_only"],
+                    identity=f"{fingerprint(to_dict(settings))}-{digest}")
+
+
+def untrained_embedder(settings: TrainSettings, num_classes: int, input_px: int,
+                       colours=None) -> Embedder:
+    """The same architecture with its initial weights (seeded): the "untrained network" baseline.
+
+    The backbone starts from ``settings.weights`` (ImageNet by default), the rest is random.
+    """
+    from geosiam.model.accelerator import resolve
+
+    settings = resolve(dataclasses.replace(settings, input_px=input_px), input_px)
+    keras.utils.set_random_seed(settings.seed)
+    model = build_embedding_model(settings, num_classes, input_px, colours)
+    identity = "untrained-" + fingerprint({"train": to_dict(settings), "classes": num_classes,
+                                           "input_px": input_px, "backend": keras.backend.backend()})
+    return Embedder(model, settings, num_classes, input_px, settings.image_only, identity)

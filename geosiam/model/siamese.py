@@ -1,0 +1,288 @@
+"""The fused Siamese network: image + mask -> 1x1 fusion -> Keras backbone -> head -> descriptor.
+
+Inputs are uint8 (tiles as stored, masks as class ids) so that batches cross to the accelerator
+at a quarter of the float32 size; everything else happens in the graph:
+
+- ImageNet preprocessing of the backbone, applied to the RGB channels only, once;
+- the mask encoded as one-hot classes (default), one grey channel (id / (classes - 1)) or the
+  class colours, in [0, 1];
+- a 1x1 convolution from 3 + mask channels to 3, initialised (as the prototype) to the average of
+  the preprocessed image and the mask drawn as a grey (or colour) image, preprocessed the same way;
+- a ``keras.applications`` backbone without its own preprocessing;
+- the prototype's head (Conv3x3 1024 tanh + BN, Conv3x3 512 tanh + BN, Flatten, Dense) where the
+  feature map is at least 5x5, global average pooling + Dense otherwise (small tiles);
+- L2 normalisation (float32), so that cosine similarity is an inner product.
+
+The training model applies the same embedding network to both sides of a pair; its output is a
+same-place probability (``bce``, ``focal``: ``|a - b|`` -> Dense(1, sigmoid), the reference) or
+the Euclidean distance between the descriptors (``contrastive``, ``triplet``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+from geosiam.config import TrainSettings
+from geosiam.errors import ModelError, SettingsError
+
+PACKAGE = "geosiam"
+MASK_ENCODINGS = ("onehot", "gray", "rgb")
+SIMILARITY_LOSSES = ("bce", "focal")  # losses on a same-place probability; others on a distance
+LOSSES = ("bce", "contrastive", "triplet", "focal")
+MIN_INPUT_PX = 32  # the smallest input keras.applications backbones accept
+MIN_CONV_HEAD = 5  # two valid 3x3 convolutions need a 5x5 feature map to leave one cell
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """A Keras application and the per-channel affine form of its ImageNet preprocessing.
+
+    ``preprocess(x)[..., j] = x[..., order[j]] * scale[j] + offset[j]`` for x in [0, 255].
+    """
+
+    constructor: str
+    order: tuple[int, int, int]
+    scale: tuple[float, float, float]
+    offset: tuple[float, float, float]
+    options: tuple[tuple[str, bool], ...] = ()
+
+
+_CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+_TORCH_MEAN, _TORCH_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+BACKBONES: dict[str, BackboneSpec] = {
+    # keras.applications.resnet50.preprocess_input ("caffe"): RGB -> BGR, minus the ImageNet mean
+    "resnet50": BackboneSpec("ResNet50", (2, 1, 0), (1.0, 1.0, 1.0),
+                             tuple(-m for m in _CAFFE_MEAN_BGR)),
+    # MobileNetV3's own Rescaling layer: [-1, 1]
+    "mobilenetv3small": BackboneSpec("MobileNetV3Small", (0, 1, 2), (1 / 127.5,) * 3, (-1.0,) * 3,
+                                     (("include_preprocessing", False),)),
+    # EfficientNetV2-B*'s own layers: /255 then ImageNet mean and standard deviation ("torch")
+    "efficientnetv2b0": BackboneSpec(
+        "EfficientNetV2B0", (0, 1, 2), tuple(1 / (255 * s) for s in _TORCH_STD),
+        tuple(-m / s for m, s in zip(_TORCH_MEAN, _TORCH_STD)), (("include_preprocessing", False),)),
+}
+
+
+@keras.saving.register_keras_serializable(PACKAGE)
+class ChannelAffine(layers.Layer):
+    """A backbone's ImageNet preprocessing as a per-channel affine map of uint8 RGB."""
+
+    def __init__(self, order, scale, offset, **kwargs):
+        super().__init__(**kwargs)
+        self.order, self.scale, self.offset = list(order), list(scale), list(offset)
+
+    def call(self, image):
+        x = ops.take(ops.cast(image, self.compute_dtype), self.order, axis=-1)
+        return x * ops.array(self.scale, self.compute_dtype) + ops.array(self.offset, self.compute_dtype)
+
+    def get_config(self):
+        return super().get_config() | {"order": self.order, "scale": self.scale, "offset": self.offset}
+
+
+@keras.saving.register_keras_serializable(PACKAGE)
+class MaskEncoding(layers.Layer):
+    """uint8 class ids (N, H, W) -> (N, H, W, C) in [0, 1]: one-hot, grey level or class colour."""
+
+    def __init__(self, encoding: str, num_classes: int, colours=None, **kwargs):
+        super().__init__(**kwargs)
+        self.encoding, self.num_classes = encoding, int(num_classes)
+        self.colours = [list(c) for c in colours] if colours is not None else None
+
+    @property
+    def channels(self) -> int:
+        return {"onehot": self.num_classes, "gray": 1, "rgb": 3}[self.encoding]
+
+    def call(self, mask):
+        ids = ops.cast(mask, "int32")
+        if self.encoding == "onehot":
+            return ops.one_hot(ids, self.num_classes, dtype=self.compute_dtype)
+        if self.encoding == "gray":
+            grey = ops.cast(ids, self.compute_dtype) / max(self.num_classes - 1, 1)
+            return ops.expand_dims(grey, -1)
+        table = ops.array(np.asarray(self.colours, np.float32) / 255.0, self.compute_dtype)
+        return ops.take(table, ops.minimum(ids, self.num_classes - 1), axis=0)
+
+    def get_config(self):
+        return super().get_config() | {
+            "encoding": self.encoding, "num_classes": self.num_classes, "colours": self.colours}
+
+
+@keras.saving.register_keras_serializable(PACKAGE)
+class L2Normalize(layers.Layer):
+    """Rows scaled to unit length, computed in float32 (descriptors for cosine kNN)."""
+
+    def call(self, x):
+        return ops.normalize(ops.cast(x, "float32"), axis=-1, epsilon=1e-12)
+
+
+@keras.saving.register_keras_serializable(PACKAGE)
+class PairDistance(layers.Layer):
+    """``|a - b|`` per dimension (``abs``) or the Euclidean distance as (N, 1) (``euclidean``)."""
+
+    def __init__(self, mode: str, **kwargs):
+        super().__init__(**kwargs)
+        self.mode = mode
+
+    def call(self, inputs):
+        a, b = inputs
+        if self.mode == "abs":
+            return ops.abs(a - b)
+        return ops.sqrt(ops.sum(ops.square(a - b), axis=-1, keepdims=True) + 1e-12)
+
+    def get_config(self):
+        return super().get_config() | {"mode": self.mode}
+
+
+def default_colours(num_classes: int) -> list[tuple[int, int, int]]:
+    """Distinct class colours (background black) when no class table gives them."""
+    import colorsys
+
+    hues = [colorsys.hsv_to_rgb(i / max(num_classes - 1, 1), 0.9, 0.9) for i in range(num_classes - 1)]
+    return [(0, 0, 0)] + [tuple(int(255 * v) for v in rgb) for rgb in hues]
+
+
+def fusion_init(spec: BackboneSpec, encoding: str, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Kernel (1, 1, 3 + C, 3) and bias (3,) averaging the image and the preprocessed mask.
+
+    Output channel j = 0.5 * preprocess_j(image) + 0.5 * preprocess_j(255 * mask_j), where
+    mask_j is the grey level of the mask (one-hot: class id / (classes - 1)) or, for ``rgb``,
+    the colour channel that preprocessing puts at j. Labels themselves are never preprocessed:
+    the affine map is folded into the weights.
+    """
+    channels = {"onehot": num_classes, "gray": 1, "rgb": 3}[encoding]
+    kernel = np.zeros((1, 1, 3 + channels, 3), np.float32)
+    for j in range(3):
+        kernel[0, 0, j, j] = 0.5
+        gain = 0.5 * 255.0 * spec.scale[j]
+        if encoding == "onehot":
+            kernel[0, 0, 3:, j] = gain * np.arange(num_classes) / max(num_classes - 1, 1)
+        elif encoding == "gray":
+            kernel[0, 0, 3, j] = gain
+        else:
+            kernel[0, 0, 3 + spec.order[j], j] = gain
+    bias = 0.5 * np.asarray(spec.offset, np.float32)
+    return kernel, bias
+
+
+@contextlib.contextmanager
+def dtype_policy(name: str) -> Iterator[None]:
+    """Build layers under a Keras dtype policy (e.g. ``mixed_bfloat16``), then restore it."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def validate(settings: TrainSettings) -> None:
+    """One-line errors for model settings no network can be built from."""
+    if settings.backbone not in BACKBONES:
+        raise SettingsError(
+            f"unknown backbone '{settings.backbone}': use one of {', '.join(BACKBONES)} (or auto)")
+    if settings.loss not in LOSSES:
+        raise SettingsError(f"unknown loss '{settings.loss}': use one of {', '.join(LOSSES)}")
+    if settings.mask_encoding not in MASK_ENCODINGS:
+        raise SettingsError(
+            f"unknown mask encoding '{settings.mask_encoding}': use one of {', '.join(MASK_ENCODINGS)}")
+    if settings.descriptor_dim < 1:
+        raise SettingsError(f"descriptor size must be positive, got {settings.descriptor_dim}: "
+                            "use --descriptor-dim 128")
+
+
+def _backbone(settings: TrainSettings, input_px: int) -> keras.Model:
+    spec = BACKBONES[settings.backbone]
+    constructor = getattr(keras.applications, spec.constructor)
+    weights = settings.weights
+    if weights not in ("imagenet", "none") and not Path(weights).is_file():
+        raise ModelError(f"weights file {weights} does not exist: give a {settings.backbone} "
+                         "weights file (no top), --weights imagenet or --weights none")
+    try:
+        with warnings.catch_warnings():  # Keras only warns when a file's layers do not match
+            warnings.filterwarnings("error", message=".*Skipping.*", category=UserWarning)
+            return constructor(include_top=False, weights=None if weights == "none" else weights,
+                               input_shape=(input_px, input_px, 3), **dict(spec.options))
+    except Exception as exc:  # Keras raises ValueError, OSError or URL errors depending on the cause
+        if weights == "imagenet":
+            raise ModelError(
+                f"cannot get the ImageNet weights of {settings.backbone} ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0][:120]}): connect once to download them, or use "
+                "--weights PATH (a local file) or --weights none") from None
+        raise ModelError(
+            f"weights file {weights} does not match the {settings.backbone} backbone "
+            f"({str(exc).splitlines()[0][:120]}): give the {settings.backbone} weights without "
+            "top, or --weights none") from None
+
+
+def _head(features, descriptor_dim: int):
+    height, width = features.shape[1], features.shape[2]
+    x = features
+    if height >= MIN_CONV_HEAD and width >= MIN_CONV_HEAD:
+        for filters in (1024, 512):
+            x = layers.Conv2D(filters, 3, activation="tanh", name=f"head_conv{filters}")(x)
+            x = layers.BatchNormalization(name=f"head_bn{filters}")(x)
+        x = layers.Flatten(name="head_flatten")(x)
+    else:
+        x = layers.GlobalAveragePooling2D(name="head_pool")(x)
+    return layers.Dense(descriptor_dim, name="descriptor")(x)
+
+
+def build_embedding_model(
+    settings: TrainSettings, num_classes: int, input_px: int, colours=None
+) -> keras.Model:
+    """The embedding network: {image (uint8 HxWx3)[, mask (uint8 HxW)]} -> L2-normalised (D,)."""
+    validate(settings)
+    if input_px < MIN_INPUT_PX:
+        raise SettingsError(f"input size {input_px} px is too small for a Keras backbone: "
+                            f"use --input-px {MIN_INPUT_PX} or more")
+    spec = BACKBONES[settings.backbone]
+    image = keras.Input((input_px, input_px, 3), dtype="uint8", name="image")
+    x = ChannelAffine(spec.order, spec.scale, spec.offset, dtype="float32",
+                      name="imagenet_preprocess")(image)
+    inputs = {"image": image}
+    fusion = None
+    if not settings.image_only:
+        mask = keras.Input((input_px, input_px), dtype="uint8", name="mask")
+        colours = colours if colours is not None else default_colours(num_classes)
+        encoded = MaskEncoding(settings.mask_encoding, num_classes, colours, dtype="float32",
+                               name="mask_encoding")(mask)
+        x = layers.Concatenate(dtype="float32", name="stack")([x, encoded])
+        fusion = layers.Conv2D(3, 1, name="fusion")
+        x = fusion(x)
+        inputs["mask"] = mask
+    x = _backbone(settings, input_px)(x)
+    descriptor = L2Normalize(dtype="float32", name="l2_normalize")(_head(x, settings.descriptor_dim))
+    model = keras.Model(inputs, descriptor, name="embedding")
+    if fusion is not None:
+        fusion.set_weights(list(fusion_init(spec, settings.mask_encoding, num_classes)))
+    return model
+
+
+def build_siamese_model(embedding: keras.Model, loss: str) -> keras.Model:
+    """The training model: the shared embedding applied to an anchor and another tile."""
+    sides = {}
+    for side in ("anchor", "other"):
+        sides[side] = {name: keras.Input(tensor.shape[1:], dtype=tensor.dtype, name=f"{side}_{name}")
+                       for name, tensor in embedding.input.items()}
+    a, b = embedding(sides["anchor"]), embedding(sides["other"])
+    if loss in SIMILARITY_LOSSES:
+        output = layers.Dense(1, activation="sigmoid", dtype="float32", name="same_place")(
+            PairDistance("abs", name="abs_difference")([a, b]))
+    else:
+        output = PairDistance("euclidean", dtype="float32", name="distance")([a, b])
+    inputs = {f"{side}_{name}": tensor for side, named in sides.items() for name, tensor in named.items()}
+    return keras.Model(inputs, output, name="siamese")
+
+
+def embedding_of(siamese: keras.Model) -> keras.Model:
+    """The shared embedding network inside a training model."""
+    return siamese.get_layer("embedding")

@@ -1,0 +1,367 @@
+"""``geosiam train``: a run folder, the training loop, periodic hard mining, resume.
+
+A run lives in ``runs/<run>/``::
+
+    geosiam.toml          the workspace settings with the train section resolved
+    model.keras           the embedding network with the best validation MAP@5 (+ model.json)
+    checkpoints/          the training model (weights + optimizer) after each epoch, last two kept
+    history.csv           one row per epoch: loss, learning rate, MAP@5 where mined, seconds
+    mining.json           mining history and the best validation score
+    hard_negatives.npy    the current hard negatives, (2, N, K)
+    logs/                 TensorBoard (TensorFlow backend)
+
+Mining happens before the first epoch and after every ``mine_every`` epochs (and the last):
+embed every training tile of both years, exact kNN of each year against the other, hard
+negatives for anchors whose match is not first; the training MAP@5 and the validation MAP@5
+(val split, never test) are logged, and the best validation model is kept. After an epoch the
+mining state and history are written, then the checkpoint: a killed run loses at most the epoch
+in progress, and ``--resume`` continues from the last checkpoint with its optimizer state.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import importlib.util
+import io
+import json
+import logging
+import math
+import re
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from geosiam import atomic
+from geosiam.config import Settings, TrainSettings, load_settings, save_settings, to_dict
+from geosiam.errors import ModelError, SettingsError, TrainingError, WorkspaceError
+from geosiam.mining.index import knn, knn_keras
+from geosiam.mining.miner import mine, retrieval_ranks
+from geosiam.model import accelerator
+from geosiam.model.data import PairBatches, PairCache, PairFiles, load_pair_cache
+from geosiam.model.embedder import RUN_SETTINGS, Embedder, save_embedding
+from geosiam.model.losses import make_loss
+from geosiam.model.siamese import (build_embedding_model, build_siamese_model, dtype_policy,
+                                   embedding_of, validate)
+from geosiam.progress import progress
+from geosiam.retrieval.metrics import map_at_k
+from geosiam.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+CHECKPOINTS = "checkpoints"
+HISTORY = "history.csv"
+MINING_STATE = "mining.json"
+HARD_NEGATIVES = "hard_negatives.npy"
+KEEP_CHECKPOINTS = 2
+RESUMABLE_CHANGES = {"epochs", "learning_rate", "workers", "mine_every"}  # may change on --resume
+HISTORY_COLUMNS = ["epoch", "loss", "learning_rate", "seconds", "mined", "hard_anchors",
+                   "train_map5", "val_map5", "mining_seconds"]
+EMBED_BATCH = 64
+
+
+def train_run(workspace: Workspace, settings: Settings, run_name: str | None = None,
+              resume: bool = False) -> Path:
+    """Train (or resume) a run on a prepared workspace; returns the run folder."""
+    workspace.require_prepared()
+    train = accelerator.resolve(settings.train, settings.grid.tile_px)
+    check_train_settings(train)
+    settings = dataclasses.replace(settings, train=train)
+    table = _class_table(workspace)
+    known = table.colours()
+    num_classes = table.num_classes
+    colours = [known.get(i, (128, 128, 128)) for i in range(num_classes)]  # grey: unused ids
+    caches = {split: _split_cache(workspace, split, train.input_px, num_classes)
+              for split in ("train", "val")}
+    _check_batch(len(caches["train"]), train.anchors_per_batch)
+    run_dir = _open_run(workspace, settings, run_name, resume)
+
+    keras.utils.set_random_seed(train.seed)
+    policy = accelerator.mixed_policy() if train.mixed_precision else "float32"
+    checkpoint = last_checkpoint(run_dir)
+    with accelerator.distribution_scope(), dtype_policy(policy):
+        if checkpoint is None:
+            model = build_siamese_model(
+                build_embedding_model(train, num_classes, train.input_px, colours), train.loss)
+            optimizer = keras.optimizers.Adam(train.learning_rate)
+            initial_epoch = 0
+        else:
+            model = _load_checkpoint(checkpoint)
+            optimizer = model.optimizer
+            optimizer.learning_rate.assign(train.learning_rate)
+            initial_epoch = checkpoint_epoch(checkpoint)
+        model.compile(optimizer=optimizer, loss=make_loss(train.loss, train.margin),
+                      jit_compile=train.jit_compile)
+
+    batches = PairBatches(caches["train"], train.anchors_per_batch, train.seed, train.augment,
+                          train.image_only, workers=train.workers)
+    keeper = RunKeeper(run_dir, train, num_classes, batches, caches, initial_epoch)
+    callbacks = [keras.callbacks.TerminateOnNaN(), keeper, TrainingProgress(keeper)]
+    if keras.backend.backend() == "tensorflow" and importlib.util.find_spec("tensorboard"):
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs")))
+    else:
+        log.warning("TensorBoard logs need the TensorFlow backend and the tensorboard package: "
+                    "skipped (history.csv holds the same curves)")
+    if initial_epoch < train.epochs:
+        model.fit(batches, epochs=train.epochs, initial_epoch=initial_epoch, callbacks=callbacks,
+                  verbose=0)
+    if keeper.nan_epoch:
+        good = checkpoint_epoch(last_checkpoint(run_dir)) if last_checkpoint(run_dir) else 0
+        raise TrainingError(
+            f"the loss became NaN in epoch {keeper.nan_epoch} at learning rate "
+            f"{train.learning_rate:g}; the last good checkpoint (epoch {good}) is kept: continue "
+            f"with --resume --lr {train.learning_rate / 10:g}")
+    return run_dir
+
+
+def check_train_settings(train: TrainSettings) -> None:
+    """One-line errors for training settings that cannot work."""
+    validate(train)
+    for name, value, low in (("epochs", train.epochs, 1), ("batch-anchors", train.anchors_per_batch, 1),
+                             ("mine-every", train.mine_every, 1), ("workers", train.workers, 1),
+                             ("hard-negatives", train.hard_negatives, 1)):
+        if value < low:
+            raise SettingsError(f"--{name} must be at least {low}, got {value}")
+    if not train.learning_rate > 0 or not math.isfinite(train.learning_rate):
+        raise SettingsError(f"--lr must be a positive number, got {train.learning_rate}: try 1e-4")
+
+
+def _class_table(workspace: Workspace):
+    from geosiam.rasterize.classes import load_classes
+
+    return load_classes(workspace.classes_path if workspace.classes_path.exists() else None)
+
+
+def _split_cache(workspace: Workspace, split: str, input_px: int, num_classes: int) -> PairCache:
+    from geosiam.tiling.index import read_pairs
+
+    pairs = read_pairs(workspace.pairs_index, split)
+    if pairs.empty:
+        raise TrainingError(
+            f"the {split} split of {workspace.pairs_index} has no pairs: prepare a larger area, "
+            "or change the split fractions (split.fractions in geosiam.toml) and prepare again")
+    files = PairFiles(
+        pair_ids=[str(p) for p in pairs["pair_id"]],
+        images=tuple([workspace.absolute(p) for p in pairs[f"image_{s}"]] for s in "ab"),
+        masks=tuple([workspace.absolute(p) for p in pairs[f"mask_{s}"]] for s in "ab"),
+    )
+    for path in (*files.images[0], *files.images[1], *files.masks[0], *files.masks[1]):
+        if not path.exists():
+            raise WorkspaceError(f"{path} is listed in pairs.gpkg but missing: run "
+                                 "'geosiam prepare' again to rebuild it")
+    return load_pair_cache(workspace.cache_dir / "train" / split, files, input_px, num_classes)
+
+
+def _check_batch(pairs: int, anchors_per_batch: int) -> None:
+    if pairs < 2 or 2 * pairs < anchors_per_batch:
+        raise TrainingError(
+            f"the training split has {pairs} pair(s) ({2 * pairs} anchors), too few for batches of "
+            f"{anchors_per_batch} anchors with negatives from other places: lower --batch-anchors "
+            "or prepare a larger area")
+
+
+def _open_run(workspace: Workspace, settings: Settings, run_name: str | None, resume: bool) -> Path:
+    if run_name is not None and not re.fullmatch(r"[\w.-]+", run_name):
+        raise SettingsError(f"run name '{run_name}' is not a plain folder name: use letters, "
+                            "digits, '-', '_' and '.'")
+    if resume:
+        run_dir = workspace.run_dir(run_name) if run_name else _latest_run(workspace)
+        if not (run_dir / RUN_SETTINGS).exists():
+            raise ModelError(f"no run '{run_dir.name}' in {workspace.runs_dir}: check --run, or "
+                             "drop --resume to start a new run")
+        before = to_dict(load_settings(run_dir / RUN_SETTINGS).train)
+        now = to_dict(settings.train)
+        changed = sorted(k for k in set(before) | set(now)
+                         if k not in RESUMABLE_CHANGES and before.get(k) != now.get(k))
+        if changed:
+            raise ModelError(
+                f"run '{run_dir.name}' was made with other settings ({', '.join(changed)}): "
+                "resume with its options, or start a new --run")
+    else:
+        run_dir = workspace.run_dir(run_name or time.strftime("%Y%m%d-%H%M%S"))
+        if run_dir.exists() and any(run_dir.iterdir()):
+            raise ModelError(f"run '{run_dir.name}' already exists: add --resume to continue it, "
+                             "or choose another --run")
+    save_settings(settings, run_dir / RUN_SETTINGS)
+    return run_dir
+
+
+def _latest_run(workspace: Workspace) -> Path:
+    runs = [p for p in workspace.runs_dir.glob("*") if (p / RUN_SETTINGS).exists()]
+    if not runs:
+        raise ModelError(f"no run to resume in {workspace.runs_dir}: drop --resume to start one")
+    return max(runs, key=lambda p: (p / RUN_SETTINGS).stat().st_mtime)
+
+
+def checkpoint_epoch(path: Path) -> int:
+    return int(path.stem.split("-")[1])
+
+
+def last_checkpoint(run_dir: Path) -> Path | None:
+    """The checkpoint of the most recent complete epoch, if any."""
+    found = sorted((run_dir / CHECKPOINTS).glob("epoch-*.keras"), key=checkpoint_epoch)
+    return found[-1] if found else None
+
+
+def _load_checkpoint(path: Path) -> keras.Model:
+    try:
+        return keras.saving.load_model(path)
+    except Exception as exc:  # a corrupt archive surfaces as ValueError, OSError, KeyError...
+        raise ModelError(f"cannot load checkpoint {path} ({type(exc).__name__}): delete it to "
+                         "resume from the one before") from None
+
+
+@dataclasses.dataclass
+class MiningState:
+    """What mining has found so far; saved with each epoch so that a resumed run continues it."""
+
+    best_val_map5: float = -1.0
+    best_epoch: int = -1
+    minings: list[dict] = dataclasses.field(default_factory=list)
+
+
+class RunKeeper(keras.callbacks.Callback):
+    """Sets the batch epoch, mines, records history, keeps the best model and the checkpoints."""
+
+    def __init__(self, run_dir: Path, train: TrainSettings, num_classes: int,
+                 batches: PairBatches, caches: dict[str, PairCache], initial_epoch: int):
+        super().__init__()
+        self.run_dir, self.train, self.num_classes = run_dir, train, num_classes
+        self.batches, self.caches, self.initial_epoch = batches, caches, initial_epoch
+        self.search = knn_keras if accelerator.has_accelerator() else knn
+        self.nan_epoch = 0
+        self.latest: dict = {}
+        self.history = self._read_history()
+        self.state = self._read_state()
+        self.epoch_started = 0.0
+
+    # --- persistence ---------------------------------------------------------------------------
+    def _read_history(self) -> list[dict]:
+        path = self.run_dir / HISTORY
+        if not path.exists():
+            return []
+        rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
+        return [r for r in rows if int(r["epoch"]) <= self.initial_epoch]
+
+    def _read_state(self) -> MiningState | None:
+        state_path, hard_path = self.run_dir / MINING_STATE, self.run_dir / HARD_NEGATIVES
+        if self.initial_epoch == 0 or not state_path.exists() or not hard_path.exists():
+            return None
+        state = MiningState(**json.loads(state_path.read_text(encoding="utf-8")))
+        hard = np.load(hard_path)
+        if hard.shape[:2] != self.batches.hard_negatives.shape[:2]:
+            return None  # the training pairs changed since: mine again
+        self.batches.hard_negatives = hard
+        return state
+
+    def _write_history(self) -> None:
+        text = io.StringIO()
+        writer = csv.DictWriter(text, HISTORY_COLUMNS)
+        writer.writeheader()
+        writer.writerows(self.history)
+        atomic.write_text(self.run_dir / HISTORY, text.getvalue())
+
+    def _write_state(self) -> None:
+        atomic.write_text(self.run_dir / MINING_STATE, json.dumps(dataclasses.asdict(self.state), indent=1))
+        with atomic.atomic_path(self.run_dir / HARD_NEGATIVES, suffix=".npy") as tmp:
+            np.save(tmp, self.batches.hard_negatives)
+
+    def _write_checkpoint(self, epoch: int) -> None:
+        folder = self.run_dir / CHECKPOINTS
+        with atomic.atomic_path(folder / f"epoch-{epoch:04d}.keras", suffix=".keras") as tmp:
+            self.model.save(tmp)
+        for old in sorted(folder.glob("epoch-*.keras"), key=checkpoint_epoch)[:-KEEP_CHECKPOINTS]:
+            old.unlink()
+
+    # --- mining --------------------------------------------------------------------------------
+    def embedder(self) -> Embedder:
+        return Embedder(embedding_of(self.model), self.train, self.num_classes, self.train.input_px,
+                        self.train.image_only, identity="training")
+
+    def describe(self, cache: PairCache) -> tuple[np.ndarray, np.ndarray]:
+        embedder = self.embedder()
+        return tuple(embedder.embed(cache.images[s], cache.masks[s], EMBED_BATCH) for s in (0, 1))
+
+    def mine(self, epoch: int) -> dict:
+        started = time.perf_counter()
+        older, newer = self.describe(self.caches["train"])
+        mining = mine(older, newer, self.train.hard_negatives, self.search)
+        self.batches.hard_negatives = mining.hard_negatives
+        val_older, val_newer = self.describe(self.caches["val"])
+        val_map5 = map_at_k(retrieval_ranks(val_newer, val_older, search=self.search), 5)
+        if val_map5 > self.state.best_val_map5:
+            self.state.best_val_map5, self.state.best_epoch = val_map5, epoch
+            save_embedding(embedding_of(self.model), self.train, self.num_classes, self.run_dir)
+        record = {"epoch": epoch, "hard_anchors": mining.hard_anchors, "train_map5": mining.map_at_5,
+                  "val_map5": val_map5, "mining_seconds": round(time.perf_counter() - started, 3)}
+        self.state.minings.append(record)
+        log.info("mining after epoch %d: %d of %d anchors hard, train MAP@5 %.3f, val MAP@5 %.3f",
+                 epoch, mining.hard_anchors, 2 * len(self.caches["train"]), mining.map_at_5, val_map5)
+        self.latest = record
+        return record
+
+    # --- Keras hooks ---------------------------------------------------------------------------
+    def on_train_begin(self, logs=None):
+        if self.state is None:
+            self.state = MiningState()
+            self.mine(self.initial_epoch)
+            self._write_state()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.batches.epoch = epoch
+        self.epoch_started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        done = epoch + 1
+        loss = float(logs.get("loss", float("nan")))
+        if not math.isfinite(loss):
+            self.nan_epoch = done
+            self.model.stop_training = True
+            return
+        seconds = time.perf_counter() - self.epoch_started
+        row = {"epoch": done, "loss": f"{loss:.6g}", "seconds": round(seconds, 3), "mined": 0,
+               "learning_rate": f"{float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)):g}"}
+        if done % self.train.mine_every == 0 or done == self.train.epochs:
+            row |= self.mine(done) | {"mined": 1}
+        self.history.append(row)
+        logs.update({k: v for k, v in self.latest.items() if k.endswith("map5")})
+        self._write_history()
+        self._write_state()
+        self._write_checkpoint(done)
+
+
+class TrainingProgress(keras.callbacks.Callback):
+    """An epoch bar (loss, MAP@5 of the latest mining) and a step bar (loss)."""
+
+    def __init__(self, keeper: RunKeeper):
+        super().__init__()
+        self.keeper = keeper
+        self.epochs = self.steps = None
+
+    def on_train_begin(self, logs=None):
+        self.epochs = progress(total=self.params["epochs"], initial=self.keeper.initial_epoch,
+                               desc="training", unit="epoch", leave=True)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.steps = progress(total=self.params.get("steps"), desc=f"epoch {epoch + 1}", unit="batch")
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps.update(1)
+        if logs and "loss" in logs:
+            self.steps.set_postfix(loss=f"{float(logs['loss']):.4f}", refresh=False)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.steps.close()
+        self.epochs.update(1)
+        latest = self.keeper.latest
+        self.epochs.set_postfix(loss=f"{float((logs or {}).get('loss', float('nan'))):.4f}",
+                                train_map5=f"{latest.get('train_map5', float('nan')):.3f}",
+                                val_map5=f"{latest.get('val_map5', float('nan')):.3f}")
+
+    def on_train_end(self, logs=None):
+        if self.steps is not None:
+            self.steps.close()
+        self.epochs.close()

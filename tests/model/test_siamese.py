@@ -1,0 +1,105 @@
+import keras
+import numpy as np
+import pytest
+
+from geosiam.config import TrainSettings
+from geosiam.errors import ModelError, SettingsError
+from geosiam.model.siamese import (BACKBONES, ChannelAffine, build_embedding_model,
+                                   build_siamese_model, default_colours)
+
+SMALL = TrainSettings(backbone="mobilenetv3small", weights="none", descriptor_dim=16)
+RNG = np.random.default_rng(0)
+
+
+def _preprocess(spec, rgb):
+    return rgb.astype(np.float32)[..., list(spec.order)] * np.float32(spec.scale) + np.float32(spec.offset)
+
+
+def test_resnet_preprocessing_is_keras_preprocess_input():
+    image = RNG.integers(0, 256, (2, 5, 5, 3), dtype=np.uint8)
+    spec = BACKBONES["resnet50"]
+    ours = np.asarray(ChannelAffine(spec.order, spec.scale, spec.offset)(image))
+    expected = keras.applications.resnet50.preprocess_input(image.astype(np.float32))
+    np.testing.assert_allclose(ours, expected, atol=1e-4)
+
+
+def test_efficientnet_and_mobilenet_preprocessing_match_their_own_layers():
+    image = RNG.integers(0, 256, (1, 4, 4, 3), dtype=np.uint8).astype(np.float32)
+    effnet = (image / 255 - [0.485, 0.456, 0.406]) / np.array([0.229, 0.224, 0.225])
+    np.testing.assert_allclose(_preprocess(BACKBONES["efficientnetv2b0"], image), effnet, atol=1e-4)
+    np.testing.assert_allclose(_preprocess(BACKBONES["mobilenetv3small"], image), image / 127.5 - 1, atol=1e-5)
+
+
+@pytest.mark.parametrize("encoding", ["onehot", "gray", "rgb"])
+def test_fusion_starts_as_the_average_of_image_and_mask(encoding):
+    settings = TrainSettings(backbone="mobilenetv3small", weights="none", mask_encoding=encoding)
+    model = build_embedding_model(settings, 9, 32)
+    fused = keras.Model(model.input, model.get_layer("fusion").output)
+    image = RNG.integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    mask = RNG.integers(0, 9, (2, 32, 32), dtype=np.uint8)
+    spec = BACKBONES["mobilenetv3small"]
+    if encoding == "rgb":
+        drawn = np.asarray(default_colours(9), np.float32)[mask]
+    else:
+        drawn = np.repeat((255.0 * mask / 8)[..., None], 3, axis=-1)
+    expected = 0.5 * _preprocess(spec, image) + 0.5 * _preprocess(spec, drawn)
+    np.testing.assert_allclose(np.asarray(fused({"image": image, "mask": mask})), expected, atol=1e-4)
+
+
+def test_descriptors_are_unit_length_and_image_only_takes_no_mask():
+    fused = build_embedding_model(SMALL, 9, 32)
+    alone = build_embedding_model(TrainSettings(backbone="mobilenetv3small", weights="none",
+                                                descriptor_dim=16, image_only=True), 9, 32)
+    assert set(fused.input) == {"image", "mask"} and set(alone.input) == {"image"}
+    image = RNG.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    out = np.asarray(alone({"image": image}))
+    assert out.shape == (3, 16)
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
+    assert "head_pool" in [layer.name for layer in fused.layers]  # 1x1 feature map: pooling head
+
+
+def test_the_reference_conv_head_where_the_feature_map_allows():
+    model = build_embedding_model(TrainSettings(backbone="resnet50", weights="none"), 9, 160)
+    names = [layer.name for layer in model.layers]
+    assert {"head_conv1024", "head_conv512", "head_flatten"} <= set(names)
+    assert model.output.shape[-1] == 128
+
+
+@pytest.mark.parametrize(("loss", "name"), [("bce", "same_place"), ("triplet", "distance")])
+def test_siamese_output_per_loss(loss, name):
+    siamese = build_siamese_model(build_embedding_model(SMALL, 9, 32), loss)
+    assert set(siamese.input) == {"anchor_image", "anchor_mask", "other_image", "other_mask"}
+    batch = {f"{side}_image": RNG.integers(0, 256, (2, 32, 32, 3), dtype=np.uint8) for side in ("anchor", "other")}
+    batch |= {f"{side}_mask": RNG.integers(0, 9, (2, 32, 32), dtype=np.uint8) for side in ("anchor", "other")}
+    out = np.asarray(siamese(batch))
+    assert siamese.layers[-1].name == name and out.shape == (2, 1)
+    if loss == "triplet":
+        embedding = siamese.get_layer("embedding")
+        a = np.asarray(embedding({"image": batch["anchor_image"], "mask": batch["anchor_mask"]}))
+        b = np.asarray(embedding({"image": batch["other_image"], "mask": batch["other_mask"]}))
+        np.testing.assert_allclose(out[:, 0], np.linalg.norm(a - b, axis=1), atol=1e-4)
+    else:
+        assert ((out >= 0) & (out <= 1)).all()
+
+
+def test_weights_that_do_not_exist_or_do_not_match_are_model_errors(tmp_path):
+    with pytest.raises(ModelError, match="does not exist"):
+        build_embedding_model(TrainSettings(backbone="mobilenetv3small", weights=str(tmp_path / "no.h5")), 9, 32)
+    other = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    path = tmp_path / "other.weights.h5"
+    other.save_weights(path)
+    with pytest.raises(ModelError, match="does not match the mobilenetv3small backbone"):
+        build_embedding_model(TrainSettings(backbone="mobilenetv3small", weights=str(path)), 9, 32)
+
+
+@pytest.mark.parametrize(("field", "value"), [("backbone", "vgg"), ("loss", "hinge"),
+                                              ("mask_encoding", "bits"), ("descriptor_dim", 0)])
+def test_bad_settings_are_one_line_errors(field, value):
+    with pytest.raises(SettingsError):
+        build_embedding_model(TrainSettings(**({"backbone": "mobilenetv3small", "weights": "none"}
+                                               | {field: value})), 9, 32)
+
+
+def test_inputs_smaller_than_backbones_accept_are_refused():
+    with pytest.raises(SettingsError, match="too small"):
+        build_embedding_model(SMALL, 9, 16)

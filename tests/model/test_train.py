@@ -1,0 +1,128 @@
+"""One small real training (MobileNetV3Small, 32 px, 2 epochs) shared by the tests of a run."""
+
+import csv
+import dataclasses
+import math
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+
+from geosiam.cli import main
+from geosiam.config import load_settings
+from geosiam.errors import ModelError, TrainingError
+from geosiam.model.embedder import load_embedder
+from geosiam.model.train import RunKeeper, last_checkpoint, train_run
+from tests.retrieval.factory import make_workspace
+
+SPLITS = ["train"] * 6 + ["val"] * 3 + ["test"] * 2
+
+
+def _settings(workspace, **train):
+    settings = workspace.load_settings()
+    settings.train = dataclasses.replace(
+        settings.train, **({"weights": "none", "epochs": 2, "mine_every": 1, "descriptor_dim": 8,
+                            "workers": 1, "anchors_per_batch": 6} | train))
+    return settings
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    workspace = make_workspace(tmp_path_factory.mktemp("ws"), places=len(SPLITS), px=32, splits=SPLITS)
+    return workspace, train_run(workspace, _settings(workspace), "first", resume=False)
+
+
+def _history(run):
+    with open(run / "history.csv", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_a_run_folder_holds_settings_model_checkpoints_history_and_mining(trained):
+    workspace, run = trained
+    train = load_settings(run / "geosiam.toml").train
+    assert (train.backbone, train.input_px, train.mixed_precision) == ("mobilenetv3small", 32, False)
+    assert [p.name for p in sorted((run / "checkpoints").iterdir())] == ["epoch-0001.keras", "epoch-0002.keras"]
+    history = _history(run)
+    assert [row["epoch"] for row in history] == ["1", "2"]
+    assert all(math.isfinite(float(row["loss"])) and 0 <= float(row["val_map5"]) <= 1 for row in history)
+    assert (run / "logs").is_dir()  # TensorBoard on the TensorFlow backend
+    assert np.load(run / "hard_negatives.npy").shape == (2, 6, 4)
+    assert len(list((workspace.cache_dir / "train" / "train").iterdir())) == 1
+
+
+def test_the_best_model_loads_as_an_embedder(trained):
+    workspace, run = trained
+    embedder = load_embedder(run)
+    assert (embedder.input_px, embedder.num_classes, embedder.image_only) == (32, 9, False)
+    assert load_embedder(run).identity == embedder.identity
+    images = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    out = embedder.embed(images, np.zeros((3, 32, 32), np.uint8))
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
+
+
+def test_resume_through_the_cli_continues_with_the_optimizer_state(trained, capsys):
+    workspace, run = trained
+    steps = math.ceil(2 * 6 / 6)
+    main(["train", "-w", str(workspace.root), "--run", "first", "--resume", "--epochs", "3",
+          "--weights", "none", "--mine-every", "1", "--descriptor-dim", "8", "--workers", "1", "-q"])
+    assert "best validation MAP@5" in capsys.readouterr().out
+    checkpoint = last_checkpoint(run)
+    assert checkpoint.name == "epoch-0003.keras"
+    model = keras.saving.load_model(checkpoint)
+    assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 3 * steps
+    assert [row["epoch"] for row in _history(run)] == ["1", "2", "3"]
+
+
+def test_resume_refuses_other_settings_unknown_runs_and_reuse_of_a_name(trained):
+    workspace, _ = trained
+    with pytest.raises(ModelError, match="other settings .*descriptor_dim"):
+        train_run(workspace, _settings(workspace, descriptor_dim=4), "first", resume=True)
+    with pytest.raises(ModelError, match="no run 'nope'"):
+        train_run(workspace, _settings(workspace), "nope", resume=True)
+    with pytest.raises(ModelError, match="already exists"):
+        train_run(workspace, _settings(workspace), "first", resume=False)
+
+
+def test_too_few_pairs_and_empty_splits_are_training_errors(tmp_path):
+    workspace = make_workspace(tmp_path / "ws", places=3, px=32, splits=["train", "val", "test"])
+    with pytest.raises(TrainingError, match="too few for batches"):
+        train_run(workspace, _settings(workspace), None, resume=False)
+    workspace = make_workspace(tmp_path / "ws2", places=3, px=32, splits=["train"] * 3)
+    with pytest.raises(TrainingError, match="val split .* has no pairs"):
+        train_run(workspace, _settings(workspace), None, resume=False)
+
+
+def test_a_nan_loss_stops_without_writing_over_the_last_good_epoch(trained, tmp_path):
+    _, run = trained
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    keeper = RunKeeper.__new__(RunKeeper)  # only the NaN path: no mining, no files
+    keeper.nan_epoch, keeper.run_dir = 0, tmp_path
+    keeper.set_model(model)
+    keeper.on_epoch_end(4, {"loss": float("nan")})
+    assert keeper.nan_epoch == 5 and model.stop_training
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not os.environ.get("GEOSIAM_JAX_TESTS"),
+                    reason="JAX compiles a backbone for minutes on 2 CPU cores: GEOSIAM_JAX_TESTS=1 runs it")
+def test_the_same_training_runs_on_jax(tmp_path):
+    workspace = make_workspace(tmp_path / "ws", places=5, px=32, splits=["train"] * 3 + ["val"] * 2)
+    script = textwrap.dedent(f"""
+        import dataclasses, keras
+        from geosiam.model.train import train_run
+        from geosiam.workspace import Workspace
+        workspace = Workspace({str(workspace.root)!r})
+        settings = workspace.load_settings()
+        settings.train = dataclasses.replace(settings.train, weights="none", epochs=1, mine_every=1,
+                                             descriptor_dim=8, workers=1, anchors_per_batch=6)
+        run = train_run(workspace, settings, "jax", resume=False)
+        print(keras.backend.backend(), sorted(p.name for p in run.iterdir()))
+    """)
+    env = os.environ | {"KERAS_BACKEND": "jax"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "jax" in done.stdout and "model.keras" in done.stdout and "checkpoints" in done.stdout
