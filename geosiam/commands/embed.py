@@ -36,7 +36,7 @@ def embed(
     """Embed tiles (from prepare, or any georeferenced RGB GeoTIFFs) with a trained run's model.
 
     Row i of the array is row i of the table (tile path, id, year, footprint, model identity).
-    An interrupted run resumes when the same command is run again.
+    An interrupted run resumes when the same command is run again; a complete one is kept.
     """
     from geosiam.model.embedder import load_embedder
     from geosiam.retrieval.descriptors import check_vectors_path, table_path
@@ -50,6 +50,9 @@ def embed(
     embedder = load_embedder(run_dir)
     found = find_tiles(tiles, embedder.input_px, not embedder.image_only, masks, year)
     descriptors, stats = embed_tiles(embedder, found, output, batch_size=batch_size)
+    if not stats.embedded:
+        typer.echo(f"{output} already holds these {len(found)} tiles embedded by run {run_dir.name}")
+        return
     resumed = f", resumed after {stats.resumed_from}" if stats.resumed_from else ""
     typer.echo(
         f"{len(found)} tiles -> {output} ({descriptors.vectors.shape[1]}-d) and "

@@ -5,8 +5,8 @@ bounded for national-scale folders, and go through ``Embedder.embed``, the same 
 as training; the next chunk is read in a background thread while the model embeds the
 current one (GDAL and the backend both release the GIL). Finished chunks are kept in a hidden
 partial array beside the output with a small state file; running the same command again (same
-tiles, same model) continues where it stopped. The output pair (``vectors.npy`` + table)
-appears only when every tile is done.
+tiles, same model) continues where it stopped, and does nothing once it is complete. The output
+pair (``vectors.npy`` + table) appears only when every tile is done.
 """
 
 from __future__ import annotations
@@ -21,8 +21,14 @@ import numpy as np
 
 from geosiam import atomic
 from geosiam.config import fingerprint
+from geosiam.errors import WorkspaceError
 from geosiam.progress import progress
-from geosiam.retrieval.descriptors import Descriptors, check_vectors_path, write_descriptors
+from geosiam.retrieval.descriptors import (
+    Descriptors,
+    check_vectors_path,
+    read_descriptors,
+    write_descriptors,
+)
 from geosiam.retrieval.tilesets import TileSet
 from geosiam.tiling.read import read_mask, read_tile
 
@@ -62,8 +68,12 @@ def read_chunk(tiles: TileSet, start: int, stop: int, size: int) -> tuple[np.nda
 def embed_tiles(
     embedder, tiles: TileSet, out: Path, batch_size: int = 64, chunk: int = CHUNK_TILES
 ) -> tuple[Descriptors, EmbedStats]:
-    """Embed ``tiles`` with ``embedder`` into ``out`` (+ its table); resumes a partial run."""
+    """Embed ``tiles`` with ``embedder`` into ``out`` (+ its table); resumes a partial run and
+    does nothing when ``out`` already holds these tiles embedded by this model."""
     out = check_vectors_path(out)
+    finished = _finished(out, tiles, embedder.identity)
+    if finished is not None:
+        return finished, EmbedStats(len(tiles), len(tiles), 0.0, 0.0)
     partial = _Partial(out, fingerprint({
         "images": [str(p) for p in tiles.images],
         "masks": [str(p) for p in tiles.masks or []],
@@ -95,6 +105,20 @@ def embed_tiles(
                                     embedder.identity)
     partial.remove()
     return descriptors, stats
+
+
+def _finished(out: Path, tiles: TileSet, identity: str) -> Descriptors | None:
+    """The descriptors already in ``out`` when they are these tiles by this model, else None."""
+    if not out.exists():
+        return None
+    try:
+        found = read_descriptors(out)
+    except WorkspaceError:  # damaged or foreign: embedded again and replaced
+        return None
+    masks = [str(p) for p in tiles.masks] if tiles.masks else [""] * len(tiles)
+    same = (found.identity == identity and list(found.table["image"]) == [str(p) for p in tiles.images]
+            and list(found.table["mask"]) == masks)
+    return found if same else None
 
 
 class _Partial:

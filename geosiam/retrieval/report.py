@@ -24,17 +24,17 @@ BAND_LABELS = ["rank 1", "rank 2-5", "rank 6-10", "not in top 10"]
 MATCH_RGB = (0, 192, 0)  # frame of the true match in example mosaics
 CELL_PX = 96  # small tiles are enlarged (nearest) to about this size in mosaics
 FRAME = 4  # pixels of frame around each mosaic cell
+CAPTION_PX = 16  # white band above each mosaic row for captions
 
 
 def metrics_table(directions: dict[str, dict[str, dict]], labels: dict[str, str]) -> str:
-    """Markdown tables, one per direction, one row per model (best MAP@5 first)."""
+    """Markdown tables, one per direction, one row per model (in the order given)."""
     header = "| model | " + " | ".join(title for _, title in METRIC_COLUMNS) + " |"
     rule = "|---|" + "---:|" * len(METRIC_COLUMNS)
     blocks = []
     for direction, per_model in directions.items():
         rows = [f"**{DIRECTION_TITLES.get(direction, direction)}**", "", header, rule]
-        ordered = sorted(per_model.items(), key=lambda item: -item[1]["map_at_5"])
-        for name, figures in ordered:
+        for name, figures in per_model.items():
             cells = [_cell(figures[key]) for key, _ in METRIC_COLUMNS]
             rows.append(f"| {labels.get(name, name)} | " + " | ".join(cells) + " |")
         blocks.append("\n".join(rows))
@@ -82,9 +82,11 @@ def recall_figure(curves: dict[str, dict[str, np.ndarray]], labels: dict[str, st
     return fig
 
 
-def mosaic_cell(px: int) -> int:
-    """Side in pixels of one mosaic cell for tiles of ``px`` pixels (enlarged, framed)."""
-    return px * max(1, CELL_PX // px) + 2 * FRAME
+def mosaic_cell(px: int) -> tuple[int, int]:
+    """(height, width) in pixels of one mosaic cell for tiles of ``px`` pixels: the tile
+    enlarged (nearest) and framed, below a white band for its caption."""
+    side = px * max(1, CELL_PX // px) + 2 * FRAME
+    return side + CAPTION_PX, side
 
 
 def examples_mosaic(
@@ -101,26 +103,28 @@ def examples_mosaic(
     from the database, and its true match when it is not among them; the true match is framed.
 
     Query ``i``'s true match is database row ``i`` (pairs aligned, as in evaluation). Returns an
-    RGB uint8 picture of ``mosaic_cell(px)``-pixel cells.
+    RGB uint8 picture of :func:`mosaic_cell` cells.
     """
     px = queries.shape[1]
-    zoom, cell = max(1, CELL_PX // px), mosaic_cell(px)
+    zoom = max(1, CELL_PX // px)
+    height, width = mosaic_cell(px)
     lead = 1 if query_masks is None else 2
     columns = lead + shown + 1
-    canvas = np.full((len(picks) * cell, columns * cell, 3), 255, dtype=np.uint8)
+    canvas = np.full((len(picks) * height, columns * width, 3), 255, dtype=np.uint8)
     for row, q in enumerate(picks):
+        found = 1 <= ranks[q] <= shown
         tiles = [queries[q]] + ([] if query_masks is None else
                                 [colour_masks(query_masks[q:q + 1], colours)[0]])
         tiles += [database[j] for j in neighbours[q, :shown]]
-        tiles.append(database[q] if not 1 <= ranks[q] <= shown else None)
+        tiles.append(None if found else database[q])
         for col, tile in enumerate(tiles):
             if tile is None:
                 continue
-            top, left = row * cell, col * cell
-            if col == lead + ranks[q] - 1 or col == columns - 1:
-                canvas[top:top + cell, left:left + cell] = MATCH_RGB
+            top, left = row * height + CAPTION_PX, col * width
+            if (found and col == lead + ranks[q] - 1) or col == columns - 1:
+                canvas[top:top + width, left:left + width] = MATCH_RGB
             big = np.repeat(np.repeat(tile, zoom, axis=0), zoom, axis=1)
-            canvas[top + FRAME:top + cell - FRAME, left + FRAME:left + cell - FRAME] = big
+            canvas[top + FRAME:top + width - FRAME, left + FRAME:left + width - FRAME] = big
     return canvas
 
 
@@ -136,13 +140,12 @@ def examples_figure(
     colours: dict[int, tuple[int, int, int]],
     shown: int = 5,
 ):
-    """The example mosaic (:func:`examples_mosaic`) with a caption above every cell."""
+    """The example mosaic (:func:`examples_mosaic`) with its captions."""
     from matplotlib.figure import Figure
 
     canvas = examples_mosaic(queries, query_masks, database, neighbours, ranks, picks, colours, shown)
-    cell = mosaic_cell(queries.shape[1])
-    rows, columns = canvas.shape[0] // cell, canvas.shape[1] // cell
-    fig = Figure(figsize=(1.4 * columns, 1.55 * max(rows, 1)), layout="constrained")
+    height, width = mosaic_cell(queries.shape[1])
+    fig = Figure(figsize=(canvas.shape[1] / 80, canvas.shape[0] / 80), layout="constrained")
     ax = fig.subplots()
     ax.imshow(canvas, interpolation="nearest")
     ax.set_axis_off()
@@ -152,7 +155,8 @@ def examples_figure(
         if not 1 <= ranks[q] <= shown:
             captions.append(f"true match: rank {ranks[q] or '>' + str(neighbours.shape[1])}")
         for c, caption in enumerate(captions):
-            ax.text((c + 0.5) * cell, r * cell, caption, ha="center", va="bottom", fontsize=6)
+            ax.text((c + 0.5) * width, r * height + CAPTION_PX - 3, caption, ha="center", va="bottom",
+                    fontsize=6, color="#d7191c" if caption.startswith("true") else "black")
     return fig
 
 
@@ -161,14 +165,15 @@ def failure_map_figure(footprints, ranks: np.ndarray, title: str):
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch, Polygon
 
-    fig = Figure(figsize=(7, 7), layout="constrained")
+    xmin, ymin, xmax, ymax = footprints.total_bounds
+    aspect = np.clip((ymax - ymin) / max(xmax - xmin, 1e-9), 0.25, 2.0)
+    fig = Figure(figsize=(9, 2 + 6 * aspect), layout="constrained")
     ax = fig.subplots()
     bands = rank_bands(ranks)
     for geometry, band in zip(footprints, bands):
         for part in getattr(geometry, "geoms", [geometry]):
             ax.add_patch(Polygon(np.asarray(part.exterior.coords), closed=True,
                                  fc=BAND_COLOURS[band], ec="#404040", lw=0.3))
-    xmin, ymin, xmax, ymax = footprints.total_bounds
     pad = 0.02 * max(xmax - xmin, ymax - ymin, 1.0)
     ax.set(xlim=(xmin - pad, xmax + pad), ylim=(ymin - pad, ymax + pad), aspect="equal",
            title=title)

@@ -16,7 +16,7 @@ import numpy as np
 
 from geosiam.errors import SettingsError, WorkspaceError
 from geosiam.mining.index import knn
-from geosiam.retrieval.descriptors import Descriptors, read_descriptors
+from geosiam.retrieval.descriptors import Descriptors
 from geosiam.retrieval.embedding import embed_tiles, read_chunk
 from geosiam.retrieval.tilesets import (
     TileSet,
@@ -90,18 +90,10 @@ def target_year(query_year: int, in_year: int | None, years: list[int], where: s
 
 
 def workspace_descriptors(workspace: Workspace, run_dir: Path, embedder, year: int) -> Descriptors:
-    """Descriptors of the workspace's tiles of ``year`` by this run's model, embedded once."""
+    """Descriptors of the workspace's tiles of ``year`` by this run's model, embedded once (kept
+    in ``runs/<run>/vectors/<year>.npy``; redone when the tiles or the model change)."""
     tiles = find_tiles(workspace.tiles_index, embedder.input_px, not embedder.image_only, year=year)
-    cached = Path(run_dir) / "vectors" / f"{year}.npy"
-    if cached.exists():
-        try:
-            found = read_descriptors(cached)
-        except WorkspaceError:  # a damaged cache is rebuilt, not an error
-            found = None
-        if found is not None and found.identity == embedder.identity and \
-                list(found.table["image"]) == [str(p) for p in tiles.images]:
-            return found
-    return embed_tiles(embedder, tiles, cached)[0]
+    return embed_tiles(embedder, tiles, Path(run_dir) / "vectors" / f"{year}.npy")[0]
 
 
 def write_matches(path: Path, matches, query: TileSet) -> None:

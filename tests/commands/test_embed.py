@@ -15,11 +15,13 @@ def ws(tmp_path_factory):
     return shared(tmp_path_factory)
 
 
-def test_embed_a_workspace_folder_with_the_newest_run(ws, tmp_path, capsys):
+def test_embed_a_workspace_folder_with_the_newest_run_once(ws, tmp_path, capsys):
     out = tmp_path / "new" / "vectors.npy"
-    code, stdout, _ = run_cli(["embed", str(ws.workspace.tiles_dir), "-o", str(out),
-                               "-w", str(ws.workspace.root), "--quiet"], capsys)
+    args = ["embed", str(ws.workspace.tiles_dir), "-o", str(out), "-w", str(ws.workspace.root), "--quiet"]
+    code, stdout, _ = run_cli(args, capsys)
     assert code == 0 and "24 tiles" in stdout and "img/s" in stdout and "run fused" in stdout
+    code, stdout, _ = run_cli(args, capsys)
+    assert code == 0 and "already holds these 24 tiles embedded by run fused" in stdout
     found = read_descriptors(out)
     assert found.vectors.shape == (24, 16) and found.identity == load_embedder(ws.run).identity
     assert sorted(set(found.table["year"])) == [2000, 2015]

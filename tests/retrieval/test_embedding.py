@@ -64,3 +64,15 @@ def test_a_partial_run_of_other_inputs_is_started_over(setup, tmp_path):
     fewer = find_tiles(f"{tiles.images[0].parent}/x372[0-5]_*.tif", embedder.input_px, need_masks=True)
     descriptors, stats = embed_tiles(embedder, fewer, out, chunk=5)
     assert stats.resumed_from == 0 and len(descriptors.vectors) == 6
+
+
+def test_a_complete_output_is_kept_unless_tiles_or_model_change(setup, tmp_path):
+    embedder, tiles = setup
+    out = tmp_path / "v.npy"
+    embed_tiles(embedder, tiles, out, chunk=6)
+    stamp = out.stat().st_mtime_ns
+    _, stats = embed_tiles(embedder, tiles, out, chunk=6)
+    assert stats.embedded == 0 and out.stat().st_mtime_ns == stamp
+    fewer = find_tiles(f"{tiles.images[0].parent}/x372[0-3]_*.tif", embedder.input_px, need_masks=True)
+    descriptors, stats = embed_tiles(embedder, fewer, out, chunk=6)
+    assert stats.embedded == 4 and len(read_descriptors(out).vectors) == 4

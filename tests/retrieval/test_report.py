@@ -13,9 +13,9 @@ def figures(map5):
     return {"map_at_5": map5, "recall_at_1": 0.5, "recall_at_5": 0.75, "recall_at_10": 1.0, "n_queries": 4}
 
 
-def test_table_has_one_block_per_direction_best_model_first():
+def test_table_has_one_block_per_direction_one_row_per_model():
     table = report.metrics_table(
-        {"newer_to_older": {"pixels_rgb": figures(0.25), "model": figures(0.875)},
+        {"newer_to_older": {"model": figures(0.875), "pixels_rgb": figures(0.25)},
          "older_to_newer": {"model": figures(0.5)}},
         {"model": "trained (r1)", "pixels_rgb": "pixels: image"})
     lines = table.splitlines()
@@ -45,15 +45,19 @@ def test_mosaic_frames_the_true_match_where_it_is_and_adds_it_when_missed():
     ranks = np.array([2, 0])
     canvas = report.examples_mosaic(database[:2], None, database, neighbours, ranks, np.array([0, 1]),
                                     COLOURS)
-    cell = report.mosaic_cell(px)
-    assert canvas.shape == (2 * cell, 7 * cell, 3)
-    frame = list(report.MATCH_RGB)
-    assert canvas[0, 2 * cell].tolist() == frame  # row 0: rank 2 -> column 1 + 2 - 1 = 2
-    assert canvas[0, 1 * cell].tolist() != frame
-    assert canvas[cell, 6 * cell].tolist() == frame  # row 1: missed -> the true match at the end
-    inner = canvas[cell + report.FRAME + 1, 6 * cell + report.FRAME + 1]
+    height, width = report.mosaic_cell(px)
+    assert canvas.shape == (2 * height, 7 * width, 3)
+    frame, white = list(report.MATCH_RGB), [255, 255, 255]
+    top = report.CAPTION_PX  # first pixel row of the cells of row 0, below their captions
+    assert canvas[0, 2 * width].tolist() == white  # caption band
+    assert canvas[top, 2 * width].tolist() == frame  # row 0: rank 2 -> column 1 + 2 - 1 = 2
+    assert [canvas[top, c * width].tolist() == frame for c in range(7)].count(True) == 1
+    row1 = height + top
+    assert canvas[row1, 6 * width].tolist() == frame  # row 1: missed -> the true match at the end
+    assert [canvas[row1, c * width].tolist() == frame for c in range(7)].count(True) == 1
+    inner = canvas[row1 + report.FRAME + 1, 6 * width + report.FRAME + 1]
     assert inner.tolist() == [10, 10, 10]  # database row 1
-    assert canvas[0, 6 * cell].tolist() == [255, 255, 255]  # row 0 found it: last cell empty
+    assert canvas[top, 6 * width].tolist() == white  # row 0 found it: last cell empty
 
 
 def test_figures_are_saved_as_png(tmp_path):
