@@ -290,6 +290,10 @@ def _write_dalle_index(path: Path, rasters: list[Path], layout: SampleLayout) ->
 
 def _write_gpkg(path: Path, layers: dict) -> None:
     """Every layer into one GeoPackage, written to a temporary file and renamed into place."""
+    from geosiam.sources.sample_topo import GEOMETRY_TYPES
+
     with atomic.atomic_path(path, ".gpkg") as tmp:
         for name, frame in layers.items():
-            frame.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio")
+            frame.to_file(
+                tmp, layer=name, driver="GPKG", engine="pyogrio", geometry_type=GEOMETRY_TYPES[name]
+            )

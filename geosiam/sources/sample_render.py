@@ -545,8 +545,9 @@ def _photo_mosaic(canvas: _Canvas, campaign: Survey, rng, step: int = 8) -> np.n
     colour = rng.normal(1.0, 0.05, (len(centres), 3)) * rng.normal(
         1.0, campaign.lighting / 2, (len(centres), 1)
     )
-    x, y = canvas.coords()
-    xs, ys = x[0, step // 2 :: step].astype(float), y[step // 2 :: step, 0].astype(float)
+    cols, rows = -(-canvas.width // step), -(-canvas.height // step)  # coarse cells covering the canvas
+    xs = (np.arange(cols) * step + step / 2) * canvas.res
+    ys = (canvas.height - np.arange(rows) * step - step / 2) * canvas.res
     dx = xs[None, :, None] - centres[None, None, :, 0]
     dy = ys[:, None, None] - centres[None, :, None, 1].reshape(1, 1, -1)
     dist = np.hypot(dx, dy)

@@ -21,16 +21,67 @@ from shapely.geometry.base import BaseGeometry
 
 from geosiam.sources.sample_world import BROADLEAF, CONIFER, MIXED, ORCHARD, POPLAR, Thing, World
 
-LAYERS = (
-    "batiment",
-    "troncon_de_route",
-    "troncon_de_voie_ferree",
-    "surface_hydrographique",
-    "troncon_hydrographique",
-    "zone_de_vegetation",
-    "terrain_de_sport",
-    "cimetiere",
-)
+# Every layer's attributes and their types ("str", "float", nullable "Int64", "bool"): a layer with
+# no feature in the area still carries its columns, as in IGN's deliveries.
+SCHEMA = {
+    "batiment": {
+        "cleabs": "str",
+        "nature": "str",
+        "usage_1": "str",
+        "usage_2": "str",
+        "construction_legere": "bool",
+        "etat_de_l_objet": "str",
+        "hauteur": "float",
+        "nombre_d_etages": "Int64",
+    },
+    "troncon_de_route": {
+        "cleabs": "str",
+        "nature": "str",
+        "importance": "str",
+        "fictif": "bool",
+        "etat_de_l_objet": "str",
+        "nombre_de_voies": "Int64",
+        "largeur_de_chaussee": "float",
+        "position_par_rapport_au_sol": "str",
+        "sens_de_circulation": "str",
+        "cpx_numero": "str",
+    },
+    "troncon_de_voie_ferree": {
+        "cleabs": "str",
+        "nature": "str",
+        "etat_de_l_objet": "str",
+        "electrifie": "bool",
+        "largeur": "str",
+        "nombre_de_voies": "Int64",
+        "position_par_rapport_au_sol": "str",
+        "vitesse_maximale": "Int64",
+    },
+    "surface_hydrographique": {
+        "cleabs": "str",
+        "nature": "str",
+        "persistance": "str",
+        "position_par_rapport_au_sol": "str",
+    },
+    "troncon_hydrographique": {
+        "cleabs": "str",
+        "nature": "str",
+        "fictif": "bool",
+        "persistance": "str",
+        "largeur": "float",
+        "position_par_rapport_au_sol": "str",
+    },
+    "zone_de_vegetation": {"cleabs": "str", "nature": "str"},
+    "terrain_de_sport": {
+        "cleabs": "str",
+        "nature": "str",
+        "nature_detaillee": "str",
+        "etat_de_l_objet": "str",
+    },
+    "cimetiere": {"cleabs": "str", "nature": "str", "etat_de_l_objet": "str"},
+}
+LAYERS = tuple(SCHEMA)
+_LINES = {"troncon_de_route", "troncon_de_voie_ferree", "troncon_hydrographique"}
+GEOMETRY_TYPES = {name: "LineString Z" if name in _LINES else "MultiPolygon Z" for name in LAYERS}
 _CLEABS = {
     "batiment": "BATIMENT",
     "troncon_de_route": "TRONROUT",
@@ -41,7 +92,6 @@ _CLEABS = {
     "terrain_de_sport": "TERRSPOR",
     "cimetiere": "CIMETIER",
 }
-_INTEGERS = {"nombre_d_etages", "nombre_de_voies", "vitesse_maximale"}
 _FOREST_NATURE = {
     BROADLEAF: "Forêt fermée de feuillus",
     CONIFER: "Forêt fermée de conifères",
@@ -111,6 +161,7 @@ def edition(seed: int, year: int) -> Edition:
 def topo_layers(world: World, year: int):
     """The BD TOPO edition of ``year``: layer name -> GeoDataFrame (EPSG:2154, 3D), clipped to the area."""
     import geopandas as gpd
+    import pandas as pd
 
     ed = edition(world.seed, year)
     rng = np.random.default_rng([world.seed, year, 17])
@@ -128,16 +179,17 @@ def topo_layers(world: World, year: int):
     for name in LAYERS:
         geoms, rows = builders[name](world, ed, rng)
         geoms, rows = _finish(world, ed, name, geoms, rows)
-        frame = gpd.GeoDataFrame(rows, geometry=gpd.GeoSeries(geoms, crs="EPSG:2154"))
-        for column in _INTEGERS.intersection(frame.columns):  # counts may be unknown: nullable ints
-            frame[column] = frame[column].astype("Int64")
-        layers[name] = frame
+        columns = SCHEMA[name]
+        table = pd.DataFrame(rows, columns=list(columns)).astype(
+            {c: "object" if t == "str" else t for c, t in columns.items()}
+        )
+        layers[name] = gpd.GeoDataFrame(table, geometry=gpd.GeoSeries(geoms, crs="EPSG:2154"))
     return layers
 
 
 def _finish(world: World, ed: Edition, layer: str, geoms: list[BaseGeometry], rows: list[dict]):
     """Shift, clip to the area, make polygons multi and lines single, add Z from the terrain."""
-    polygons = layer not in ("troncon_de_route", "troncon_de_voie_ferree", "troncon_hydrographique")
+    polygons = layer not in _LINES
     out_geoms, out_rows = [], []
     for geom, row in zip(geoms, rows):
         geom = shapely.clip_by_rect(shapely.affinity.translate(geom, *ed.shift), *world.area)

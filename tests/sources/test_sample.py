@@ -1,0 +1,315 @@
+"""The built-in sample area: IGN layout and formats, determinism, idempotence, resume, change."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from geosiam.errors import SettingsError
+from geosiam.sources import sample
+from geosiam.sources.sample import SAMPLE_GRID, SAMPLE_LAYOUT, SampleLayout, generate
+from geosiam.tiling.grid import Grid
+
+TINY = SampleLayout(dalles=2, dalle_km=1)  # 2 x 2 dalles of 1 km: the same code, a few seconds
+YEARS = [2000, 2015]
+DALLE = re.compile(r"^54-(\d{4})-(\d{4})-(\d{4})-LA93-2M00-E080\.jp2$")
+LAYERS = {
+    "batiment": {"cleabs", "nature", "usage_1", "hauteur"},
+    "troncon_de_route": {"cleabs", "nature", "largeur_de_chaussee", "importance", "fictif"},
+    "troncon_de_voie_ferree": {"cleabs", "nature"},
+    "surface_hydrographique": {"cleabs", "nature"},
+    "troncon_hydrographique": {"cleabs", "nature", "largeur"},
+    "zone_de_vegetation": {"cleabs", "nature"},
+    "terrain_de_sport": {"cleabs", "nature"},
+    "cimetiere": {"cleabs", "nature"},
+}
+BDTOPO_NATURES = {  # BD TOPO v3 values (ign-data.md)
+    "batiment": {
+        "Indifférenciée",
+        "Industriel, agricole ou commercial",
+        "Religieux",
+        "Sportif",
+        "Château",
+        "Serre",
+        "Silo",
+        "Eglise",
+        "Chapelle",
+        "Tour, donjon",
+    },
+    "troncon_de_route": {
+        "Type autoroutier",
+        "Bretelle",
+        "Route à 2 chaussées",
+        "Route à 1 chaussée",
+        "Rond-point",
+        "Route empierrée",
+        "Chemin",
+        "Sentier",
+        "Escalier",
+        "Piste cyclable",
+    },
+    "zone_de_vegetation": {
+        "Bois",
+        "Forêt fermée de feuillus",
+        "Forêt fermée de conifères",
+        "Forêt fermée mixte",
+        "Forêt ouverte",
+        "Haie",
+        "Lande ligneuse",
+        "Peupleraie",
+        "Verger",
+        "Vigne",
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> tuple[Path, list]:
+    root = tmp_path_factory.mktemp("sample")
+    return root, generate(root, YEARS, seed=3, layout=TINY)
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    import rasterio
+
+    with rasterio.open(path) as src:
+        return src.read()
+
+
+def read_layers(gpkg: Path) -> dict:
+    import geopandas as gpd
+    import pyogrio
+
+    return {name: gpd.read_file(gpkg, layer=name) for name, _ in pyogrio.list_layers(gpkg)}
+
+
+def test_records_name_the_year_files_and_provenance(tiny):
+    root, records = tiny
+    assert [r.year for r in records] == YEARS
+    for record in records:
+        assert record.origin == "sample" and record.zone == sample.SAMPLE_DEPT == "54"
+        assert record.acquisition.startswith(f"{record.year}-")
+        assert len(record.rasters) == 4 and len(record.vectors) == 1
+        assert all(p.is_file() and p.is_relative_to(root) for p in record.rasters + record.vectors)
+
+
+def test_ign_archive_layout_and_dalle_names(tiny):
+    root, records = tiny
+    for record in records:
+        year = record.year
+        names = sorted(p.name for p in record.rasters)
+        assert names == sorted(
+            f"54-{year}-{x:04d}-{y:04d}-LA93-2M00-E080.jp2" for x in (916, 917) for y in (6829, 6830)
+        )
+        folder = record.rasters[0].parent
+        assert folder.name == f"BDO_RVB_2M00_JP2-E080_LAMB93_D54-{year}"
+        assert folder.parent.name.startswith("1_DONNEES_LIVRAISON_")
+        assert folder.parent.parent.name == "BDORTHO"
+        assert folder.parent.parent.parent == root / f"BDORTHO_2-0_RVB-2M00_JP2-E080_LAMB93_D054_{year}-01-01"
+        gpkg = record.vectors[0]
+        assert gpkg.name == f"BDT_3-0_GPKG_LAMB93_D054-ED{year}-06-15.gpkg"
+        assert gpkg.parent.name == gpkg.stem and gpkg.parent.parent.name.startswith("1_DONNEES_LIVRAISON_")
+        assert gpkg.parents[2].name == "BDTOPO"
+        assert gpkg.parents[3] == root / f"BDTOPO_3-0_TOUSTHEMES_GPKG_LAMB93_D054_{year}-06-15"
+
+
+def test_dalle_index_lists_every_dalle(tiny):
+    import geopandas as gpd
+
+    _, records = tiny
+    _, supplements = sample.ortho_folders(tiny[0], 2015, TINY)
+    index = gpd.read_file(supplements / "dalles.shp")
+    assert sorted(index["NOM"]) == sorted(p.name for p in records[1].rasters)
+    assert index.crs.to_epsg() == 2154
+
+
+def test_dalles_are_rgb_jpeg2000_in_lambert93_where_their_name_says(tiny):
+    import rasterio
+
+    _, records = tiny
+    for path in records[0].rasters:
+        year, left_km, top_km = (int(v) for v in DALLE.match(path.name).groups())
+        assert year == 2000
+        with rasterio.open(path) as src:
+            assert src.driver == "JP2OpenJPEG"
+            assert src.crs.to_epsg() == 2154
+            assert (src.count, src.dtypes[0]) == (3, "uint8")
+            assert src.res == (2.0, 2.0)
+            # X is the left edge and Y the TOP edge, in km
+            assert src.bounds == (left_km * 1000, top_km * 1000 - 1000, left_km * 1000 + 1000, top_km * 1000)
+            assert src.overviews(1), "resolution levels let reduced reads skip full decoding"
+            pixels = src.read()
+        # the scene reaches every edge: no empty border, no nodata
+        for edge in (pixels[:, 0], pixels[:, -1], pixels[:, :, 0], pixels[:, :, -1]):
+            assert edge.std() > 2 and (edge.sum(axis=0) > 0).all()
+
+
+def test_geopackage_has_bd_topo_layers_attributes_natures_and_3d(tiny):
+    _, records = tiny
+    xmin, ymin, xmax, ymax = TINY.bounds
+    for record in records:
+        layers = read_layers(record.vectors[0])
+        assert set(LAYERS) <= set(layers)
+        for name, columns in LAYERS.items():
+            assert columns <= set(layers[name].columns), name
+        for name, natures in BDTOPO_NATURES.items():
+            assert set(layers[name]["nature"]) <= natures, name
+        assert {"Eglise", "Indifférenciée"} <= set(layers["batiment"]["nature"])
+        roads = layers["troncon_de_route"]
+        assert roads["largeur_de_chaussee"].isna().any() and roads["largeur_de_chaussee"].notna().any()
+        assert not roads["fictif"].any()
+        for name, frame in layers.items():
+            if len(frame):
+                assert frame.geometry.has_z.all(), name
+                assert frame.crs.to_epsg() == 2154
+                assert frame["cleabs"].is_unique, name
+        import pyogrio
+
+        declared = {
+            name: pyogrio.read_info(record.vectors[0], layer=name)["geometry_type"] for name in LAYERS
+        }
+        lines = {"troncon_de_route", "troncon_de_voie_ferree", "troncon_hydrographique"}
+        assert declared == {n: "LineString Z" if n in lines else "MultiPolygon Z" for n in LAYERS}
+        # the vectors cover the imagery's area, and no more
+        import pandas as pd
+
+        everything = pd.concat([f.geometry for f in layers.values() if len(f)])
+        left, bottom, right, top = everything.total_bounds
+        assert left >= xmin - 1e-6 and bottom >= ymin - 1e-6 and right <= xmax + 1e-6 and top <= ymax + 1e-6
+        assert left - xmin < 50 and bottom - ymin < 50 and xmax - right < 50 and ymax - top < 50
+
+
+def test_vectors_burn_with_the_built_in_class_table(tiny):
+    from rasterio.transform import from_origin
+
+    from geosiam.rasterize.classes import load_classes
+    from geosiam.rasterize.masks import burn
+    from geosiam.rasterize.vectors import load_burnables
+
+    _, records = tiny
+    table = load_classes(None)
+    shapes = load_burnables(records[1].vectors, table, "EPSG:2154", TINY.bounds)
+    xmin, _, _, ymax = TINY.bounds
+    classes = burn(shapes, from_origin(xmin, ymax, 4.0, 4.0), (500, 500))
+    seen = set(np.unique(classes))
+    assert {0, 1, 2, 5, 7, 8} <= seen  # background, vegetation, water, road, building, church
+
+
+def test_same_seed_same_files_other_seed_other_area(tiny, tmp_path):
+    root, records = tiny
+    again = generate(tmp_path / "again", YEARS, seed=3, layout=TINY)
+    other = generate(tmp_path / "other", [2015], seed=4, layout=TINY)
+    for mine, theirs in zip(records, again):
+        assert [p.name for p in mine.rasters] == [p.name for p in theirs.rasters]
+        for a, b in zip(mine.rasters, theirs.rasters):
+            assert np.array_equal(read_rgb(a), read_rgb(b))
+        first, second = read_layers(mine.vectors[0]), read_layers(theirs.vectors[0])
+        for name in LAYERS:
+            assert first[name].equals(second[name]), name
+        assert mine.acquisition == theirs.acquisition
+    assert not np.array_equal(read_rgb(records[1].rasters[0]), read_rgb(other[0].rasters[0]))
+
+
+def test_second_call_does_no_work(tiny, monkeypatch):
+    root, records = tiny
+    files = [p for p in root.rglob("*") if p.is_file()]
+    stamps = {p: p.stat().st_mtime_ns for p in files}
+
+    def no_drawing(*args, **kwargs):
+        raise AssertionError("a complete sample must not be drawn again")
+
+    monkeypatch.setattr("geosiam.sources.sample_world.build_world", no_drawing)
+    assert generate(root, YEARS, seed=3, layout=TINY) == records
+    assert {p: p.stat().st_mtime_ns for p in files} == stamps
+    assert sorted(p for p in root.rglob("*") if p.is_file()) == sorted(files)
+
+
+def test_interrupted_year_is_finished_by_the_next_call(tiny, tmp_path):
+    root, records = tiny
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy)
+    # as if the 2015 run had died: no marker, a dalle missing, a half-written temporary file left
+    (copy / "sample-2015.complete.json").unlink()
+    lost = copy / records[1].rasters[2].relative_to(root)
+    lost.unlink()
+    (lost.parent / f".{lost.name}.dead.tmp.jp2").write_bytes(b"half")
+    kept = copy / records[0].rasters[0].relative_to(root)
+    kept_stamp = kept.stat().st_mtime_ns
+    resumed = generate(copy, YEARS, seed=3, layout=TINY)
+    assert (copy / "sample-2015.complete.json").is_file()
+    assert np.array_equal(read_rgb(lost), read_rgb(records[1].rasters[2]))
+    assert kept.stat().st_mtime_ns == kept_stamp  # the complete year was left alone
+    assert [r.rasters for r in resumed] == [
+        tuple(copy / p.relative_to(root) for p in r.rasters) for r in records
+    ]
+
+
+def test_a_marker_for_another_seed_is_not_reused(tiny, tmp_path):
+    root, _ = tiny
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy)
+    before = read_rgb(sorted((copy).rglob("54-2000-*.jp2"))[0])
+    redrawn = generate(copy, [2000], seed=5, layout=TINY)
+    assert not np.array_equal(read_rgb(redrawn[0].rasters[0]), before)
+
+
+def test_the_two_years_differ_in_imagery_and_vectors(tiny):
+    _, (old, new) = tiny
+    difference = np.abs(read_rgb(old.rasters[0]).astype(int) - read_rgb(new.rasters[0]).astype(int))
+    assert difference.mean() > 10  # another campaign: colours, crops, light
+    old_layers, new_layers = read_layers(old.vectors[0]), read_layers(new.vectors[0])
+    old_ids, new_ids = set(old_layers["batiment"]["cleabs"]), set(new_layers["batiment"]["cleabs"])
+    assert new_ids - old_ids, "buildings appear between the editions"
+    assert len(old_ids & new_ids) > 0.5 * len(old_ids), "most buildings persist"
+    assert (
+        not old_layers["zone_de_vegetation"]
+        .geometry.union_all()
+        .equals(new_layers["zone_de_vegetation"].geometry.union_all())
+    )
+
+
+def test_any_year_from_1950_to_2100_and_old_surveys_are_black_and_white(tmp_path):
+    oldest, newest = generate(tmp_path, [1950, 2100], seed=1, layout=SampleLayout(dalles=1, dalle_km=1))
+    grey = read_rgb(oldest.rasters[0]).astype(int)
+    colour = read_rgb(newest.rasters[0]).astype(int)
+    assert np.abs(grey[0] - grey[1]).mean() < 4
+    assert np.abs(colour[0] - colour[1]).mean() > 4
+    assert oldest.rasters[0].name == "54-1950-0916-6830-LA93-2M00-E080.jp2"
+
+
+@pytest.mark.parametrize("years", [[], [1949], [2101], [2000, 2000], ["2000"], [2000.0], [True]])
+def test_bad_years_are_rejected_with_a_fix(tmp_path, years):
+    with pytest.raises(SettingsError, match="give"):
+        generate(tmp_path, years, layout=TINY)
+    assert not any(tmp_path.iterdir())
+
+
+def test_default_grid_gives_hundreds_of_tiles_crossing_dalle_borders():
+    grid = Grid(**SAMPLE_GRID)
+    xmin, ymin, xmax, ymax = SAMPLE_LAYOUT.bounds
+    full = [
+        (c, r)
+        for c, r in grid.cells(SAMPLE_LAYOUT.bounds)
+        if grid.bounds(c, r)[0] >= xmin
+        and grid.bounds(c, r)[2] <= xmax
+        and grid.bounds(c, r)[1] >= ymin
+        and grid.bounds(c, r)[3] <= ymax
+    ]
+    assert 480 <= len(full) <= 600
+    dalle_m = SAMPLE_LAYOUT.dalle_km * 1000
+    crossing = [
+        (c, r)
+        for c, r in full
+        if int((grid.bounds(c, r)[0] - xmin) // dalle_m)
+        != int((grid.bounds(c, r)[2] - xmin - 1e-6) // dalle_m)
+    ]
+    assert crossing, "some tiles must straddle two dalles"
+    assert (SAMPLE_GRID["tile_size_m"], SAMPLE_GRID["tile_px"], SAMPLE_GRID["crs"]) == (
+        250.0,
+        64,
+        "EPSG:2154",
+    )
