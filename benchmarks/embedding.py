@@ -72,7 +72,10 @@ def main(argv: list[str] | None = None) -> None:
             return embedder.embed(images, masks, batch_size=args.batch_size)
 
         def from_disk():
-            return embed_tiles(embedder, tiles, root / "vectors.npy", batch_size=args.batch_size)
+            out = root / "vectors.npy"
+            for done in (out, out.with_suffix(".gpkg")):  # a complete output would be kept as is
+                done.unlink(missing_ok=True)
+            return embed_tiles(embedder, tiles, out, batch_size=args.batch_size)
 
         timings = {}
         for name, fn in (("model.predict, in-memory arrays", predict),
