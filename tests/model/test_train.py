@@ -113,9 +113,10 @@ def test_the_same_training_runs_on_jax(tmp_path):
     workspace = make_workspace(tmp_path / "ws", places=5, px=32, splits=["train"] * 3 + ["val"] * 2)
     script = textwrap.dedent(f"""
         import dataclasses, keras
+        from pathlib import Path
         from geosiam.model.train import train_run
         from geosiam.workspace import Workspace
-        workspace = Workspace({str(workspace.root)!r})
+        workspace = Workspace(Path({str(workspace.root)!r}))
         settings = workspace.load_settings()
         settings.train = dataclasses.replace(settings.train, weights="none", epochs=1, mine_every=1,
                                              descriptor_dim=8, workers=1, anchors_per_batch=6)

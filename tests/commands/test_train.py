@@ -1,0 +1,45 @@
+import subprocess
+import sys
+
+import pytest
+
+from geosiam.cli import main
+from tests.retrieval.factory import make_workspace
+
+
+def _run(args, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    return exit_info.value.code, capsys.readouterr().err
+
+
+def test_train_without_a_prepared_workspace_is_a_one_line_error(tmp_path, capsys):
+    code, err = _run(["train", "-w", str(tmp_path)], capsys)
+    assert code == 2
+    assert err.startswith("geosiam: error: no geosiam.toml") and "geosiam prepare" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(("option", "message"), [
+    (["--loss", "hinge"], "unknown loss 'hinge'"),
+    (["--backbone", "vgg"], "unknown backbone 'vgg'"),
+    (["--lr", "0"], "--lr must be a positive number"),
+    (["--epochs", "0"], "--epochs must be at least 1"),
+    (["--run", "a/b"], "not a plain folder name"),
+    (["--resume", "--run", "nope"], "no run 'nope'"),
+])
+def test_bad_options_are_one_line_errors(tmp_path, capsys, option, message):
+    workspace = make_workspace(tmp_path / "ws", places=4, px=32, splits=["train"] * 3 + ["val"])
+    code, err = _run(["train", "-w", str(workspace.root), "--weights", "none", *option], capsys)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_help_lists_the_options_without_importing_keras():
+    code = ("import sys; from geosiam.cli import main\n"
+            "try: main(['train', '--help'])\nexcept SystemExit: pass\n"
+            "print('keras' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    for option in ("--backbone", "--mask-encoding", "--image-only", "--mine-every", "--resume",
+                   "--no-mixed-precision", "--batch-anchors", "--input-px"):
+        assert option in done.stdout
+    assert done.stdout.strip().endswith("False")
