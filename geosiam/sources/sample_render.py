@@ -97,6 +97,13 @@ _MEADOW = (
     (0.42, 0.50, 0.28),
 )
 _HAY = (0.70, 0.66, 0.48)  # a meadow just mown
+_AFTER_HARVEST = (
+    (0.80, 0.74, 0.56),
+    (0.74, 0.70, 0.55),
+    (0.52, 0.43, 0.33),
+    (0.45, 0.37, 0.29),
+    (0.36, 0.46, 0.24),
+)
 _LEAVES = {  # canopy by species: broadleaf and poplar are bare until May
     BROADLEAF: (
         (0.36, 0.34, 0.27),
@@ -189,7 +196,7 @@ def survey(seed: int, year: int) -> Survey:
         haze=float(rng.uniform(0.0, 0.06 + 0.05 * age)),
         blur_px=float(rng.uniform(0.5, 1.0) + 0.6 * age),
         grain=float(rng.uniform(0.01, 0.025) + 0.02 * age),
-        lighting=float(rng.uniform(0.06, 0.16)),
+        lighting=float(rng.uniform(0.08, 0.2)),
         shift_m=(float(shift_len * np.cos(angle)), float(shift_len * np.sin(angle))),
         grayscale=year < 1966,
     )
@@ -276,8 +283,8 @@ def render(world: World, year: int, bounds: Bounds, resolution: float) -> np.nda
     fixed = np.random.default_rng([world.seed, 13])  # the ground's own texture, the same every year
     canvas = _Canvas(bounds, resolution)
     # tree crowns about 4-5 m across: the same trees, but lit and grown differently each year
-    crowns = fine_noise(fixed, canvas.shape, 2.0 / resolution) * np.float32(0.4)
-    crowns += fine_noise(rng, canvas.shape, 2.0 / resolution) * np.float32(0.92)
+    crowns = fine_noise(fixed, canvas.shape, 2.0 / resolution) * np.float32(0.3)
+    crowns += fine_noise(rng, canvas.shape, 2.0 / resolution) * np.float32(0.95)
     rgb = _fields(canvas, world, year, campaign.date, rng)
     material, heights, stand_px = _ground(canvas, world, year, crowns)
     _colour_ground(rgb, material, crowns, campaign.date, rng)
@@ -306,7 +313,15 @@ def _fields(canvas: _Canvas, world: World, year: int, date: dt.date, rng) -> np.
     grassy = np.isin(use, (MEADOW, ORCHARD))
     mown = rng.uniform(0, 1, len(fields)) ** 2  # how far hay-making has gone on each field
     grass = meadow + (mown[:, None] * (np.float32(_HAY) - meadow))
-    colour = np.where(grassy[:, None], grass[inverse], crop_colour[crop][inverse])
+    per_field = crop_colour[crop]
+    # after the cereal and rapeseed harvest, each field is stubble, ploughed or under a cover crop
+    harvested = np.isin(crop, [0, 1, 2]) & (
+        rng.random(len(fields)) < np.clip((date.timetuple().tm_yday - 190) / 40, 0, 1)
+    )
+    per_field[harvested] = np.float32(_AFTER_HARVEST)[
+        rng.integers(0, len(_AFTER_HARVEST), int(harvested.sum()))
+    ]
+    colour = np.where(grassy[:, None], grass[inverse], per_field[inverse])
     colour *= (rng.normal(1.0, 0.07, (len(fields), 1)) * rng.normal(1.0, 0.04, (len(fields), 3)))[inverse]
     lut = np.vstack([meadow[None], colour]).astype(np.float32)
     rgb = lut[ids]
@@ -319,7 +334,7 @@ def _fields(canvas: _Canvas, world: World, year: int, date: dt.date, rng) -> np.
     )
     amp = np.concatenate([[0.0], np.where(grassy, 0.015, rng.uniform(0.02, 0.06, len(fields))[inverse])])
     shade = amp.astype(np.float32)[ids] * np.sin(along * wave[ids])
-    shade += np.float32(0.09) * smooth_field(rng, canvas.shape, 40 / canvas.res)  # soil, moisture, lodging
+    shade += np.float32(0.12) * smooth_field(rng, canvas.shape, 40 / canvas.res)  # soil, moisture, lodging
     rgb *= (1 + shade)[..., None]
     # grass margins between fields (merged strips have none)
     field_px = np.concatenate([[-1], inverse])[ids]
