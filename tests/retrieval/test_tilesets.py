@@ -111,3 +111,11 @@ def test_year_and_mask_paths_follow_the_workspace_layout(tmp_path):
     assert year_from_path(image) == 2015 and year_from_path(tmp_path / "a.tif") == 0
     assert workspace_mask_path(image) == tmp_path / "masks" / "2015" / "x3_y4.tif"
     assert workspace_mask_path(tmp_path / "a.tif") is None
+
+
+def test_a_file_that_is_not_a_raster_is_a_one_line_error(tmp_path):
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "broken.tif").write_bytes(b"not a tiff")
+    with pytest.raises(SourceError, match="broken.tif.*give GeoTIFF tiles") as info:
+        find_tiles(tmp_path / "t", 32, need_masks=False)
+    assert "\n" not in str(info.value)
