@@ -58,18 +58,11 @@ class EmbedStats:
 
 
 def read_chunk(tiles: TileSet, start: int, stop: int, size: int) -> tuple[np.ndarray, np.ndarray | None]:
-    """Tiles ``start:stop`` as (n, size, size, 3) images and (n, size, size) masks (or None).
-
-    GDAL is told not to list the tile's folder at each open (it looks for sidecar files): in
-    folders of thousands of tiles that listing costs more than the read.
-    """
-    import rasterio
-
-    with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"):
-        images = np.stack([read_tile(p, size) for p in tiles.images[start:stop]])
-        if tiles.masks is None:
-            return images, None
-        return images, np.stack([read_mask(p, size) for p in tiles.masks[start:stop]])
+    """Tiles ``start:stop`` as (n, size, size, 3) images and (n, size, size) masks (or None)."""
+    images = np.stack([read_tile(p, size) for p in tiles.images[start:stop]])
+    if tiles.masks is None:
+        return images, None
+    return images, np.stack([read_mask(p, size) for p in tiles.masks[start:stop]])
 
 
 def embed_tiles(

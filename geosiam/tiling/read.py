@@ -1,4 +1,8 @@
-"""Read workspace tiles and masks into numpy arrays (for training caches, embedding, baselines)."""
+"""Read workspace tiles and masks into numpy arrays (for training caches, embedding, baselines).
+
+GDAL is told not to list a tile's folder at each open (it looks for sidecar files): in folders
+of thousands of tiles that listing costs more than the read itself.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ import numpy as np
 
 from geosiam.errors import SourceError
 
+NO_FOLDER_LISTING = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR"}
+
 
 def read_tile(path: Path, size: int | None = None) -> np.ndarray:
     """An RGB tile as (H, W, 3) uint8; resampled (average) to ``size`` px when given."""
@@ -16,7 +22,7 @@ def read_tile(path: Path, size: int | None = None) -> np.ndarray:
     from rasterio.enums import Resampling
 
     try:
-        with rasterio.open(path) as src:
+        with rasterio.Env(**NO_FOLDER_LISTING), rasterio.open(path) as src:
             if src.count < 3:
                 raise SourceError(f"{path} has {src.count} band(s), an RGB tile needs 3: give RGB imagery")
             shape = (3, size, size) if size else None
@@ -34,7 +40,7 @@ def read_mask(path: Path, size: int | None = None) -> np.ndarray:
     from rasterio.enums import Resampling
 
     try:
-        with rasterio.open(path) as src:
+        with rasterio.Env(**NO_FOLDER_LISTING), rasterio.open(path) as src:
             shape = (size, size) if size else None
             return src.read(1, out_shape=shape, resampling=Resampling.nearest)
     except rasterio.errors.RasterioIOError as exc:
