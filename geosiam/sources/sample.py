@@ -28,7 +28,7 @@ from geosiam.sources.sourceset import YearSources
 
 SAMPLE_DEPT = "54"
 SAMPLE_ORIGIN = "sample"
-GENERATOR_VERSION = 1  # bump when the drawing changes, so that cached samples are redrawn
+GENERATOR_VERSION = 2  # bump when the drawing changes, so that cached samples are redrawn
 
 _JP2_OPTIONS = {
     "QUALITY": "30",

@@ -343,10 +343,11 @@ def _fields(canvas: _Canvas, world: World, year: int, date: dt.date, rng) -> np.
     edge[:, 1:] |= field_px[:, 1:] != field_px[:, :-1]
     rgb[edge] = meadow * np.float32(0.95)
     # orchards: rows of small trees on grass
-    across = x * sin[ids] - y * cos[ids]
-    rows = (np.sin(along * np.float32(0.7)) > 0.3) & (np.sin(across * np.float32(0.7)) > 0.3)
-    orchard = np.concatenate([[False], use == ORCHARD])[ids]
-    rgb[orchard & rows] = _seasonal(_LEAVES[BROADLEAF], date) * np.float32(1.1)
+    r, c = np.nonzero(np.concatenate([[False], use == ORCHARD])[ids])
+    p = ids[r, c]
+    across = x[0, c] * sin[p] - y[r, 0] * cos[p]
+    tree = (np.sin(along[r, c] * np.float32(0.7)) > 0.3) & (np.sin(across * np.float32(0.7)) > 0.3)
+    rgb[r[tree], c[tree]] = _seasonal(_LEAVES[BROADLEAF], date) * np.float32(1.1)
     return rgb
 
 

@@ -927,7 +927,7 @@ class _Builder:
             [rng.uniform(xmin, xmax, n), rng.uniform(ymin, ymax, n), rng.uniform(2.5, 6, n)], axis=1
         )
         self.groves = []
-        clear = shapely.union_all(
+        clear = shapely.STRtree(
             [b.geometry.buffer(3) for b in self.buildings]
             + [t.geometry.buffer(t.width / 2 + 2) for t in self.roads]
             + [self.obstacles()]
@@ -939,8 +939,11 @@ class _Builder:
         for _ in range(int(self.size_km2 * 4)):
             self._grove(rng.uniform(xmin, xmax), rng.uniform(ymin, ymax), rng.uniform(10, 30), clear)
 
-    def _grove(self, x: float, y: float, radius: float, clear: BaseGeometry) -> None:
-        shape = blob(self.rng, x, y, radius, 0.35).difference(clear)
+    def _grove(self, x: float, y: float, radius: float, clear: shapely.STRtree) -> None:
+        shape = blob(self.rng, x, y, radius, 0.35)
+        nearby = clear.geometries.take(clear.query(shape, predicate="intersects"))
+        if len(nearby):
+            shape = shape.difference(shapely.union_all(nearby))
         if shape.area > 80:
             born = ALWAYS if self.rng.random() < 0.8 else self.year()
             gone = self.year() if self.rng.random() < 0.2 else NEVER
