@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 
 import numpy as np
 import shapely
@@ -139,11 +138,6 @@ class World:
         c = (xy[:, 0] - xmin) / (xmax - xmin) * (cols - 1)
         r = (ymax - xy[:, 1]) / (ymax - ymin) * (rows - 1)
         return ndimage.map_coordinates(self.terrain, [r, c], order=1, mode="nearest")
-
-    @cached_property
-    def forest(self) -> BaseGeometry:
-        """Where forest stands are (whatever their age)."""
-        return shapely.union_all(self.stands.geometry)
 
 
 def build_world(area: Bounds, seed: int) -> World:
@@ -272,7 +266,6 @@ class _Builder:
         self.parking: list[Thing] = []
         self.riparian: list[Thing] = []
         self.villages: list[tuple[float, float, float]] = []
-        self.streets: list[BaseGeometry] = []  # lines along which houses may stand (per village)
 
     # helpers
     def thing(self, kind: str, geometry: BaseGeometry, **kwargs) -> Thing:
