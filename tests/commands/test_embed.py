@@ -6,7 +6,7 @@ from rasterio.transform import from_origin
 
 from geosiam.model.embedder import load_embedder
 from geosiam.retrieval.descriptors import read_descriptors
-from tests.commands.test_prepare import run_cli
+from tests.cli import run_cli
 from tests.retrieval.factory import shared, write_geotiff
 
 

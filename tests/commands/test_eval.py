@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.commands.test_prepare import run_cli
+from tests.cli import run_cli
 from tests.retrieval.factory import shared
 
 

@@ -6,15 +6,8 @@ import sys
 import pytest
 
 from geosiam.cli import main
+from tests.cli import run_cli
 from tests.synthetic import write_raster
-
-
-def run_cli(args, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(args)
-        raise SystemExit(0)
-    captured = capsys.readouterr()
-    return exit_info.value.code, captured.out, captured.err
 
 
 def test_help_lists_commands_without_loading_heavy_libraries():

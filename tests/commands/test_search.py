@@ -5,7 +5,7 @@ import shutil
 import geopandas as gpd
 import pytest
 
-from tests.commands.test_prepare import run_cli
+from tests.cli import run_cli
 from tests.retrieval.factory import shared
 
 QUERY = "x3724_y27440"

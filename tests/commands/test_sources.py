@@ -2,16 +2,8 @@
 
 import pytest
 
-from geosiam.cli import main
+from tests.cli import run_cli
 from tests.fake_geoplateforme import populate_dept54
-
-
-def run_cli(args, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(args)
-        raise SystemExit(0)
-    captured = capsys.readouterr()
-    return exit_info.value.code, captured.out, captured.err
 
 
 @pytest.fixture
