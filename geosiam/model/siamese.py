@@ -38,7 +38,11 @@ MASK_ENCODINGS = ("onehot", "gray", "rgb")
 SIMILARITY_LOSSES = ("bce", "focal")  # losses on a same-place probability; others on a distance
 LOSSES = ("bce", "contrastive", "triplet", "focal")
 MIN_INPUT_PX = 32  # the smallest input keras.applications backbones accept
-MIN_CONV_HEAD = 5  # two valid 3x3 convolutions need a 5x5 feature map to leave one cell
+MIN_CONV_HEAD = 5
+# MobileNetV3's batch-norm statistics move by 0.1 % a step: after a few hundred steps on aerial
+# tiles the inference-time statistics would still be ImageNet's (or 0/1 from scratch), and the
+# descriptors used for mining and retrieval would not be those being trained
+BN_MOMENTUM = 0.9  # two valid 3x3 convolutions need a 5x5 feature map to leave one cell
 
 
 @dataclass(frozen=True)
@@ -259,7 +263,11 @@ def build_embedding_model(
         fusion = layers.Conv2D(3, 1, name="fusion")
         x = fusion(x)
         inputs["mask"] = mask
-    x = _backbone(settings, input_px)(x)
+    backbone = _backbone(settings, input_px)
+    for layer in backbone.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            layer.momentum = min(layer.momentum, BN_MOMENTUM)
+    x = backbone(x)
     descriptor = L2Normalize(dtype="float32", name="l2_normalize")(_head(x, settings.descriptor_dim))
     model = keras.Model(inputs, descriptor, name="embedding")
     if fusion is not None:

@@ -56,6 +56,9 @@ def test_descriptors_are_unit_length_and_image_only_takes_no_mask():
     assert out.shape == (3, 16)
     np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
     assert "head_pool" in [layer.name for layer in fused.layers]  # 1x1 feature map: pooling head
+    norms = [layer for layer in fused.get_layer("MobileNetV3Small").layers
+             if isinstance(layer, keras.layers.BatchNormalization)]
+    assert norms and all(layer.momentum <= 0.9 for layer in norms)  # statistics follow training
 
 
 def test_the_reference_conv_head_where_the_feature_map_allows():
