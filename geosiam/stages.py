@@ -36,7 +36,7 @@ def make_tiles(
 
     from geosiam.sources.area import aoi_shape, bbox_bounds
 
-    infos, bad = inspect_all(records, grid.crs)
+    infos, bad = inspect_all(records, grid.crs, tuple(settings.prepare.bands))
     coverage = {}
     for year in settings.years:
         boxes = [shapely.box(*i.bounds) for i in infos if i.source.year == year]
@@ -73,6 +73,7 @@ def make_tiles(
             {
                 "grid": to_dict(settings.grid),
                 "min_valid": settings.prepare.min_valid_fraction,
+                "bands": settings.prepare.bands,
                 "rasters": [_file_identity(i.path) for i in year_infos],
             }
         )

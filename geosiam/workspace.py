@@ -127,6 +127,7 @@ def data_identity(settings: Settings, classes_digest: str) -> dict:
         "sources": sources,
         "classes": classes_digest,
         "min_valid_fraction": settings.prepare.min_valid_fraction,
+        "bands": settings.prepare.bands,
     }
 
 

@@ -1,6 +1,5 @@
 """prepare end to end on local data: the files, their alignment, resume, and bad input."""
 
-
 import geopandas as gpd
 import numpy as np
 import pytest
@@ -300,3 +299,43 @@ def test_chunks_run_on_a_dask_cluster(tmp_path, sources):
             rasterio.open(tmp_path / "dask" / tif.relative_to(tmp_path / "local")) as b,
         ):
             assert np.array_equal(a.read(), b.read())
+
+
+def test_band_order_and_single_band_rasters(tmp_path):
+    src = tmp_path / "src"
+    for year in (2000, 2015):
+        write_raster(src / f"{year}.tif", (X0, Y0, X0 + 500, Y0 + 500), 2.0, seed=year)
+    grey = src / "grey.tif"
+    with rasterio.open(src / "2000.tif") as rgb:
+        profile = rgb.profile | {"count": 1}
+        with rasterio.open(grey, "w", **profile) as dst:
+            dst.write(rgb.read(1), 1)
+    base = {"years": [2000, 2015], "grid.tile_size_m": 250.0, "grid.tile_px": 32}
+    swapped = resolve_settings(
+        tmp_path / "a",
+        base
+        | {
+            "sources.ortho": {"2000": str(src / "2000.tif"), "2015": str(src / "2015.tif")},
+            "prepare.bands": [2, 1, 3],
+        },
+    )
+    prepare_workspace(tmp_path / "a", swapped, jobs=1, force=False)
+    mono = resolve_settings(tmp_path / "b", base | {"sources.ortho": {"2000": str(grey), "2015": str(grey)}})
+    prepare_workspace(tmp_path / "b", mono, jobs=1, force=False)
+    with (
+        rasterio.open(tmp_path / "a/tiles/2000/x3720_y27440.tif") as a,
+        rasterio.open(tmp_path / "b/tiles/2000/x3720_y27440.tif") as b,
+    ):
+        swapped_rgb, grey_rgb = a.read(), b.read()
+    assert np.array_equal(grey_rgb[0], grey_rgb[1]) and np.array_equal(grey_rgb[0], grey_rgb[2])
+    assert np.array_equal(swapped_rgb[1], grey_rgb[0])  # band 1 read as green
+    too_many = resolve_settings(
+        tmp_path / "c",
+        base
+        | {
+            "sources.ortho": {"2000": str(src / "2000.tif"), "2015": str(src / "2015.tif")},
+            "prepare.bands": [4, 3, 2],
+        },
+    )
+    with pytest.raises(SourceError, match="has 3 bands.*--bands"):
+        prepare_workspace(tmp_path / "c", too_many, jobs=1, force=False)

@@ -28,3 +28,13 @@ def parse_year_map(values: list[str] | None, option: str) -> dict[str, str]:
             raise SettingsError(f"{option} expects YEAR=VALUE, got '{item}': e.g. {option} 2015=ortho/")
         mapping[year.strip()] = value.strip()
     return mapping
+
+
+def parse_bands(value: str | None) -> list[int] | None:
+    """``"4,3,2"`` -> ``[4, 3, 2]``: three 1-based band numbers read as red, green, blue."""
+    if value is None:
+        return None
+    parts = [p.strip() for p in value.split(",")]
+    if len(parts) != 3 or not all(p.isdigit() and int(p) >= 1 for p in parts):
+        raise SettingsError(f"--bands expects three band numbers R,G,B, got '{value}': e.g. --bands 3,2,1")
+    return [int(p) for p in parts]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from geosiam.commands.options import WORKSPACE, parse_year_map
+from geosiam.commands.options import WORKSPACE, parse_bands, parse_year_map
 
 
 def prepare(
@@ -44,6 +44,9 @@ def prepare(
     tile_px: int = typer.Option(None, "--tile-px", help="Tile size in pixels (default 256; sample 64)."),
     min_valid: float = typer.Option(
         None, "--min-valid", help="Drop tiles with a smaller valid (non-nodata) fraction (default 0.9)."
+    ),
+    bands: str = typer.Option(
+        None, "--bands", help="Source bands read as red,green,blue (default 1,2,3; one-band rasters: grey)."
     ),
     resolution: str = typer.Option(
         None, "--resolution", help="BD ORTHO resolution to download: 0M50, 0M20... (default: the coarsest)."
@@ -88,6 +91,7 @@ def prepare(
         "sources.ign_url": ign_url,
         "prepare.classes": str(classes) if classes else None,
         "prepare.min_valid_fraction": min_valid,
+        "prepare.bands": parse_bands(bands),
         "grid.crs": crs,
         "grid.tile_size_m": tile_size_m,
         "grid.tile_px": tile_px,

@@ -107,7 +107,9 @@ def read_onto(info: RasterInfo, transform, shape, grid_crs) -> tuple[np.ndarray,
         step = max(1, math.floor(target_res / info.pixel_size))
         out_h = max(1, math.ceil(window.height / step))
         out_w = max(1, math.ceil(window.width / step))
-        data = src.read((1, 2, 3), window=window, out_shape=(3, out_h, out_w), resampling=Resampling.average)
+        data = src.read(
+            list(info.bands), window=window, out_shape=(3, out_h, out_w), resampling=Resampling.average
+        )
         mask = src.dataset_mask(window=window, out_shape=(out_h, out_w), resampling=Resampling.nearest)
         src_transform = src.window_transform(window) @ rasterio.Affine.scale(
             window.width / out_w, window.height / out_h

@@ -29,11 +29,18 @@ class RasterInfo:
     crs: str  # WKT
     bounds: tuple[float, float, float, float]  # in the grid CRS
     pixel_size: float  # approximate ground size of a source pixel, in grid CRS units
+    bands: tuple[int, int, int]  # 1-based source bands read as red, green, blue
     stretch: tuple[tuple[float, float], ...] | None  # per band (low, high); None for uint8
 
 
-def inspect(record: YearSources, path: Path, grid_crs: str) -> RasterInfo:
-    """Open ``path`` once and describe it; raises SourceError for an unusable raster."""
+def inspect(
+    record: YearSources, path: Path, grid_crs: str, bands: tuple[int, int, int] = (1, 2, 3)
+) -> RasterInfo:
+    """Open ``path`` once and describe it; raises SourceError for an unusable raster.
+
+    ``bands`` are read as red, green, blue; a single-band raster is read as grey (its band
+    three times), so panchromatic imagery and one-band products go through too.
+    """
     import rasterio
     from rasterio.warp import transform_bounds
 
@@ -43,16 +50,22 @@ def inspect(record: YearSources, path: Path, grid_crs: str) -> RasterInfo:
                 raise SourceError(
                     f"raster {path} has no CRS: georeference it (e.g. gdal_edit.py -a_srs EPSG:2154)"
                 )
-            if src.count < 3:
-                raise SourceError(f"raster {path} has {src.count} band(s); RGB imagery needs 3")
+            if src.count == 1:
+                bands = (1, 1, 1)
+            elif max(bands) > src.count:
+                raise SourceError(
+                    f"raster {path} has {src.count} bands, cannot read bands {list(bands)} as RGB: "
+                    f"pass --bands R,G,B with band numbers from 1 to {src.count}"
+                )
             bounds = transform_bounds(src.crs, grid_crs, *src.bounds, densify_pts=21)
-            stretch = None if src.dtypes[0] == "uint8" else _percentile_stretch(src)
+            stretch = None if src.dtypes[0] == "uint8" else _percentile_stretch(src, bands)
             return RasterInfo(
                 path=Path(path),
                 source=record,
                 crs=src.crs.to_wkt(),
                 bounds=tuple(bounds),
                 pixel_size=(bounds[2] - bounds[0]) / src.width,
+                bands=tuple(bands),
                 stretch=stretch,
             )
     except rasterio.errors.RasterioIOError as exc:
@@ -63,20 +76,22 @@ class UnreadableRaster(Exception):
     """A raster GDAL cannot open or decode; reported and skipped."""
 
 
-def inspect_all(records: list[YearSources], grid_crs: str) -> tuple[list[RasterInfo], list[str]]:
+def inspect_all(
+    records: list[YearSources], grid_crs: str, bands: tuple[int, int, int] = (1, 2, 3)
+) -> tuple[list[RasterInfo], list[str]]:
     """Every raster of ``records`` described; plus the unreadable ones, as messages."""
     infos, bad = [], []
     for record in records:
         for path in record.rasters:
             try:
-                infos.append(inspect(record, path, grid_crs))
+                infos.append(inspect(record, path, grid_crs, bands))
             except UnreadableRaster as exc:
                 log.warning("skipping unreadable raster %s", exc)
                 bad.append(str(exc))
     return infos, bad
 
 
-def _percentile_stretch(src) -> tuple[tuple[float, float], ...]:
+def _percentile_stretch(src, bands) -> tuple[tuple[float, float], ...]:
     """Per-band 2-98 % percentiles of valid pixels, read from a coarse overview.
 
     The documented rule for rasters that are not uint8 (16-bit JPEG2000, say): each band is
@@ -88,7 +103,7 @@ def _percentile_stretch(src) -> tuple[tuple[float, float], ...]:
 
     scale = max(1, max(src.width, src.height) // 1024)
     shape = (3, max(1, src.height // scale), max(1, src.width // scale))
-    data = src.read((1, 2, 3), out_shape=shape, resampling=Resampling.nearest, masked=True)
+    data = src.read(list(bands), out_shape=shape, resampling=Resampling.nearest, masked=True)
     limits = []
     for band in data:
         values = band.compressed() if np.ma.isMaskedArray(band) else band.ravel()
