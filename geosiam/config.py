@@ -84,7 +84,6 @@ class PrepareSettings:
     classes: str = ""  # class table TOML; "" = the built-in BD TOPO v3 table
     min_valid_fraction: float = 0.9  # tiles with less valid (non-nodata) area are dropped
     bands: list[int] = field(default_factory=lambda: [1, 2, 3])  # source bands read as R, G, B
-    jobs: int = 0  # worker processes; 0 = all cores
 
 
 @dataclass
