@@ -62,3 +62,14 @@ def test_errors_name_the_line_and_the_problem(broken, message):
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(ClassTableError, match="cannot read class table"):
         load_classes(tmp_path / "nope.toml")
+
+
+def test_the_readme_example_table_parses():
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    example = re.search(r"```toml\n(.*?)```", readme, re.S).group(1)
+    table = parse_classes(example)
+    assert [c.name for c in table.classes] == ["forest", "road"]
+    assert table.classes[1].rules[0].width_by["motorway"] == 20.0
