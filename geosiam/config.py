@@ -110,14 +110,16 @@ class TrainSettings:
     backbone: str = "auto"  # auto | resnet50 | mobilenetv3small | efficientnetv2b0
     weights: str = "imagenet"  # "imagenet", "none" or a backbone weights file
     descriptor_dim: int = 128
-    loss: str = "bce"  # bce | contrastive | triplet | focal
+    loss: str = "bce"  # bce | contrastive | triplet | focal | infonce
     margin: float = 0.5  # distance margin of the contrastive and triplet losses
+    temperature: float = 0.1  # softmax temperature of the infonce loss
     mask_encoding: str = "onehot"  # onehot | gray | rgb
     image_only: bool = False
     input_px: int = 0  # 0 = the grid's tile_px
     epochs: int = 100
-    anchors_per_batch: int = 6  # 6 anchors -> 24 pairs, as the prototype
+    anchors_per_batch: int = 6  # 6 anchors -> 24 pairs, as the prototype; infonce: distinct places
     learning_rate: float = 1e-4
+    lr_schedule: str = "constant"  # constant | cosine (decays to 0 over the epochs)
     mine_every: int = 5
     hard_negatives: int = 4  # hardest wrong neighbours kept per hard anchor
     augment: bool = True

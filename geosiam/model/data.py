@@ -6,13 +6,16 @@ training step only slices memory. The cache is keyed by a fingerprint of the til
 sizes, modification times) and the input size: it is reused while they are unchanged, rebuilt
 when they change, and written into a temporary folder renamed into place when complete.
 
-Batches come from :class:`keras.utils.PyDataset` (worker threads, any Keras backend). Each
-anchor (a pair and one of its sides: both years are anchors) gives four pairs, as the
-prototype's "6 anchors -> 24 pairs": (positive, random negative, positive, hard negative), the
-last a random negative while the anchor has no mined hard negatives. Random negatives are never
-the anchor's own place. Flips and 90-degree rotations move image and mask of both tiles of a
-pair together (the grid orientation is meaningful for retrieval); colour jitter changes each
-image alone, never the masks.
+Batches come from :class:`keras.utils.PyDataset` (worker threads, any Keras backend), in two
+layouts. :class:`PairBatches` (bce, focal, contrastive, triplet): each anchor (a pair and one of
+its sides: both years are anchors) gives four pairs, as the prototype's "6 anchors -> 24 pairs":
+(positive, random negative, positive, hard negative), the last a random negative while the
+anchor has no mined hard negatives. Random negatives are never the anchor's own place.
+:class:`PlaceBatches` (infonce): K distinct places, each as (its tile of one year, its tile of
+the other), the other places of the batch being its negatives; mined hard neighbours are put in
+the same batch as their anchor. Flips and 90-degree rotations move image and mask of both tiles
+of a pair together (the grid orientation is meaningful for retrieval); colour jitter changes
+each image alone, never the masks.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import json
 import math
 import os
 import shutil
+import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -174,13 +178,12 @@ def colour_jitter(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
     return np.stack([tables[c][image[..., c]] for c in range(3)], axis=-1)
 
 
-class PairBatches(keras.utils.PyDataset):
-    """Pairs of anchors and other tiles, with labels, from a :class:`PairCache`.
+class TileBatches(keras.utils.PyDataset):
+    """What both training layouts share: the cache, seeding, augmentation and the mining state.
 
-    Every (pair, side) is an anchor once per epoch, in an order drawn from (seed, epoch); each
-    batch draws its negatives and augmentations from (seed, epoch, batch index), so batches do
-    not depend on worker scheduling and a resumed run sees the batches an uninterrupted one would.
-    ``epoch`` is set by the training loop; ``hard_negatives`` (2, N, K) by mining (-1 = none).
+    Every batch is drawn from (seed, epoch, batch index) alone, so batches do not depend on
+    worker scheduling and a resumed run sees the batches an uninterrupted one would. ``epoch``
+    is set by the training loop; ``hard_negatives`` (2, N, K) by mining (-1 = none).
     """
 
     def __init__(self, cache: PairCache, anchors_per_batch: int, seed: int, augment: bool,
@@ -191,8 +194,42 @@ class PairBatches(keras.utils.PyDataset):
                                 "least 2 places: prepare a larger area or change the split fractions")
         self.cache, self.anchors_per_batch = cache, anchors_per_batch
         self.seed, self.augment, self.image_only = seed, augment, image_only
+        self.minings = -1  # how many times hard negatives were set: batches built on them change
         self.hard_negatives = np.full((2, len(cache), 1), -1, np.int32)
         self.epoch = 0
+
+    @property
+    def hard_negatives(self) -> np.ndarray:
+        return self._hard_negatives
+
+    @hard_negatives.setter
+    def hard_negatives(self, value: np.ndarray) -> None:
+        self._hard_negatives = value
+        self.minings += 1
+
+    def tiles(self, rng: np.random.Generator, anchor_sides: np.ndarray, anchor_rows: np.ndarray,
+              other_sides: np.ndarray, other_rows: np.ndarray) -> dict[str, np.ndarray]:
+        """The model inputs of (anchor, other) tile couples, augmented couple by couple."""
+        batch = {
+            "anchor_image": self.cache.images[anchor_sides, anchor_rows],
+            "other_image": self.cache.images[other_sides, other_rows],
+            "anchor_mask": self.cache.masks[anchor_sides, anchor_rows],
+            "other_mask": self.cache.masks[other_sides, other_rows],
+        }
+        if self.augment:
+            for i in range(len(anchor_rows)):
+                turns, flip = int(rng.integers(4)), bool(rng.integers(2))
+                for name in batch:
+                    moved = geometric(batch[name][i], turns, flip)
+                    batch[name][i] = colour_jitter(rng, moved) if name.endswith("image") else moved
+        if self.image_only:
+            del batch["anchor_mask"], batch["other_mask"]
+        return batch
+
+
+class PairBatches(TileBatches):
+    """Pairs of anchors and other tiles, with same-place labels: every (pair, side) is an anchor
+    once per epoch, in an order drawn from (seed, epoch), with four pairs per anchor."""
 
     def __len__(self) -> int:
         return math.ceil(2 * len(self.cache) / self.anchors_per_batch)
@@ -217,29 +254,81 @@ class PairBatches(keras.utils.PyDataset):
             hard_pick = rng.choice(hard) if hard.size else randoms[1]
             partners += [anchor, randoms[0], anchor, hard_pick]
         anchor_sides = np.repeat(sides, len(SLOT_LABELS))
-        anchor_rows = np.repeat(anchors, len(SLOT_LABELS))
-        other_sides = 1 - anchor_sides
-        other_rows = np.asarray(partners)
-        batch = {
-            "anchor_image": self.cache.images[anchor_sides, anchor_rows],
-            "other_image": self.cache.images[other_sides, other_rows],
-            "anchor_mask": self.cache.masks[anchor_sides, anchor_rows],
-            "other_mask": self.cache.masks[other_sides, other_rows],
-        }
-        if self.augment:
-            self._augment(rng, batch)
-        if self.image_only:
-            del batch["anchor_mask"], batch["other_mask"]
+        batch = self.tiles(rng, anchor_sides, np.repeat(anchors, len(SLOT_LABELS)),
+                           1 - anchor_sides, np.asarray(partners))
         labels = np.tile(np.asarray(SLOT_LABELS, np.float32), len(anchors))[:, None]
         return batch, labels
 
-    @staticmethod
-    def _augment(rng: np.random.Generator, batch: dict[str, np.ndarray]) -> None:
-        for i in range(len(batch["anchor_image"])):
-            turns, flip = int(rng.integers(4)), bool(rng.integers(2))
-            for name in batch:
-                moved = geometric(batch[name][i], turns, flip)
-                batch[name][i] = colour_jitter(rng, moved) if name.endswith("image") else moved
+
+class PlaceBatches(TileBatches):
+    """Batches of ``anchors_per_batch`` distinct places for in-batch negatives (``infonce``).
+
+    Batch ``index`` takes its anchors from year ``index % 2`` and its positives from the other
+    year, so that in one epoch every (pair, side) is an anchor once. Each year's places are
+    ordered by :func:`hard_groups` (anchors followed by their mined hard neighbours) and cut
+    into consecutive runs of K; the last run wraps round to stay full, never repeating a place.
+    The labels are placeholders: the loss reads the layout.
+    """
+
+    def __init__(self, cache: PairCache, anchors_per_batch: int, *args, **kwargs):
+        super().__init__(cache, anchors_per_batch, *args, **kwargs)
+        check_places_per_batch(len(cache), anchors_per_batch)
+        self._orders: dict[tuple, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return 2 * math.ceil(len(self.cache) / self.anchors_per_batch)
+
+    def order(self, side: int) -> np.ndarray:
+        """The places of the year-``side`` anchors this epoch, hard groups together (memoised)."""
+        key = (self.epoch, side, self.minings)
+        with self._lock:
+            if key not in self._orders:
+                rng = np.random.default_rng([self.seed, self.epoch, side])
+                self._orders = {k: v for k, v in self._orders.items() if k[0] == self.epoch}
+                self._orders[key] = hard_groups(rng, self.hard_negatives[side])
+            return self._orders[key]
+
+    def places(self, index: int) -> tuple[int, np.ndarray]:
+        """(anchor side, K distinct pair indices) of batch ``index``."""
+        side, run = index % 2, index // 2
+        order = self.order(side)
+        picks = np.arange(run * self.anchors_per_batch, (run + 1) * self.anchors_per_batch)
+        return side, order[picks % order.size]
+
+    def __getitem__(self, index: int):
+        side, rows = self.places(index)
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        sides = np.full(len(rows), side)
+        return self.tiles(rng, sides, rows, 1 - sides, rows), np.zeros((len(rows), 1), np.float32)
+
+
+def check_places_per_batch(places: int, per_batch: int) -> None:
+    """Batches of distinct places cannot hold more places than the training split has."""
+    if not 2 <= per_batch <= places:
+        raise TrainingError(
+            f"the training split has {places} pair(s), too few for batches of {per_batch} distinct "
+            f"places: use --batch-anchors between 2 and {places}, or prepare a larger area")
+
+
+def hard_groups(rng: np.random.Generator, hard_negatives: np.ndarray) -> np.ndarray:
+    """A random order of N places where each hard anchor is followed by its hard neighbours.
+
+    ``hard_negatives`` (N, K) lists each anchor's nearest wrong places (-1 = none). Hard anchors
+    come first, in random order, each followed by those of its neighbours not yet placed; then
+    the other places. Every place appears exactly once.
+    """
+    n = len(hard_negatives)
+    shuffled = rng.permutation(n)
+    is_hard = (hard_negatives[shuffled] >= 0).any(axis=1)
+    placed = np.zeros(n, bool)
+    order = []
+    for place in np.concatenate([shuffled[is_hard], shuffled[~is_hard]]):
+        for member in (place, *hard_negatives[place]):
+            if member >= 0 and not placed[member]:
+                placed[member] = True
+                order.append(member)
+    return np.asarray(order, np.int64)
 
 
 class ArrayBatches(keras.utils.PyDataset):

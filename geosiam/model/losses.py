@@ -4,6 +4,9 @@
 ``triplet`` on the distance between the two L2-normalised descriptors (in [0, 2]). Labels are 1
 for the same place, 0 for another place. The triplet loss relies on the batch layout of
 :class:`geosiam.model.data.PairBatches`: pairs come as (positive, negative) couples of one anchor.
+``infonce`` relies on :class:`geosiam.model.data.PlaceBatches`: row i holds the two descriptors
+of place i (one per year) and every other row of the batch is another place, so each place's
+match is contrasted with all the batch's other places at once; labels are unused.
 """
 
 from __future__ import annotations
@@ -48,7 +51,32 @@ class TripletLoss(keras.losses.Loss):
         return super().get_config() | {"margin": self.margin}
 
 
-def make_loss(name: str, margin: float) -> keras.losses.Loss:
+@keras.saving.register_keras_serializable(PACKAGE)
+class InfoNCELoss(keras.losses.Loss):
+    """Symmetric InfoNCE (NT-Xent) over in-batch negatives, on rows ``[a_i, b_i]`` of K places.
+
+    Similarities ``a_i . b_j / temperature`` form a K x K matrix whose diagonal holds the true
+    matches; the loss of place i is the mean of the cross-entropies of row i (a_i retrieving
+    among the b's) and of column i (b_i retrieving among the a's): both years query.
+    """
+
+    def __init__(self, temperature: float = 0.1, name: str = "infonce", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.temperature = temperature
+
+    def call(self, y_true, y_pred):
+        pairs = ops.cast(y_pred, "float32")
+        half = pairs.shape[-1] // 2
+        logits = ops.matmul(pairs[:, :half], ops.transpose(pairs[:, half:])) / self.temperature
+        rows = ops.diagonal(ops.log_softmax(logits, axis=1))
+        columns = ops.diagonal(ops.log_softmax(logits, axis=0))
+        return -0.5 * (rows + columns)
+
+    def get_config(self):
+        return super().get_config() | {"temperature": self.temperature}
+
+
+def make_loss(name: str, margin: float, temperature: float = 0.1) -> keras.losses.Loss:
     """The loss object for ``--loss NAME``."""
     if name == "bce":
         return keras.losses.BinaryCrossentropy(name="bce")
@@ -56,4 +84,6 @@ def make_loss(name: str, margin: float) -> keras.losses.Loss:
         return keras.losses.BinaryFocalCrossentropy(gamma=2.0, name="focal")
     if name == "contrastive":
         return ContrastiveLoss(margin)
+    if name == "infonce":
+        return InfoNCELoss(temperature)
     return TripletLoss(margin)

@@ -40,11 +40,12 @@ from geosiam.errors import ModelError, SettingsError, TrainingError, WorkspaceEr
 from geosiam.mining.index import knn, knn_keras
 from geosiam.mining.miner import mine, retrieval_ranks
 from geosiam.model import accelerator
-from geosiam.model.data import PairBatches, PairCache, PairFiles, load_pair_cache
+from geosiam.model.data import (PairBatches, PairCache, PairFiles, PlaceBatches, TileBatches,
+                                check_places_per_batch, load_pair_cache)
 from geosiam.model.embedder import RUN_SETTINGS, Embedder, save_embedding
 from geosiam.model.losses import make_loss
-from geosiam.model.siamese import (build_embedding_model, build_siamese_model, dtype_policy,
-                                   embedding_of, validate)
+from geosiam.model.siamese import (IN_BATCH_LOSSES, build_embedding_model, build_siamese_model,
+                                   dtype_policy, embedding_of, validate)
 from geosiam.progress import progress
 from geosiam.retrieval.metrics import map_at_k
 from geosiam.workspace import Workspace
@@ -56,7 +57,8 @@ HISTORY = "history.csv"
 MINING_STATE = "mining.json"
 HARD_NEGATIVES = "hard_negatives.npy"
 KEEP_CHECKPOINTS = 2
-RESUMABLE_CHANGES = {"epochs", "learning_rate", "workers", "mine_every"}  # may change on --resume
+RESUMABLE_CHANGES = {"epochs", "learning_rate", "lr_schedule", "workers", "mine_every"}  # may change on --resume
+LR_SCHEDULES = ("constant", "cosine")
 HISTORY_COLUMNS = ["epoch", "loss", "learning_rate", "seconds", "mined", "hard_anchors",
                    "train_map5", "val_map5", "mining_seconds"]
 EMBED_BATCH = 64
@@ -75,7 +77,7 @@ def train_run(workspace: Workspace, settings: Settings, run_name: str | None = N
     colours = [known.get(i, (128, 128, 128)) for i in range(num_classes)]  # grey: unused ids
     caches = {split: _split_cache(workspace, split, train.input_px, num_classes)
               for split in ("train", "val")}
-    _check_batch(len(caches["train"]), train.anchors_per_batch)
+    _check_batch(len(caches["train"]), train)
     run_dir = _open_run(workspace, settings, run_name, resume)
 
     keras.utils.set_random_seed(train.seed)
@@ -89,14 +91,14 @@ def train_run(workspace: Workspace, settings: Settings, run_name: str | None = N
             initial_epoch = 0
         else:
             model = _load_checkpoint(checkpoint)
-            optimizer = model.optimizer
-            optimizer.learning_rate.assign(train.learning_rate)
+            optimizer = model.optimizer  # its rate is set at each epoch (learning_rate_at)
             initial_epoch = checkpoint_epoch(checkpoint)
-        model.compile(optimizer=optimizer, loss=make_loss(train.loss, train.margin),
+        model.compile(optimizer=optimizer, loss=make_loss(train.loss, train.margin, train.temperature),
                       jit_compile=train.jit_compile)
 
-    batches = PairBatches(caches["train"], train.anchors_per_batch, train.seed, train.augment,
-                          train.image_only, workers=train.workers)
+    layout = PlaceBatches if train.loss in IN_BATCH_LOSSES else PairBatches
+    batches = layout(caches["train"], train.anchors_per_batch, train.seed, train.augment,
+                     train.image_only, workers=train.workers)
     keeper = RunKeeper(run_dir, train, num_classes, batches, caches, initial_epoch)
     callbacks = [keras.callbacks.TerminateOnNaN(), keeper, TrainingProgress(keeper)]
     if keras.backend.backend() == "tensorflow" and importlib.util.find_spec("tensorboard"):
@@ -126,6 +128,18 @@ def check_train_settings(train: TrainSettings) -> None:
             raise SettingsError(f"--{name} must be at least {low}, got {value}")
     if not train.learning_rate > 0 or not math.isfinite(train.learning_rate):
         raise SettingsError(f"--lr must be a positive number, got {train.learning_rate}: try 1e-4")
+    if train.lr_schedule not in LR_SCHEDULES:
+        raise SettingsError(f"unknown learning-rate schedule '{train.lr_schedule}': use one of "
+                            f"{', '.join(LR_SCHEDULES)}")
+    if not train.temperature > 0 or not math.isfinite(train.temperature):
+        raise SettingsError(f"--temperature must be a positive number, got {train.temperature}: try 0.1")
+
+
+def learning_rate_at(train: TrainSettings, epoch: int) -> float:
+    """The learning rate of epoch ``epoch`` (0-based): constant, or cosine decay towards 0."""
+    if train.lr_schedule == "cosine":
+        return train.learning_rate * 0.5 * (1.0 + math.cos(math.pi * epoch / train.epochs))
+    return train.learning_rate
 
 
 def _class_table(workspace: Workspace):
@@ -154,8 +168,11 @@ def _split_cache(workspace: Workspace, split: str, input_px: int, num_classes: i
     return load_pair_cache(workspace.cache_dir / "train" / split, files, input_px, num_classes)
 
 
-def _check_batch(pairs: int, anchors_per_batch: int) -> None:
-    if pairs < 2 or 2 * pairs < anchors_per_batch:
+def _check_batch(pairs: int, train: TrainSettings) -> None:
+    anchors_per_batch = train.anchors_per_batch
+    if train.loss in IN_BATCH_LOSSES:
+        check_places_per_batch(pairs, anchors_per_batch)
+    elif pairs < 2 or 2 * pairs < anchors_per_batch:
         raise TrainingError(
             f"the training split has {pairs} pair(s) ({2 * pairs} anchors), too few for batches of "
             f"{anchors_per_batch} anchors with negatives from other places: lower --batch-anchors "
@@ -226,7 +243,7 @@ class RunKeeper(keras.callbacks.Callback):
     """Sets the batch epoch, mines, records history, keeps the best model and the checkpoints."""
 
     def __init__(self, run_dir: Path, train: TrainSettings, num_classes: int,
-                 batches: PairBatches, caches: dict[str, PairCache], initial_epoch: int):
+                 batches: TileBatches, caches: dict[str, PairCache], initial_epoch: int):
         super().__init__()
         self.run_dir, self.train, self.num_classes = run_dir, train, num_classes
         self.batches, self.caches, self.initial_epoch = batches, caches, initial_epoch
@@ -311,6 +328,7 @@ class RunKeeper(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self.batches.epoch = epoch
+        self.model.optimizer.learning_rate.assign(learning_rate_at(self.train, epoch))
         self.epoch_started = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):

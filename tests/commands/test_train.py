@@ -25,6 +25,9 @@ def test_train_without_a_prepared_workspace_is_a_one_line_error(tmp_path, capsys
     (["--backbone", "vgg"], "unknown backbone 'vgg'"),
     (["--lr", "0"], "--lr must be a positive number"),
     (["--epochs", "0"], "--epochs must be at least 1"),
+    (["--temperature", "0"], "--temperature must be a positive number"),
+    (["--lr-schedule", "step"], "unknown learning-rate schedule 'step'"),
+    (["--loss", "infonce", "--batch-anchors", "4"], "too few for batches of 4 distinct places"),
     (["--run", "a/b"], "not a plain folder name"),
     (["--resume", "--run", "nope"], "no run 'nope'"),
 ])
@@ -40,6 +43,6 @@ def test_help_lists_the_options_without_importing_keras():
             "print('keras' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     for option in ("--backbone", "--mask-encoding", "--image-only", "--mine-every", "--resume",
-                   "--no-mixed-precision", "--batch-anchors", "--input-px"):
+                   "--no-mixed-precision", "--batch-anchors", "--input-px", "--temperature"):
         assert option in done.stdout
     assert done.stdout.strip().endswith("False")

@@ -6,8 +6,9 @@ import pytest
 
 from geosiam.errors import ModelError, TrainingError
 
-from geosiam.model.data import (SLOT_LABELS, PairBatches, PairCache, PairFiles, colour_jitter,
-                                load_pair_cache, resize_images, resize_masks)
+from geosiam.model.data import (SLOT_LABELS, PairBatches, PairCache, PairFiles, PlaceBatches,
+                                colour_jitter, hard_groups, load_pair_cache, resize_images,
+                                resize_masks)
 from tests.retrieval.factory import make_workspace
 
 def _marked_cache(n: int = 5, px: int = 8) -> PairCache:
@@ -88,10 +89,62 @@ def test_batches_mix_positives_random_and_hard_negatives_never_the_anchor_itself
         seen_anchors |= set(zip(anchor_pair.tolist(), anchor_side.tolist()))
     assert len(seen_anchors) == 10  # both years of every pair are anchors in one epoch
 
-def test_batches_depend_on_seed_epoch_and_index_only():
+def _decode(batch):
+    """(pair, side) of every anchor and other tile of a batch of marked tiles."""
+    codes = [batch[f"{name}_image"][:, 0, 0, 0].astype(int) - 100 for name in ("anchor", "other")]
+    return [(code // 10, code % 10) for code in codes]
+
+
+def test_place_batches_hold_distinct_places_and_every_anchor_once_per_epoch():
+    cache = _marked_cache(n=7)
+    batches = PlaceBatches(cache, 3, seed=2, augment=False, image_only=False)
+    assert len(batches) == 2 * 3  # both years, three runs of 3 places each
+    anchors = []
+    for index in range(len(batches)):
+        inputs, labels = batches[index]
+        (anchor_pair, anchor_side), (other_pair, other_side) = _decode(inputs)
+        assert len(set(anchor_pair.tolist())) == 3 and labels.shape == (3, 1)
+        np.testing.assert_array_equal(other_pair, anchor_pair)  # row i: one place in both years
+        assert (anchor_side == index % 2).all() and (other_side == 1 - anchor_side).all()
+        anchors += list(zip(anchor_pair.tolist(), anchor_side.tolist()))
+    assert set(anchors) == {(i, s) for i in range(7) for s in (0, 1)}
+
+
+def test_hard_groups_put_each_hard_anchor_with_its_neighbours_and_every_place_once():
+    hard = np.full((8, 2), -1, np.int32)
+    hard[3] = [6, 1]
+    hard[5] = [0, -1]
+    order = hard_groups(np.random.default_rng(0), hard)
+    assert sorted(order.tolist()) == list(range(8))
+    groups = {3: [3, 6, 1], 5: [5, 0]}
+    assert order[:5].tolist() in (groups[3] + groups[5], groups[5] + groups[3])  # hard anchors first
+
+
+def test_mining_composes_batches_of_anchors_and_their_hard_neighbours():
+    cache = _marked_cache(n=12)
+    batches = PlaceBatches(cache, 4, seed=0, augment=False, image_only=False)
+    before = [batches.places(i)[1].tolist() for i in range(len(batches))]
+    hard = np.full((2, 12, 3), -1, np.int32)
+    hard[0, 2] = [9, 5, 11]  # the year-0 tile of place 2 is nearest to the year-1 tiles of 9, 5, 11
+    batches.hard_negatives = hard
+    batch = next(rows for side, rows in map(batches.places, range(len(batches))) if side == 0 and 2 in rows)
+    assert sorted(batch.tolist()) == [2, 5, 9, 11]
+    assert [batches.places(i)[1].tolist() for i in range(len(batches))] != before
+    batches.epoch = 1  # the next epoch is drawn again, still grouped
+    batch = next(rows for side, rows in map(batches.places, range(len(batches))) if side == 0 and 2 in rows)
+    assert sorted(batch.tolist()) == [2, 5, 9, 11]
+
+
+def test_batches_of_more_places_than_the_split_holds_are_refused():
+    with pytest.raises(TrainingError, match="--batch-anchors between 2 and 5"):
+        PlaceBatches(_marked_cache(n=5), 6, seed=0, augment=False, image_only=False)
+
+
+@pytest.mark.parametrize("layout", [PairBatches, PlaceBatches])
+def test_batches_depend_on_seed_epoch_and_index_only(layout):
     cache = _marked_cache()
-    a = PairBatches(cache, 2, seed=3, augment=True, image_only=True)
-    b = PairBatches(cache, 2, seed=3, augment=True, image_only=True, workers=2)
+    a = layout(cache, 2, seed=3, augment=True, image_only=True)
+    b = layout(cache, 2, seed=3, augment=True, image_only=True, workers=2)
     (first, _), (same, _) = a[1], b[1]
     assert set(first) == {"anchor_image", "other_image"}  # image-only batches carry no masks
     for name in first:

@@ -5,7 +5,7 @@ import pytest
 from geosiam.config import TrainSettings
 from geosiam.errors import ModelError, SettingsError
 from geosiam.model.siamese import (BACKBONES, ChannelAffine, build_embedding_model,
-                                   build_siamese_model, default_colours)
+                                   build_siamese_model, default_colours, fusion_init)
 
 SMALL = TrainSettings(backbone="mobilenetv3small", weights="none", descriptor_dim=16)
 RNG = np.random.default_rng(0)
@@ -30,9 +30,19 @@ def test_efficientnet_and_mobilenet_preprocessing_match_their_own_layers():
     np.testing.assert_allclose(_preprocess(BACKBONES["mobilenetv3small"], image), image / 127.5 - 1, atol=1e-5)
 
 
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory):
+    """A MobileNetV3Small weights file (no top) standing for ImageNet's, which needs a download."""
+    backbone = keras.applications.MobileNetV3Small(input_shape=(32, 32, 3), include_top=False,
+                                                   weights=None, include_preprocessing=False)
+    path = tmp_path_factory.mktemp("weights") / "mobilenetv3small.weights.h5"
+    backbone.save_weights(path)
+    return str(path)
+
+
 @pytest.mark.parametrize("encoding", ["onehot", "gray", "rgb"])
-def test_fusion_starts_as_the_average_of_image_and_mask(encoding):
-    settings = TrainSettings(backbone="mobilenetv3small", weights="none", mask_encoding=encoding)
+def test_before_a_pretrained_backbone_fusion_starts_as_the_average_of_image_and_mask(encoding, pretrained):
+    settings = TrainSettings(backbone="mobilenetv3small", weights=pretrained, mask_encoding=encoding)
     model = build_embedding_model(settings, 9, 32)
     fused = keras.Model(model.input, model.get_layer("fusion").output)
     image = RNG.integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
@@ -48,6 +58,8 @@ def test_fusion_starts_as_the_average_of_image_and_mask(encoding):
 
 def test_descriptors_are_unit_length_and_image_only_takes_no_mask():
     fused = build_embedding_model(SMALL, 9, 32)
+    kernel, _ = fusion_init(BACKBONES["mobilenetv3small"], "onehot", 9)
+    assert not np.allclose(fused.get_layer("fusion").get_weights()[0], kernel)  # from scratch: random
     alone = build_embedding_model(TrainSettings(backbone="mobilenetv3small", weights="none",
                                                 descriptor_dim=16, image_only=True), 9, 32)
     assert set(fused.input) == {"image", "mask"} and set(alone.input) == {"image"}
@@ -55,7 +67,8 @@ def test_descriptors_are_unit_length_and_image_only_takes_no_mask():
     out = np.asarray(alone({"image": image}))
     assert out.shape == (3, 16)
     np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
-    assert "head_pool" in [layer.name for layer in fused.layers]  # 1x1 feature map: pooling head
+    names = [layer.name for layer in fused.layers]
+    assert "head_flatten" in names and "head_conv1024" not in names  # 1x1 feature map: no conv head
     norms = [layer for layer in fused.get_layer("MobileNetV3Small").layers
              if isinstance(layer, keras.layers.BatchNormalization)]
     assert norms and all(layer.momentum <= 0.9 for layer in norms)  # statistics follow training
@@ -68,21 +81,21 @@ def test_the_reference_conv_head_where_the_feature_map_allows():
     assert model.output.shape[-1] == 128
 
 
-@pytest.mark.parametrize(("loss", "name"), [("bce", "same_place"), ("triplet", "distance")])
-def test_siamese_output_per_loss(loss, name):
-    siamese = build_siamese_model(build_embedding_model(SMALL, 9, 32), loss)
-    assert set(siamese.input) == {"anchor_image", "anchor_mask", "other_image", "other_mask"}
+def test_siamese_output_per_loss():
+    embedding = build_embedding_model(SMALL, 9, 32)  # one network shared by the three models
     batch = {f"{side}_image": RNG.integers(0, 256, (2, 32, 32, 3), dtype=np.uint8) for side in ("anchor", "other")}
     batch |= {f"{side}_mask": RNG.integers(0, 9, (2, 32, 32), dtype=np.uint8) for side in ("anchor", "other")}
-    out = np.asarray(siamese(batch))
-    assert siamese.layers[-1].name == name and out.shape == (2, 1)
-    if loss == "triplet":
-        embedding = siamese.get_layer("embedding")
-        a = np.asarray(embedding({"image": batch["anchor_image"], "mask": batch["anchor_mask"]}))
-        b = np.asarray(embedding({"image": batch["other_image"], "mask": batch["other_mask"]}))
-        np.testing.assert_allclose(out[:, 0], np.linalg.norm(a - b, axis=1), atol=1e-4)
-    else:
-        assert ((out >= 0) & (out <= 1)).all()
+    a = np.asarray(embedding({"image": batch["anchor_image"], "mask": batch["anchor_mask"]}))
+    b = np.asarray(embedding({"image": batch["other_image"], "mask": batch["other_mask"]}))
+    outputs = {}
+    for loss, name in (("bce", "same_place"), ("triplet", "distance"), ("infonce", "pair_descriptors")):
+        siamese = build_siamese_model(embedding, loss)
+        assert set(siamese.input) == {"anchor_image", "anchor_mask", "other_image", "other_mask"}
+        assert siamese.layers[-1].name == name
+        outputs[loss] = np.asarray(siamese(batch))
+    assert outputs["bce"].shape == (2, 1) and ((outputs["bce"] >= 0) & (outputs["bce"] <= 1)).all()
+    np.testing.assert_allclose(outputs["triplet"][:, 0], np.linalg.norm(a - b, axis=1), atol=1e-4)
+    np.testing.assert_allclose(outputs["infonce"], np.concatenate([a, b], axis=1), atol=1e-5)
 
 
 def test_weights_that_do_not_exist_or_do_not_match_are_model_errors(tmp_path):
