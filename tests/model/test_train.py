@@ -1,4 +1,8 @@
-"""One small real training (MobileNetV3Small, 32 px, 2 epochs) shared by the tests of a run."""
+"""One small real training (MobileNetV3Small, 32 px, 2 epochs, infonce) shared by the tests of a run.
+
+The other losses share the whole loop; their batches and outputs are tested in test_data.py and
+test_siamese.py without the cost of another training.
+"""
 
 import csv
 import dataclasses
@@ -13,10 +17,10 @@ import numpy as np
 import pytest
 
 from geosiam.cli import main
-from geosiam.config import load_settings
+from geosiam.config import TrainSettings, load_settings
 from geosiam.errors import ModelError, TrainingError
 from geosiam.model.embedder import load_embedder
-from geosiam.model.train import RunKeeper, last_checkpoint, train_run
+from geosiam.model.train import RunKeeper, last_checkpoint, learning_rate_at, train_run
 from tests.retrieval.factory import make_workspace
 
 SPLITS = ["train"] * 6 + ["val"] * 3 + ["test"] * 2
@@ -26,7 +30,8 @@ def _settings(workspace, **train):
     settings = workspace.load_settings()
     settings.train = dataclasses.replace(
         settings.train, **({"weights": "none", "epochs": 2, "mine_every": 1, "descriptor_dim": 8,
-                            "workers": 1, "anchors_per_batch": 6} | train))
+                            "workers": 1, "loss": "infonce", "anchors_per_batch": 4,
+                            "temperature": 0.2, "lr_schedule": "cosine"} | train))
     return settings
 
 
@@ -49,6 +54,8 @@ def test_a_run_folder_holds_settings_model_checkpoints_history_and_mining(traine
     history = _history(run)
     assert [row["epoch"] for row in history] == ["1", "2"]
     assert all(math.isfinite(float(row["loss"])) and 0 <= float(row["val_map5"]) <= 1 for row in history)
+    assert all(int(row["hard_anchors"]) >= 0 for row in history)
+    assert [float(row["learning_rate"]) for row in history] == [1e-4, 5e-5]  # cosine over 2 epochs
     assert (run / "logs").is_dir()  # TensorBoard on the TensorFlow backend
     assert np.load(run / "hard_negatives.npy").shape == (2, 6, 4)
     assert len(list((workspace.cache_dir / "train" / "train").iterdir())) == 1
@@ -66,15 +73,27 @@ def test_the_best_model_loads_as_an_embedder(trained):
 
 def test_resume_through_the_cli_continues_with_the_optimizer_state(trained, capsys):
     workspace, run = trained
-    steps = math.ceil(2 * 6 / 6)
+    steps = 2 * math.ceil(6 / 4)  # both years, 6 places in runs of 4
     main(["train", "-w", str(workspace.root), "--run", "first", "--resume", "--epochs", "3",
-          "--weights", "none", "--mine-every", "1", "--descriptor-dim", "8", "--workers", "1", "-q"])
+          "--weights", "none", "--mine-every", "1", "--descriptor-dim", "8", "--workers", "1",
+          "--loss", "infonce", "--batch-anchors", "4", "--temperature", "0.2",
+          "--lr-schedule", "cosine", "-q"])
     assert "best validation MAP@5" in capsys.readouterr().out
     checkpoint = last_checkpoint(run)
     assert checkpoint.name == "epoch-0003.keras"
     model = keras.saving.load_model(checkpoint)
     assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 3 * steps
     assert [row["epoch"] for row in _history(run)] == ["1", "2", "3"]
+    assert model.get_layer("pair_descriptors").output.shape[-1] == 2 * 8  # [a, b] per place
+    assert model.loss.temperature == 0.2
+
+
+def test_cosine_schedule_decays_from_the_rate_towards_zero_and_constant_stays():
+    cosine = TrainSettings(learning_rate=1e-3, lr_schedule="cosine", epochs=4)
+    rates = [learning_rate_at(cosine, epoch) for epoch in range(4)]
+    np.testing.assert_allclose(rates, [1e-3, 0.85355e-3, 0.5e-3, 0.14645e-3], rtol=1e-4)
+    constant = dataclasses.replace(cosine, lr_schedule="constant")
+    assert {learning_rate_at(constant, epoch) for epoch in range(4)} == {1e-3}
 
 
 def test_resume_refuses_other_settings_unknown_runs_and_reuse_of_a_name(trained):
