@@ -8,6 +8,7 @@ shows the traceback instead.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import typer
@@ -67,6 +68,10 @@ def main(argv: list[str] | None = None) -> None:
     level = logging.DEBUG if "debug" in flags else logging.INFO if "verbose" in flags else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     set_quiet("quiet" in flags)
+    if "debug" not in flags:
+        # TensorFlow's C++ logging (CPU instruction sets, kernels) is not for users; the few lines
+        # absl prints before its own initialisation cannot be silenced from here
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     command = typer.main.get_command(app)
     try:
         command.main(args=args, prog_name="geosiam", standalone_mode=False)
