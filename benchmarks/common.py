@@ -18,6 +18,7 @@ def best_of(fn: Callable[[], object], repeat: int = 3) -> float:
 
 def print_table(title: str, rows: list[tuple], headers: tuple) -> None:
     """A fixed-width table, numbers to three significant figures."""
+
     def cell(value) -> str:
         return f"{value:.3g}" if isinstance(value, float) else str(value)
 

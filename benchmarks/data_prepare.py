@@ -59,16 +59,35 @@ def main() -> None:
             def per_tile_translate():
                 for row in sample_cells.itertuples():
                     xmin, ymin, xmax, ymax = row.geometry.bounds
-                    subprocess.run(["gdal_translate", "-q", "-projwin", str(xmin), str(ymax), str(xmax),
-                                    str(ymin), "-outsize", str(grid.tile_px), str(grid.tile_px),
-                                    "-r", "average", str(vrt), str(root / "t.tif")], check=True)
+                    subprocess.run(
+                        [
+                            "gdal_translate",
+                            "-q",
+                            "-projwin",
+                            str(xmin),
+                            str(ymax),
+                            str(xmax),
+                            str(ymin),
+                            "-outsize",
+                            str(grid.tile_px),
+                            str(grid.tile_px),
+                            "-r",
+                            "average",
+                            str(vrt),
+                            str(root / "t.tif"),
+                        ],
+                        check=True,
+                    )
 
             ms = best_of(per_tile_translate, 1) / len(sample_cells) * 1e3
             rows.append(("gdal_translate -projwin per tile", ms, ms / base))
         else:
             rows.append(("gdal_translate -projwin per tile", "n/a (no gdal-bin)", "-"))
-        print_table(f"Tiles: ms per {grid.tile_px} px tile ({n_tiles} tiles, one year)", rows,
-                    ("method", "ms/tile", "x slower than geosiam"))
+        print_table(
+            f"Tiles: ms per {grid.tile_px} px tile ({n_tiles} tiles, one year)",
+            rows,
+            ("method", "ms/tile", "x slower than geosiam"),
+        )
 
         table = load_classes()
         vectors = [p for r in year for p in r.vectors]
@@ -88,8 +107,11 @@ def main() -> None:
 
         def rasterio_per_tile():
             for row in per_tile.itertuples():
-                burn(shapes.within(row.geometry.bounds), grid.transform(row.col, row.row),
-                     (grid.tile_px, grid.tile_px))
+                burn(
+                    shapes.within(row.geometry.bounds),
+                    grid.transform(row.col, row.row),
+                    (grid.tile_px, grid.tile_px),
+                )
 
         base = best_of(geosiam_masks, 3) / n_tiles * 1e3
         mask_rows = [("geosiam (chunk burnt once, cut)", base, 1.0)]
@@ -101,9 +123,29 @@ def main() -> None:
             def gdal_per_tile():
                 for row in per_tile.itertuples():
                     xmin, ymin, xmax, ymax = row.geometry.bounds
-                    subprocess.run(["gdal_rasterize", "-q", "-a", "class_id", "-te", str(xmin), str(ymin),
-                                    str(xmax), str(ymax), "-ts", str(grid.tile_px), str(grid.tile_px),
-                                    "-ot", "Byte", "-init", "0", str(gpkg), str(root / "m.tif")], check=True)
+                    subprocess.run(
+                        [
+                            "gdal_rasterize",
+                            "-q",
+                            "-a",
+                            "class_id",
+                            "-te",
+                            str(xmin),
+                            str(ymin),
+                            str(xmax),
+                            str(ymax),
+                            "-ts",
+                            str(grid.tile_px),
+                            str(grid.tile_px),
+                            "-ot",
+                            "Byte",
+                            "-init",
+                            "0",
+                            str(gpkg),
+                            str(root / "m.tif"),
+                        ],
+                        check=True,
+                    )
 
             ms = best_of(gdal_per_tile, 1) / len(per_tile) * 1e3
             mask_rows.append(("gdal_rasterize per tile (one process each)", ms, ms / base))
@@ -111,20 +153,47 @@ def main() -> None:
             size = [str(round((xmax - xmin) / grid.resolution)), str(round((ymax - ymin) / grid.resolution))]
 
             def gdal_once():
-                subprocess.run(["gdal_rasterize", "-q", "-a", "class_id", "-te", str(xmin), str(ymin), str(xmax),
-                                str(ymax), "-ts", *size, "-ot", "Byte", "-init", "0", str(gpkg),
-                                str(root / "all.tif")], check=True)
+                subprocess.run(
+                    [
+                        "gdal_rasterize",
+                        "-q",
+                        "-a",
+                        "class_id",
+                        "-te",
+                        str(xmin),
+                        str(ymin),
+                        str(xmax),
+                        str(ymax),
+                        "-ts",
+                        *size,
+                        "-ot",
+                        "Byte",
+                        "-init",
+                        "0",
+                        str(gpkg),
+                        str(root / "all.tif"),
+                    ],
+                    check=True,
+                )
 
             ms = best_of(gdal_once, 3) / n_tiles * 1e3
             mask_rows.append(("gdal_rasterize once for the area", ms, ms / base))
         else:
             mask_rows.append(("gdal_rasterize per tile", "n/a (no gdal-bin)", "-"))
         proto = per_tile.head(10)
-        ms = best_of(lambda: [_matplotlib_label(shapes, table, r.geometry.bounds) for r in proto.itertuples()],
-                     1) / len(proto) * 1e3
+        ms = (
+            best_of(
+                lambda: [_matplotlib_label(shapes, table, r.geometry.bounds) for r in proto.itertuples()], 1
+            )
+            / len(proto)
+            * 1e3
+        )
         mask_rows.append(("prototype: matplotlib 2000 px figure per tile", ms, ms / base))
-        print_table(f"Masks: ms per tile ({len(shapes)} shapes)", mask_rows,
-                    ("method", "ms/tile", "x slower than geosiam"))
+        print_table(
+            f"Masks: ms per tile ({len(shapes)} shapes)",
+            mask_rows,
+            ("method", "ms/tile", "x slower than geosiam"),
+        )
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

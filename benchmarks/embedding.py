@@ -34,8 +34,17 @@ def write_tiles(root: Path, images: np.ndarray, masks: np.ndarray):
         for folder, data in (("tiles", np.moveaxis(image, -1, 0)), ("masks", mask[None])):
             path = root / folder / "2015" / f"x{i}_y0.tif"
             path.parent.mkdir(parents=True, exist_ok=True)
-            with rasterio.open(path, "w", driver="GTiff", width=px, height=px, count=len(data),
-                               dtype="uint8", crs="EPSG:2154", transform=transform) as dst:
+            with rasterio.open(
+                path,
+                "w",
+                driver="GTiff",
+                width=px,
+                height=px,
+                count=len(data),
+                dtype="uint8",
+                crs="EPSG:2154",
+                transform=transform,
+            ) as dst:
                 dst.write(data)
     return find_tiles(root / "tiles", px, need_masks=True)
 
@@ -65,8 +74,9 @@ def main(argv: list[str] | None = None) -> None:
         tiles = write_tiles(root, images, masks)
 
         def predict():
-            return embedder.model.predict({"image": images, "mask": masks},
-                                          batch_size=args.batch_size, verbose=0)
+            return embedder.model.predict(
+                {"image": images, "mask": masks}, batch_size=args.batch_size, verbose=0
+            )
 
         def pipeline():
             return embedder.embed(images, masks, batch_size=args.batch_size)
@@ -78,9 +88,11 @@ def main(argv: list[str] | None = None) -> None:
             return embed_tiles(embedder, tiles, out, batch_size=args.batch_size)
 
         timings = {}
-        for name, fn in (("model.predict, in-memory arrays", predict),
-                         ("Embedder.embed, in-memory arrays", pipeline),
-                         ("embed_tiles, GeoTIFFs on disk", from_disk)):
+        for name, fn in (
+            ("model.predict, in-memory arrays", predict),
+            ("Embedder.embed, in-memory arrays", pipeline),
+            ("embed_tiles, GeoTIFFs on disk", from_disk),
+        ):
             fn()  # trace the graph once
             timings[name] = best_of(fn, 3)
         agree = np.abs(predict() - pipeline()).max()
@@ -92,7 +104,9 @@ def main(argv: list[str] | None = None) -> None:
         f"embedding throughput: {args.backbone}, {args.px} px, {args.images} images, batch "
         f"{args.batch_size}, Keras backend {keras.backend.backend()} (max |difference| of the "
         f"descriptors predict vs embed: {agree:.1e})",
-        rows, ("path", "images/s", "speed vs predict"))
+        rows,
+        ("path", "images/s", "speed vs predict"),
+    )
 
 
 if __name__ == "__main__":

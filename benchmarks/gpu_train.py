@@ -52,14 +52,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--px", type=int, default=256)
     parser.add_argument("--anchors", type=int, default=32, help="anchors per batch (4 pairs each)")
     parser.add_argument("--epochs", type=int, default=4, help="pipeline epochs; the first compiles")
-    parser.add_argument("--steps", type=int, default=40,
-                        help="steps per epoch: the cache holds steps * anchors / 2 pairs, one pass each")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=40,
+        help="steps per epoch: the cache holds steps * anchors / 2 pairs, one pass each",
+    )
     parser.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1))
     parser.add_argument("--embed-tiles", type=int, default=2048)
     parser.add_argument("--knn", type=int, default=50000, help="descriptors per year for the kNN timing")
     parser.add_argument("--no-mixed-precision", action="store_true")
-    parser.add_argument("--max-seconds", type=float, default=420.0,
-                        help="skip the measurements that would start after this")
+    parser.add_argument(
+        "--max-seconds", type=float, default=420.0, help="skip the measurements that would start after this"
+    )
     parser.add_argument("--out", type=Path, default=None)
     return parser.parse_args(argv)
 
@@ -78,13 +83,12 @@ def synthetic_cache(folder: Path, pairs: int, px: int, seed: int = 0):
         mask = np.repeat(np.repeat(ids, cell, axis=1), cell, axis=2)[:, :px, :px]
         for side, shift in ((0, 0), (1, 25)):
             noise = rng.integers(0, 12, base.shape, dtype=np.uint8)
-            images[side, start:start + n] = np.minimum(base.astype(np.int16) + shift + noise, 255)
-            masks[side, start:start + n] = mask
+            images[side, start : start + n] = np.minimum(base.astype(np.int16) + shift + noise, 255)
+            masks[side, start : start + n] = mask
     images.flush()
     masks.flush()
     del images, masks
-    (folder / META_FILE).write_text(json.dumps({"pair_ids": [str(i) for i in range(pairs)],
-                                                "input_px": px}))
+    (folder / META_FILE).write_text(json.dumps({"pair_ids": [str(i) for i in range(pairs)], "input_px": px}))
     return open_pair_cache(folder)
 
 
@@ -109,8 +113,10 @@ def measure(results: dict, name: str, deadline: float, function) -> None:
     try:
         results[name] = function()
     except Exception as exc:  # a benchmark records every failure and goes on
-        results[name] = {"error": f"{type(exc).__name__}: {exc}"[:500],
-                         "traceback": traceback.format_exc()[-1500:]}
+        results[name] = {
+            "error": f"{type(exc).__name__}: {exc}"[:500],
+            "traceback": traceback.format_exc()[-1500:],
+        }
     results[name]["wall_seconds"] = round(time.perf_counter() - started, 2)
     print(f"[{time.strftime('%H:%M:%S')}] {name}: {results[name]}", flush=True)
 
@@ -121,16 +127,29 @@ def main(argv=None) -> dict:
     started = time.perf_counter()
     deadline = started + args.max_seconds
     settings = accelerator.resolve(
-        TrainSettings(backbone=args.backbone, weights="none", input_px=args.px,
-                      anchors_per_batch=args.anchors, workers=args.workers,
-                      mixed_precision=False if args.no_mixed_precision else None), args.px)
+        TrainSettings(
+            backbone=args.backbone,
+            weights="none",
+            input_px=args.px,
+            anchors_per_batch=args.anchors,
+            workers=args.workers,
+            mixed_precision=False if args.no_mixed_precision else None,
+        ),
+        args.px,
+    )
     policy = accelerator.mixed_policy() if settings.mixed_precision else "float32"
     results: dict = {
-        "backend": keras.backend.backend(), "keras": keras.__version__,
-        "devices": keras.distribution.list_devices(), "python": platform.python_version(),
-        "backbone": settings.backbone, "px": args.px, "policy": policy,
-        "jit_compile": settings.jit_compile, "pairs_per_step": 4 * args.anchors,
-        "images_per_step": 8 * args.anchors, "workers": args.workers,
+        "backend": keras.backend.backend(),
+        "keras": keras.__version__,
+        "devices": keras.distribution.list_devices(),
+        "python": platform.python_version(),
+        "backbone": settings.backbone,
+        "px": args.px,
+        "policy": policy,
+        "jit_compile": settings.jit_compile,
+        "pairs_per_step": 4 * args.anchors,
+        "images_per_step": 8 * args.anchors,
+        "workers": args.workers,
     }
     print(json.dumps(results), flush=True)
     tmp = tempfile.TemporaryDirectory(prefix="geosiam-gpu-bench-")
@@ -144,15 +163,28 @@ def main(argv=None) -> dict:
         with dtype_policy(policy):
             embedding = build_embedding_model(settings, NUM_CLASSES, args.px)
             model = build_siamese_model(embedding, settings.loss)
-            model.compile(optimizer=keras.optimizers.Adam(1e-4), loss=make_loss("bce", 0.5),
-                          jit_compile=settings.jit_compile)
+            model.compile(
+                optimizer=keras.optimizers.Adam(1e-4),
+                loss=make_loss("bce", 0.5),
+                jit_compile=settings.jit_compile,
+            )
         state["model"], state["embedding"] = model, embedding
-        return {"cache_seconds": round(t1 - t0, 2), "build_seconds": round(time.perf_counter() - t1, 2),
-                "parameters": int(model.count_params())}
+        return {
+            "cache_seconds": round(t1 - t0, 2),
+            "build_seconds": round(time.perf_counter() - t1, 2),
+            "parameters": int(model.count_params()),
+        }
 
     def pipeline():
-        batches = PairBatches(state["cache"], args.anchors, seed=0, augment=True, image_only=False,
-                              workers=args.workers, max_queue_size=4 * args.workers)
+        batches = PairBatches(
+            state["cache"],
+            args.anchors,
+            seed=0,
+            augment=True,
+            image_only=False,
+            workers=args.workers,
+            max_queue_size=4 * args.workers,
+        )
         rng = np.random.default_rng(1)
         batches.hard_negatives = rng.integers(0, args.pairs, (2, args.pairs, 4)).astype(np.int32)
         timer = EpochTimer()
@@ -164,9 +196,12 @@ def main(argv=None) -> dict:
             batches[i]
         one_batch = (time.perf_counter() - t0) / 5
         state["batch"] = batches[0]
-        return {"steps_per_epoch": len(batches), "epoch_seconds": [round(s, 2) for s in timer.seconds],
-                "train_images_per_s": round(per_second, 1),
-                "one_worker_seconds_per_batch": round(one_batch, 4)}
+        return {
+            "steps_per_epoch": len(batches),
+            "epoch_seconds": [round(s, 2) for s in timer.seconds],
+            "train_images_per_s": round(per_second, 1),
+            "one_worker_seconds_per_batch": round(one_batch, 4),
+        }
 
     def in_memory():
         inputs, labels = state["batch"]
@@ -204,8 +239,11 @@ def main(argv=None) -> dict:
         t0 = time.perf_counter()
         _, indices = knn_keras(newer, older, 5)
         seconds = time.perf_counter() - t0
-        return {"knn_seconds": round(seconds, 3), "queries": args.knn,
-                "recall_at_1": float((indices[:, 0] == np.arange(args.knn)).mean())}
+        return {
+            "knn_seconds": round(seconds, 3),
+            "queries": args.knn,
+            "recall_at_1": float((indices[:, 0] == np.arange(args.knn)).mean()),
+        }
 
     measure(results, "setup", deadline, setup)
     if "model" in state:

@@ -23,7 +23,7 @@ def numpy_knn(queries: np.ndarray, database: np.ndarray, k: int) -> tuple[np.nda
     chunk = max(1, SCORE_BYTES // (4 * len(database)))
     all_scores, all_indices = [], []
     for start in range(0, len(queries), chunk):
-        scores = queries[start:start + chunk] @ database.T
+        scores = queries[start : start + chunk] @ database.T
         top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
         top_scores = np.take_along_axis(scores, top, axis=1)
         order = np.argsort(-top_scores, axis=1)
@@ -62,8 +62,17 @@ def main(argv: list[str] | None = None) -> None:
     print_table(
         f"exact kNN, {args.queries} queries, {args.dim}-d, k={args.k} (growth: FAISS time "
         "factor per 10x database; 10 = linear)",
-        rows, ("database", "FAISS s", "numpy s", "numpy / FAISS", "growth per 10x",
-               "FAISS queries/s", "same top-k"))
+        rows,
+        (
+            "database",
+            "FAISS s",
+            "numpy s",
+            "numpy / FAISS",
+            "growth per 10x",
+            "FAISS queries/s",
+            "same top-k",
+        ),
+    )
 
 
 if __name__ == "__main__":

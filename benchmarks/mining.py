@@ -10,6 +10,7 @@ and the hard-negative tables) on FAISS.
 from __future__ import annotations
 
 import argparse
+from functools import partial
 
 import numpy as np
 
@@ -39,13 +40,16 @@ def main(argv=None) -> None:
     rows = []
     for n in args.sizes:
         older, newer = descriptors(n)
-        faiss_s = best_of(lambda: knn(newer, older, 5), repeat=2)
-        sklearn_s = best_of(lambda: sklearn_knn(newer, older, 5), repeat=2)
+        faiss_s = best_of(partial(knn, newer, older, 5), repeat=2)
+        sklearn_s = best_of(partial(sklearn_knn, newer, older, 5), repeat=2)
         same = float((knn(newer, older, 5)[1][:, 0] == sklearn_knn(newer, older, 5)[:, 0]).mean())
-        mine_s = best_of(lambda: mine(older, newer, 4), repeat=2)
+        mine_s = best_of(partial(mine, older, newer, 4), repeat=2)
         rows.append((n, faiss_s, sklearn_s, sklearn_s / faiss_s, same, mine_s))
-    print_table("hard mining kNN, one direction (N newer queries against N older)", rows,
-                ("N places", "FAISS s", "sklearn s", "sklearn/FAISS", "same top-1", "mine() s"))
+    print_table(
+        "hard mining kNN, one direction (N newer queries against N older)",
+        rows,
+        ("N places", "FAISS s", "sklearn s", "sklearn/FAISS", "same top-1", "mine() s"),
+    )
 
 
 if __name__ == "__main__":

@@ -26,10 +26,31 @@ GPU_TRAIN = Path(__file__).with_name("gpu_train.py")
 def run_backend(backend: str, args) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.json"
-        command = [sys.executable, str(GPU_TRAIN), "--px", str(args.px), "--backbone", args.backbone,
-                   "--anchors", "6", "--steps", str(args.steps), "--epochs", "3", "--workers", "2",
-                   "--no-mixed-precision", "--embed-tiles", "512", "--knn", "1000",
-                   "--max-seconds", str(args.timeout), "--out", str(out)]
+        command = [
+            sys.executable,
+            str(GPU_TRAIN),
+            "--px",
+            str(args.px),
+            "--backbone",
+            args.backbone,
+            "--anchors",
+            "6",
+            "--steps",
+            str(args.steps),
+            "--epochs",
+            "3",
+            "--workers",
+            "2",
+            "--no-mixed-precision",
+            "--embed-tiles",
+            "512",
+            "--knn",
+            "1000",
+            "--max-seconds",
+            str(args.timeout),
+            "--out",
+            str(out),
+        ]
         env = os.environ | {"KERAS_BACKEND": backend}
         try:
             subprocess.run(command, env=env, capture_output=True, timeout=args.timeout + 300, check=True)
@@ -63,13 +84,30 @@ def main(argv=None) -> None:
             piped = result["pipeline"]["train_images_per_s"]
             memory = result["in_memory"]["train_images_per_s"]
             share = mining_share(result, args.pairs, args.mine_every)
-            rows.append((backend, piped, memory, piped / memory, result["embed"]["embed_images_per_s"],
-                         f"{100 * share:.1f}%"))
+            rows.append(
+                (
+                    backend,
+                    piped,
+                    memory,
+                    piped / memory,
+                    result["embed"]["embed_images_per_s"],
+                    f"{100 * share:.1f}%",
+                )
+            )
         except (KeyError, TypeError):
             rows.append((backend, "-", "-", "-", "-", json.dumps(result)[:200]))
-    print_table(f"training on CPU, {args.backbone} at {args.px} px, 24 pairs per step", rows,
-                ("backend", "pipeline img/s", "in-memory img/s", "pipeline/in-memory", "embed img/s",
-                 f"mining share ({args.pairs} pairs, every {args.mine_every})"))
+    print_table(
+        f"training on CPU, {args.backbone} at {args.px} px, 24 pairs per step",
+        rows,
+        (
+            "backend",
+            "pipeline img/s",
+            "in-memory img/s",
+            "pipeline/in-memory",
+            "embed img/s",
+            f"mining share ({args.pairs} pairs, every {args.mine_every})",
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from geosiam.config import Settings, fingerprint, to_dict
 from geosiam.errors import SourceError
 from geosiam.rasterize.classes import ClassTable
 from geosiam.rasterize.masks import MaskJob, burn_chunk
+from geosiam.sources.area import bounds_overlap
 from geosiam.sources.sourceset import YearSources, by_year
 from geosiam.tiling import chunks
 from geosiam.tiling.cut import CutJob, cut_chunk
@@ -79,7 +80,7 @@ def make_tiles(
         )
         for chunk in chunks.plan(grid, cells):
             box = chunk.bounds(grid)
-            overlapping = tuple(i for i in year_infos if _overlaps(i.bounds, box))
+            overlapping = tuple(i for i in year_infos if bounds_overlap(i.bounds, box))
             jobs.append(
                 CutJob(
                     grid,
@@ -198,7 +199,3 @@ def _check_vector_overlap(vectors, grid_crs: str, bounds) -> None:
 def _file_identity(path: Path) -> list:
     stat = Path(path).stat()
     return [str(path), stat.st_size, int(stat.st_mtime)]
-
-
-def _overlaps(a, b) -> bool:
-    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]

@@ -12,11 +12,13 @@ from geosiam.commands.options import WORKSPACE
 def evaluate(
     split: str = typer.Option("test", "--split", help="Split to evaluate on: test, val or train."),
     run: str = typer.Option(
-        None, "--run",
+        None,
+        "--run",
         help="Run to evaluate (name in the workspace, or folder); default: the newest.",
     ),
     image_only_run: str = typer.Option(
-        None, "--image-only-run",
+        None,
+        "--image-only-run",
         help="Image-only run to compare with; default: the newest one, if any.",
     ),
     workspace: Path = WORKSPACE,

@@ -16,19 +16,25 @@ def search(
     ),
     k: int = typer.Option(5, "-k", min=1, help="Number of places to return."),
     vectors: Path = typer.Option(
-        None, "--vectors",
+        None,
+        "--vectors",
         help="Descriptors written by 'geosiam embed' to search in "
         "(default: the workspace's tiles of the other year).",
     ),
     run: str = typer.Option(None, "--run", help="Run whose model embeds the query (default: the newest)."),
     mask: Path = typer.Option(
-        None, "--mask", exists=True, dir_okay=False,
+        None,
+        "--mask",
+        exists=True,
+        dir_okay=False,
         help="The query's mask (default: the workspace's matching mask).",
     ),
     year: int = typer.Option(None, "--year", help="The query's year, when its folder name does not say it."),
     in_year: int = typer.Option(None, "--in-year", help="Year to search in (default: the other year)."),
     output: Path = typer.Option(
-        None, "--output", "-o",
+        None,
+        "--output",
+        "-o",
         help="Write the matches as a GeoPackage (layers 'matches' and 'query').",
     ),
     workspace: Path = WORKSPACE,

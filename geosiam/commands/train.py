@@ -11,24 +11,65 @@ from geosiam.commands.options import WORKSPACE
 
 def train(
     run: str = typer.Option(None, "--run", help="Run name (folder under runs/); default: a timestamp."),
-    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run (--run NAME, or the latest) from its last checkpoint."),
-    backbone: str = typer.Option(None, "--backbone", help="resnet50 | mobilenetv3small | efficientnetv2b0 | auto (default auto: resnet50 on a GPU, mobilenetv3small on CPU)."),
-    weights: str = typer.Option(None, "--weights", help="Backbone start: imagenet (default), none, or a weights file."),
+    resume: bool = typer.Option(
+        False,
+        "--resume",
+        help="Continue an interrupted run (--run NAME, or the latest) from its last checkpoint.",
+    ),
+    backbone: str = typer.Option(
+        None,
+        "--backbone",
+        help="resnet50 | mobilenetv3small | efficientnetv2b0 | auto "
+        "(default auto: resnet50 on a GPU, mobilenetv3small on CPU).",
+    ),
+    weights: str = typer.Option(
+        None, "--weights", help="Backbone start: imagenet (default), none, or a weights file."
+    ),
     descriptor_dim: int = typer.Option(None, "--descriptor-dim", help="Descriptor size (default 128)."),
-    loss: str = typer.Option(None, "--loss", help="bce (default, the reference) | contrastive | triplet | focal | infonce (in-batch negatives; learns fastest)."),
-    margin: float = typer.Option(None, "--margin", help="Distance margin of contrastive and triplet losses (default 0.5)."),
-    temperature: float = typer.Option(None, "--temperature", help="Softmax temperature of the infonce loss (default 0.1)."),
-    mask_encoding: str = typer.Option(None, "--mask-encoding", help="onehot (default) | gray | rgb (class colours)."),
-    image_only: bool = typer.Option(None, "--image-only/--fused", help="Train on the image alone, without mask channels."),
+    loss: str = typer.Option(
+        None,
+        "--loss",
+        help="bce (default, the reference) | contrastive | triplet | focal | "
+        "infonce (in-batch negatives; learns fastest).",
+    ),
+    margin: float = typer.Option(
+        None, "--margin", help="Distance margin of contrastive and triplet losses (default 0.5)."
+    ),
+    temperature: float = typer.Option(
+        None, "--temperature", help="Softmax temperature of the infonce loss (default 0.1)."
+    ),
+    mask_encoding: str = typer.Option(
+        None, "--mask-encoding", help="onehot (default) | gray | rgb (class colours)."
+    ),
+    image_only: bool = typer.Option(
+        None, "--image-only/--fused", help="Train on the image alone, without mask channels."
+    ),
     epochs: int = typer.Option(None, "--epochs", help="Epochs in total (default 100)."),
-    batch_anchors: int = typer.Option(None, "--batch-anchors", help="Anchors per batch; each gives 4 pairs (default 6). infonce: distinct places per batch (try 64)."),
+    batch_anchors: int = typer.Option(
+        None,
+        "--batch-anchors",
+        help="Anchors per batch; each gives 4 pairs (default 6). "
+        "infonce: distinct places per batch (try 64).",
+    ),
     lr: float = typer.Option(None, "--lr", help="Adam learning rate (default 1e-4)."),
-    lr_schedule: str = typer.Option(None, "--lr-schedule", help="constant (default) | cosine (decays the rate to 0 over --epochs)."),
-    mine_every: int = typer.Option(None, "--mine-every", help="Hard mining and validation every N epochs (default 5)."),
-    hard_negatives: int = typer.Option(None, "--hard-negatives", help="Hard negatives kept per hard anchor (default 4)."),
-    input_px: int = typer.Option(None, "--input-px", help="Network input size in pixels (default: the tile size)."),
-    augment: bool = typer.Option(None, "--augment/--no-augment", help="Flips, rotations and colour jitter (default on)."),
-    mixed_precision: bool = typer.Option(None, "--mixed-precision/--no-mixed-precision", help="Mixed precision (default: on with a GPU)."),
+    lr_schedule: str = typer.Option(
+        None, "--lr-schedule", help="constant (default) | cosine (decays the rate to 0 over --epochs)."
+    ),
+    mine_every: int = typer.Option(
+        None, "--mine-every", help="Hard mining and validation every N epochs (default 5)."
+    ),
+    hard_negatives: int = typer.Option(
+        None, "--hard-negatives", help="Hard negatives kept per hard anchor (default 4)."
+    ),
+    input_px: int = typer.Option(
+        None, "--input-px", help="Network input size in pixels (default: the tile size)."
+    ),
+    augment: bool = typer.Option(
+        None, "--augment/--no-augment", help="Flips, rotations and colour jitter (default on)."
+    ),
+    mixed_precision: bool = typer.Option(
+        None, "--mixed-precision/--no-mixed-precision", help="Mixed precision (default: on with a GPU)."
+    ),
     xla: bool = typer.Option(None, "--xla/--no-xla", help="XLA compilation (default: on with a GPU or JAX)."),
     seed: int = typer.Option(None, "--seed", help="Seed of weights, batches and augmentations."),
     workers: int = typer.Option(None, "--workers", help="Threads preparing batches (default 2)."),
@@ -47,19 +88,28 @@ def train(
 
     ws = Workspace(workspace)
     overrides = {
-        "train.backbone": backbone, "train.weights": weights, "train.descriptor_dim": descriptor_dim,
-        "train.loss": loss, "train.margin": margin, "train.temperature": temperature,
+        "train.backbone": backbone,
+        "train.weights": weights,
+        "train.descriptor_dim": descriptor_dim,
+        "train.loss": loss,
+        "train.margin": margin,
+        "train.temperature": temperature,
         "train.mask_encoding": mask_encoding,
-        "train.image_only": image_only, "train.epochs": epochs,
-        "train.anchors_per_batch": batch_anchors, "train.learning_rate": lr,
+        "train.image_only": image_only,
+        "train.epochs": epochs,
+        "train.anchors_per_batch": batch_anchors,
+        "train.learning_rate": lr,
         "train.lr_schedule": lr_schedule,
-        "train.mine_every": mine_every, "train.hard_negatives": hard_negatives,
-        "train.input_px": input_px, "train.augment": augment,
-        "train.mixed_precision": mixed_precision, "train.jit_compile": xla, "train.seed": seed,
+        "train.mine_every": mine_every,
+        "train.hard_negatives": hard_negatives,
+        "train.input_px": input_px,
+        "train.augment": augment,
+        "train.mixed_precision": mixed_precision,
+        "train.jit_compile": xla,
+        "train.seed": seed,
         "train.workers": workers,
     }
     settings = with_overrides(ws.require_prepared(), overrides)
     run_dir = train_run(ws, settings, run, resume)
     state = json.loads((run_dir / MINING_STATE).read_text(encoding="utf-8"))
-    print(f"{run_dir}: best validation MAP@5 {state['best_val_map5']:.3f} "
-          f"(epoch {state['best_epoch']})")
+    print(f"{run_dir}: best validation MAP@5 {state['best_val_map5']:.3f} (epoch {state['best_epoch']})")

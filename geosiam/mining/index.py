@@ -29,8 +29,9 @@ def knn(queries: np.ndarray, database: np.ndarray, k: int) -> tuple[np.ndarray, 
     return scores, indices
 
 
-def knn_keras(queries: np.ndarray, database: np.ndarray, k: int,
-              chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+def knn_keras(
+    queries: np.ndarray, database: np.ndarray, k: int, chunk: int = 4096
+) -> tuple[np.ndarray, np.ndarray]:
     """:func:`knn` on the Keras backend's device (GPU/TPU): chunked matmul + top_k, exact.
 
     The database stays on the device; queries go by chunks so that the score matrix of one chunk
@@ -49,4 +50,3 @@ def knn_keras(queries: np.ndarray, database: np.ndarray, k: int,
     if not scores:
         return np.zeros((0, k), np.float32), np.zeros((0, k), np.int64)
     return np.concatenate(scores), np.concatenate(indices)
-

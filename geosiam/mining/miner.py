@@ -29,15 +29,15 @@ class Mining:
     map_at_5: float  # newer year -> older year
 
 
-def retrieval_ranks(queries: np.ndarray, database: np.ndarray, k: int = MAP_K,
-                    search: KnnFunction = knn) -> np.ndarray:
+def retrieval_ranks(
+    queries: np.ndarray, database: np.ndarray, k: int = MAP_K, search: KnnFunction = knn
+) -> np.ndarray:
     """Rank (1-based, 0 = beyond k) of row i of ``database`` among the neighbours of query i."""
     _, neighbours = search(queries, database, k)
     return match_ranks(neighbours, np.arange(len(queries)))
 
 
-def mine(older: np.ndarray, newer: np.ndarray, negatives: int,
-         search: KnnFunction = knn) -> Mining:
+def mine(older: np.ndarray, newer: np.ndarray, negatives: int, search: KnnFunction = knn) -> Mining:
     """Hard negatives for every anchor of both years from descriptors of the same N places.
 
     ``older[i]`` and ``newer[i]`` describe pair i; ``negatives`` wrong neighbours are kept per

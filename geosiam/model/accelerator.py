@@ -67,8 +67,11 @@ def resolve(settings: TrainSettings, tile_px: int | None) -> TrainSettings:
     if backbone == "auto":
         backbone = ACCELERATOR_BACKBONE if accelerated else CPU_BACKBONE
         if not accelerated:
-            log.warning("no GPU found: training %s instead of %s (pass --backbone resnet50 to "
-                        "insist)", CPU_BACKBONE, ACCELERATOR_BACKBONE)
+            log.warning(
+                "no GPU found: training %s instead of %s (pass --backbone resnet50 to insist)",
+                CPU_BACKBONE,
+                ACCELERATOR_BACKBONE,
+            )
     return dataclasses.replace(
         settings,
         backbone=backbone,

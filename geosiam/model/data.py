@@ -87,8 +87,12 @@ def load_pair_cache(root: Path, files: PairFiles, input_px: int, num_classes: in
 def open_pair_cache(folder: Path) -> PairCache:
     """A complete cache folder as memory-mapped arrays."""
     meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
-    return PairCache(folder, meta["pair_ids"], np.load(folder / "images.npy", mmap_mode="r"),
-                     np.load(folder / "masks.npy", mmap_mode="r"))
+    return PairCache(
+        folder,
+        meta["pair_ids"],
+        np.load(folder / "images.npy", mmap_mode="r"),
+        np.load(folder / "masks.npy", mmap_mode="r"),
+    )
 
 
 def _build(root: Path, folder: Path, files: PairFiles, px: int, num_classes: int) -> None:
@@ -122,7 +126,8 @@ def check_class_ids(masks: np.ndarray, num_classes: int, where: object = "the ma
     if highest >= num_classes:
         raise ModelError(
             f"{where} holds class id {highest} but the model knows {num_classes} classes: "
-            "use masks made with the class table of the workspace (re-run 'geosiam prepare')")
+            "use masks made with the class table of the workspace (re-run 'geosiam prepare')"
+        )
 
 
 def resize_images(images: np.ndarray, px: int) -> np.ndarray:
@@ -186,12 +191,22 @@ class TileBatches(keras.utils.PyDataset):
     is set by the training loop; ``hard_negatives`` (2, N, K) by mining (-1 = none).
     """
 
-    def __init__(self, cache: PairCache, anchors_per_batch: int, seed: int, augment: bool,
-                 image_only: bool, workers: int = 1, max_queue_size: int = 8):
+    def __init__(
+        self,
+        cache: PairCache,
+        anchors_per_batch: int,
+        seed: int,
+        augment: bool,
+        image_only: bool,
+        workers: int = 1,
+        max_queue_size: int = 8,
+    ):
         super().__init__(workers=workers, use_multiprocessing=False, max_queue_size=max_queue_size)
         if len(cache) < 2:
-            raise TrainingError(f"the training split has {len(cache)} pair(s); batches need at "
-                                "least 2 places: prepare a larger area or change the split fractions")
+            raise TrainingError(
+                f"the training split has {len(cache)} pair(s); batches need at "
+                "least 2 places: prepare a larger area or change the split fractions"
+            )
         self.cache, self.anchors_per_batch = cache, anchors_per_batch
         self.seed, self.augment, self.image_only = seed, augment, image_only
         self.minings = -1  # how many times hard negatives were set: batches built on them change
@@ -207,8 +222,14 @@ class TileBatches(keras.utils.PyDataset):
         self._hard_negatives = value
         self.minings += 1
 
-    def tiles(self, rng: np.random.Generator, anchor_sides: np.ndarray, anchor_rows: np.ndarray,
-              other_sides: np.ndarray, other_rows: np.ndarray) -> dict[str, np.ndarray]:
+    def tiles(
+        self,
+        rng: np.random.Generator,
+        anchor_sides: np.ndarray,
+        anchor_rows: np.ndarray,
+        other_sides: np.ndarray,
+        other_rows: np.ndarray,
+    ) -> dict[str, np.ndarray]:
         """The model inputs of (anchor, other) tile couples, augmented couple by couple."""
         batch = {
             "anchor_image": self.cache.images[anchor_sides, anchor_rows],
@@ -254,8 +275,9 @@ class PairBatches(TileBatches):
             hard_pick = rng.choice(hard) if hard.size else randoms[1]
             partners += [anchor, randoms[0], anchor, hard_pick]
         anchor_sides = np.repeat(sides, len(SLOT_LABELS))
-        batch = self.tiles(rng, anchor_sides, np.repeat(anchors, len(SLOT_LABELS)),
-                           1 - anchor_sides, np.asarray(partners))
+        batch = self.tiles(
+            rng, anchor_sides, np.repeat(anchors, len(SLOT_LABELS)), 1 - anchor_sides, np.asarray(partners)
+        )
         labels = np.tile(np.asarray(SLOT_LABELS, np.float32), len(anchors))[:, None]
         return batch, labels
 
@@ -308,7 +330,8 @@ def check_places_per_batch(places: int, per_batch: int) -> None:
     if not 2 <= per_batch <= places:
         raise TrainingError(
             f"the training split has {places} pair(s), too few for batches of {per_batch} distinct "
-            f"places: use --batch-anchors between 2 and {places}, or prepare a larger area")
+            f"places: use --batch-anchors between 2 and {places}, or prepare a larger area"
+        )
 
 
 def hard_groups(rng: np.random.Generator, hard_negatives: np.ndarray) -> np.ndarray:
@@ -338,8 +361,9 @@ class ArrayBatches(keras.utils.PyDataset):
     (XLA compiles once); callers drop the padded rows.
     """
 
-    def __init__(self, images: np.ndarray, masks: np.ndarray | None, batch_size: int,
-                 input_px: int, workers: int = 1):
+    def __init__(
+        self, images: np.ndarray, masks: np.ndarray | None, batch_size: int, input_px: int, workers: int = 1
+    ):
         super().__init__(workers=workers, use_multiprocessing=False)
         self.images, self.masks = images, masks
         self.batch_size, self.input_px = batch_size, input_px
@@ -348,10 +372,10 @@ class ArrayBatches(keras.utils.PyDataset):
         return math.ceil(len(self.images) / self.batch_size)
 
     def __getitem__(self, index: int):
-        rows = np.minimum(np.arange(index * self.batch_size, (index + 1) * self.batch_size),
-                          len(self.images) - 1)
+        rows = np.minimum(
+            np.arange(index * self.batch_size, (index + 1) * self.batch_size), len(self.images) - 1
+        )
         batch = {"image": resize_images(np.asarray(self.images[rows]), self.input_px)}
         if self.masks is not None:
             batch["mask"] = resize_masks(np.asarray(self.masks[rows]), self.input_px)
         return (batch,)
-

@@ -49,16 +49,22 @@ class Embedder:
         """(N, H, W, 3) uint8 tiles and (N, H, W) uint8 class ids -> (N, D) float32, unit rows."""
         images = np.asarray(images) if not isinstance(images, np.ndarray) else images
         if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
-            raise ModelError(f"tiles must be (N, H, W, 3) uint8, got {images.shape} {images.dtype}: "
-                             "read them with geosiam.tiling.read.read_many")
+            raise ModelError(
+                f"tiles must be (N, H, W, 3) uint8, got {images.shape} {images.dtype}: "
+                "read them with geosiam.tiling.read.read_many"
+            )
         if self.image_only:
             masks = None
         elif masks is None:
-            raise ModelError("this model fuses image and mask but no masks were given: "
-                             "pass the masks of the tiles, or use an --image-only run")
+            raise ModelError(
+                "this model fuses image and mask but no masks were given: "
+                "pass the masks of the tiles, or use an --image-only run"
+            )
         elif masks.shape != images.shape[:3] or masks.dtype != np.uint8:
-            raise ModelError(f"masks must be (N, H, W) uint8 matching the tiles {images.shape[:3]}, "
-                             f"got {masks.shape} {masks.dtype}: give one mask per tile")
+            raise ModelError(
+                f"masks must be (N, H, W) uint8 matching the tiles {images.shape[:3]}, "
+                f"got {masks.shape} {masks.dtype}: give one mask per tile"
+            )
         if len(images) == 0:
             return np.zeros((0, self.descriptor_dim), np.float32)
         if masks is not None:
@@ -67,13 +73,16 @@ class Embedder:
         return l2_normalise(self.model.predict(batches, verbose=0)[: len(images)])
 
 
-def save_embedding(model: keras.Model, settings: TrainSettings, num_classes: int,
-                   run_dir: Path) -> None:
+def save_embedding(model: keras.Model, settings: TrainSettings, num_classes: int, run_dir: Path) -> None:
     """Write the embedding network of a run (``model.keras`` and ``model.json``), atomically."""
     with atomic.atomic_path(run_dir / MODEL_FILE, suffix=".keras") as tmp:
         model.save(tmp)
-    meta = {"num_classes": num_classes, "input_px": settings.input_px,
-            "image_only": settings.image_only, "descriptor_dim": settings.descriptor_dim}
+    meta = {
+        "num_classes": num_classes,
+        "input_px": settings.input_px,
+        "image_only": settings.image_only,
+        "descriptor_dim": settings.descriptor_dim,
+    }
     atomic.write_text(run_dir / MODEL_META, json.dumps(meta, indent=2))
 
 
@@ -82,22 +91,31 @@ def load_embedder(run_dir: Path) -> Embedder:
     run_dir = Path(run_dir)
     path = run_dir / MODEL_FILE
     if not path.exists() or not (run_dir / MODEL_META).exists():
-        raise ModelError(f"no trained model in {run_dir}: run 'geosiam train' (or pick a run that "
-                         "finished its first validation)")
+        raise ModelError(
+            f"no trained model in {run_dir}: run 'geosiam train' (or pick a run that "
+            "finished its first validation)"
+        )
     settings = load_settings(run_dir / RUN_SETTINGS).train
     meta = json.loads((run_dir / MODEL_META).read_text(encoding="utf-8"))
     try:
         model = keras.saving.load_model(path, compile=False)
     except Exception as exc:  # Keras reports corrupt archives as ValueError, OSError or KeyError
-        raise ModelError(f"cannot load {path} ({type(exc).__name__}: {str(exc)[:120]}): "
-                         "re-run 'geosiam train --resume' or train again") from None
+        raise ModelError(
+            f"cannot load {path} ({type(exc).__name__}: {str(exc)[:120]}): "
+            "re-run 'geosiam train --resume' or train again"
+        ) from None
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-    return Embedder(model, settings, meta["num_classes"], meta["input_px"], meta["image_only"],
-                    identity=f"{fingerprint(to_dict(settings))}-{digest}")
+    return Embedder(
+        model,
+        settings,
+        meta["num_classes"],
+        meta["input_px"],
+        meta["image_only"],
+        identity=f"{fingerprint(to_dict(settings))}-{digest}",
+    )
 
 
-def untrained_embedder(settings: TrainSettings, num_classes: int, input_px: int,
-                       colours=None) -> Embedder:
+def untrained_embedder(settings: TrainSettings, num_classes: int, input_px: int, colours=None) -> Embedder:
     """The same architecture with its initial weights (seeded): the "untrained network" baseline.
 
     The backbone starts from ``settings.weights`` (ImageNet by default), the rest is random.
@@ -107,6 +125,12 @@ def untrained_embedder(settings: TrainSettings, num_classes: int, input_px: int,
     settings = resolve(dataclasses.replace(settings, input_px=input_px), input_px)
     keras.utils.set_random_seed(settings.seed)
     model = build_embedding_model(settings, num_classes, input_px, colours)
-    identity = "untrained-" + fingerprint({"train": to_dict(settings), "classes": num_classes,
-                                           "input_px": input_px, "backend": keras.backend.backend()})
+    identity = "untrained-" + fingerprint(
+        {
+            "train": to_dict(settings),
+            "classes": num_classes,
+            "input_px": input_px,
+            "backend": keras.backend.backend(),
+        }
+    )
     return Embedder(model, settings, num_classes, input_px, settings.image_only, identity)

@@ -73,15 +73,19 @@ _TORCH_MEAN, _TORCH_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 BACKBONES: dict[str, BackboneSpec] = {
     # keras.applications.resnet50.preprocess_input ("caffe"): RGB -> BGR, minus the ImageNet mean
-    "resnet50": BackboneSpec("ResNet50", (2, 1, 0), (1.0, 1.0, 1.0),
-                             tuple(-m for m in _CAFFE_MEAN_BGR)),
+    "resnet50": BackboneSpec("ResNet50", (2, 1, 0), (1.0, 1.0, 1.0), tuple(-m for m in _CAFFE_MEAN_BGR)),
     # MobileNetV3's own Rescaling layer: [-1, 1]
-    "mobilenetv3small": BackboneSpec("MobileNetV3Small", (0, 1, 2), (1 / 127.5,) * 3, (-1.0,) * 3,
-                                     (("include_preprocessing", False),)),
+    "mobilenetv3small": BackboneSpec(
+        "MobileNetV3Small", (0, 1, 2), (1 / 127.5,) * 3, (-1.0,) * 3, (("include_preprocessing", False),)
+    ),
     # EfficientNetV2-B*'s own layers: /255 then ImageNet mean and standard deviation ("torch")
     "efficientnetv2b0": BackboneSpec(
-        "EfficientNetV2B0", (0, 1, 2), tuple(1 / (255 * s) for s in _TORCH_STD),
-        tuple(-m / s for m, s in zip(_TORCH_MEAN, _TORCH_STD)), (("include_preprocessing", False),)),
+        "EfficientNetV2B0",
+        (0, 1, 2),
+        tuple(1 / (255 * s) for s in _TORCH_STD),
+        tuple(-m / s for m, s in zip(_TORCH_MEAN, _TORCH_STD)),
+        (("include_preprocessing", False),),
+    ),
 }
 
 
@@ -126,7 +130,10 @@ class MaskEncoding(layers.Layer):
 
     def get_config(self):
         return super().get_config() | {
-            "encoding": self.encoding, "num_classes": self.num_classes, "colours": self.colours}
+            "encoding": self.encoding,
+            "num_classes": self.num_classes,
+            "colours": self.colours,
+        }
 
 
 @keras.saving.register_keras_serializable(PACKAGE)
@@ -201,15 +208,18 @@ def validate(settings: TrainSettings) -> None:
     """One-line errors for model settings no network can be built from."""
     if settings.backbone not in BACKBONES:
         raise SettingsError(
-            f"unknown backbone '{settings.backbone}': use one of {', '.join(BACKBONES)} (or auto)")
+            f"unknown backbone '{settings.backbone}': use one of {', '.join(BACKBONES)} (or auto)"
+        )
     if settings.loss not in LOSSES:
         raise SettingsError(f"unknown loss '{settings.loss}': use one of {', '.join(LOSSES)}")
     if settings.mask_encoding not in MASK_ENCODINGS:
         raise SettingsError(
-            f"unknown mask encoding '{settings.mask_encoding}': use one of {', '.join(MASK_ENCODINGS)}")
+            f"unknown mask encoding '{settings.mask_encoding}': use one of {', '.join(MASK_ENCODINGS)}"
+        )
     if settings.descriptor_dim < 1:
-        raise SettingsError(f"descriptor size must be positive, got {settings.descriptor_dim}: "
-                            "use --descriptor-dim 128")
+        raise SettingsError(
+            f"descriptor size must be positive, got {settings.descriptor_dim}: use --descriptor-dim 128"
+        )
 
 
 def _backbone(settings: TrainSettings, input_px: int) -> keras.Model:
@@ -217,23 +227,31 @@ def _backbone(settings: TrainSettings, input_px: int) -> keras.Model:
     constructor = getattr(keras.applications, spec.constructor)
     weights = settings.weights
     if weights not in ("imagenet", "none") and not Path(weights).is_file():
-        raise ModelError(f"weights file {weights} does not exist: give a {settings.backbone} "
-                         "weights file (no top), --weights imagenet or --weights none")
+        raise ModelError(
+            f"weights file {weights} does not exist: give a {settings.backbone} "
+            "weights file (no top), --weights imagenet or --weights none"
+        )
     try:
         with warnings.catch_warnings():  # Keras only warns when a file's layers do not match
             warnings.filterwarnings("error", message=".*Skipping.*", category=UserWarning)
-            return constructor(include_top=False, weights=None if weights == "none" else weights,
-                               input_shape=(input_px, input_px, 3), **dict(spec.options))
+            return constructor(
+                include_top=False,
+                weights=None if weights == "none" else weights,
+                input_shape=(input_px, input_px, 3),
+                **dict(spec.options),
+            )
     except Exception as exc:  # Keras raises ValueError, OSError or URL errors depending on the cause
         if weights == "imagenet":
             raise ModelError(
                 f"cannot get the ImageNet weights of {settings.backbone} ({type(exc).__name__}: "
                 f"{str(exc).splitlines()[0][:120]}): connect once to download them, or use "
-                "--weights PATH (a local file) or --weights none") from None
+                "--weights PATH (a local file) or --weights none"
+            ) from None
         raise ModelError(
             f"weights file {weights} does not match the {settings.backbone} backbone "
             f"({str(exc).splitlines()[0][:120]}): give the {settings.backbone} weights without "
-            "top, or --weights none") from None
+            "top, or --weights none"
+        ) from None
 
 
 def _head(features, descriptor_dim: int):
@@ -253,19 +271,21 @@ def build_embedding_model(
     """The embedding network: {image (uint8 HxWx3)[, mask (uint8 HxW)]} -> L2-normalised (D,)."""
     validate(settings)
     if input_px < MIN_INPUT_PX:
-        raise SettingsError(f"input size {input_px} px is too small for a Keras backbone: "
-                            f"use --input-px {MIN_INPUT_PX} or more")
+        raise SettingsError(
+            f"input size {input_px} px is too small for a Keras backbone: "
+            f"use --input-px {MIN_INPUT_PX} or more"
+        )
     spec = BACKBONES[settings.backbone]
     image = keras.Input((input_px, input_px, 3), dtype="uint8", name="image")
-    x = ChannelAffine(spec.order, spec.scale, spec.offset, dtype="float32",
-                      name="imagenet_preprocess")(image)
+    x = ChannelAffine(spec.order, spec.scale, spec.offset, dtype="float32", name="imagenet_preprocess")(image)
     inputs = {"image": image}
     fusion = None
     if not settings.image_only:
         mask = keras.Input((input_px, input_px), dtype="uint8", name="mask")
         colours = colours if colours is not None else default_colours(num_classes)
-        encoded = MaskEncoding(settings.mask_encoding, num_classes, colours, dtype="float32",
-                               name="mask_encoding")(mask)
+        encoded = MaskEncoding(
+            settings.mask_encoding, num_classes, colours, dtype="float32", name="mask_encoding"
+        )(mask)
         x = layers.Concatenate(dtype="float32", name="stack")([x, encoded])
         fusion = layers.Conv2D(3, 1, name="fusion")
         x = fusion(x)
@@ -286,12 +306,15 @@ def build_siamese_model(embedding: keras.Model, loss: str) -> keras.Model:
     """The training model: the shared embedding applied to an anchor and another tile."""
     sides = {}
     for side in ("anchor", "other"):
-        sides[side] = {name: keras.Input(tensor.shape[1:], dtype=tensor.dtype, name=f"{side}_{name}")
-                       for name, tensor in embedding.input.items()}
+        sides[side] = {
+            name: keras.Input(tensor.shape[1:], dtype=tensor.dtype, name=f"{side}_{name}")
+            for name, tensor in embedding.input.items()
+        }
     a, b = embedding(sides["anchor"]), embedding(sides["other"])
     if loss in SIMILARITY_LOSSES:
         output = layers.Dense(1, activation="sigmoid", dtype="float32", name="same_place")(
-            PairDistance("abs", name="abs_difference")([a, b]))
+            PairDistance("abs", name="abs_difference")([a, b])
+        )
     elif loss in IN_BATCH_LOSSES:
         output = layers.Concatenate(dtype="float32", name="pair_descriptors")([a, b])
     else:

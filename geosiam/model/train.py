@@ -40,12 +40,25 @@ from geosiam.errors import ModelError, SettingsError, TrainingError, WorkspaceEr
 from geosiam.mining.index import knn, knn_keras
 from geosiam.mining.miner import mine, retrieval_ranks
 from geosiam.model import accelerator
-from geosiam.model.data import (PairBatches, PairCache, PairFiles, PlaceBatches, TileBatches,
-                                check_places_per_batch, load_pair_cache)
+from geosiam.model.data import (
+    PairBatches,
+    PairCache,
+    PairFiles,
+    PlaceBatches,
+    TileBatches,
+    check_places_per_batch,
+    load_pair_cache,
+)
 from geosiam.model.embedder import RUN_SETTINGS, Embedder, save_embedding
 from geosiam.model.losses import make_loss
-from geosiam.model.siamese import (IN_BATCH_LOSSES, build_embedding_model, build_siamese_model,
-                                   dtype_policy, embedding_of, validate)
+from geosiam.model.siamese import (
+    IN_BATCH_LOSSES,
+    build_embedding_model,
+    build_siamese_model,
+    dtype_policy,
+    embedding_of,
+    validate,
+)
 from geosiam.progress import progress
 from geosiam.retrieval.metrics import map_at_k
 from geosiam.workspace import Workspace
@@ -57,15 +70,31 @@ HISTORY = "history.csv"
 MINING_STATE = "mining.json"
 HARD_NEGATIVES = "hard_negatives.npy"
 KEEP_CHECKPOINTS = 2
-RESUMABLE_CHANGES = {"epochs", "learning_rate", "lr_schedule", "workers", "mine_every"}  # may change on --resume
+RESUMABLE_CHANGES = {
+    "epochs",
+    "learning_rate",
+    "lr_schedule",
+    "workers",
+    "mine_every",
+}  # may change on --resume
 LR_SCHEDULES = ("constant", "cosine")
-HISTORY_COLUMNS = ["epoch", "loss", "learning_rate", "seconds", "mined", "hard_anchors",
-                   "train_map5", "val_map5", "mining_seconds"]
+HISTORY_COLUMNS = [
+    "epoch",
+    "loss",
+    "learning_rate",
+    "seconds",
+    "mined",
+    "hard_anchors",
+    "train_map5",
+    "val_map5",
+    "mining_seconds",
+]
 EMBED_BATCH = 64
 
 
-def train_run(workspace: Workspace, settings: Settings, run_name: str | None = None,
-              resume: bool = False) -> Path:
+def train_run(
+    workspace: Workspace, settings: Settings, run_name: str | None = None, resume: bool = False
+) -> Path:
     """Train (or resume) a run on a prepared workspace; returns the run folder."""
     workspace.require_prepared()
     train = accelerator.resolve(settings.train, settings.grid.tile_px)
@@ -75,8 +104,9 @@ def train_run(workspace: Workspace, settings: Settings, run_name: str | None = N
     known = table.colours()
     num_classes = table.num_classes
     colours = [known.get(i, (128, 128, 128)) for i in range(num_classes)]  # grey: unused ids
-    caches = {split: _split_cache(workspace, split, train.input_px, num_classes)
-              for split in ("train", "val")}
+    caches = {
+        split: _split_cache(workspace, split, train.input_px, num_classes) for split in ("train", "val")
+    }
     _check_batch(len(caches["train"]), train)
     run_dir = _open_run(workspace, settings, run_name, resume)
 
@@ -86,51 +116,68 @@ def train_run(workspace: Workspace, settings: Settings, run_name: str | None = N
     with accelerator.distribution_scope(), dtype_policy(policy):
         if checkpoint is None:
             model = build_siamese_model(
-                build_embedding_model(train, num_classes, train.input_px, colours), train.loss)
+                build_embedding_model(train, num_classes, train.input_px, colours), train.loss
+            )
             optimizer = keras.optimizers.Adam(train.learning_rate)
             initial_epoch = 0
         else:
             model = _load_checkpoint(checkpoint)
             optimizer = model.optimizer  # its rate is set at each epoch (learning_rate_at)
             initial_epoch = checkpoint_epoch(checkpoint)
-        model.compile(optimizer=optimizer, loss=make_loss(train.loss, train.margin, train.temperature),
-                      jit_compile=train.jit_compile)
+        model.compile(
+            optimizer=optimizer,
+            loss=make_loss(train.loss, train.margin, train.temperature),
+            jit_compile=train.jit_compile,
+        )
 
     layout = PlaceBatches if train.loss in IN_BATCH_LOSSES else PairBatches
-    batches = layout(caches["train"], train.anchors_per_batch, train.seed, train.augment,
-                     train.image_only, workers=train.workers)
+    batches = layout(
+        caches["train"],
+        train.anchors_per_batch,
+        train.seed,
+        train.augment,
+        train.image_only,
+        workers=train.workers,
+    )
     keeper = RunKeeper(run_dir, train, num_classes, batches, caches, initial_epoch)
     callbacks = [keras.callbacks.TerminateOnNaN(), keeper, TrainingProgress(keeper)]
     if keras.backend.backend() == "tensorflow" and importlib.util.find_spec("tensorboard"):
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs")))
     else:
-        log.warning("TensorBoard logs need the TensorFlow backend and the tensorboard package: "
-                    "skipped (history.csv holds the same curves)")
+        log.warning(
+            "TensorBoard logs need the TensorFlow backend and the tensorboard package: "
+            "skipped (history.csv holds the same curves)"
+        )
     if initial_epoch < train.epochs:
-        model.fit(batches, epochs=train.epochs, initial_epoch=initial_epoch, callbacks=callbacks,
-                  verbose=0)
+        model.fit(batches, epochs=train.epochs, initial_epoch=initial_epoch, callbacks=callbacks, verbose=0)
     if keeper.nan_epoch:
         good = checkpoint_epoch(last_checkpoint(run_dir)) if last_checkpoint(run_dir) else 0
         raise TrainingError(
             f"the loss became NaN in epoch {keeper.nan_epoch} at learning rate "
             f"{train.learning_rate:g}; the last good checkpoint (epoch {good}) is kept: continue "
-            f"with --resume --lr {train.learning_rate / 10:g}")
+            f"with --resume --lr {train.learning_rate / 10:g}"
+        )
     return run_dir
 
 
 def check_train_settings(train: TrainSettings) -> None:
     """One-line errors for training settings that cannot work."""
     validate(train)
-    for name, value, low in (("epochs", train.epochs, 1), ("batch-anchors", train.anchors_per_batch, 1),
-                             ("mine-every", train.mine_every, 1), ("workers", train.workers, 1),
-                             ("hard-negatives", train.hard_negatives, 1)):
+    for name, value, low in (
+        ("epochs", train.epochs, 1),
+        ("batch-anchors", train.anchors_per_batch, 1),
+        ("mine-every", train.mine_every, 1),
+        ("workers", train.workers, 1),
+        ("hard-negatives", train.hard_negatives, 1),
+    ):
         if value < low:
             raise SettingsError(f"--{name} must be at least {low}, got {value}")
     if not train.learning_rate > 0 or not math.isfinite(train.learning_rate):
         raise SettingsError(f"--lr must be a positive number, got {train.learning_rate}: try 1e-4")
     if train.lr_schedule not in LR_SCHEDULES:
-        raise SettingsError(f"unknown learning-rate schedule '{train.lr_schedule}': use one of "
-                            f"{', '.join(LR_SCHEDULES)}")
+        raise SettingsError(
+            f"unknown learning-rate schedule '{train.lr_schedule}': use one of {', '.join(LR_SCHEDULES)}"
+        )
     if not train.temperature > 0 or not math.isfinite(train.temperature):
         raise SettingsError(f"--temperature must be a positive number, got {train.temperature}: try 0.1")
 
@@ -155,7 +202,8 @@ def _split_cache(workspace: Workspace, split: str, input_px: int, num_classes: i
     if pairs.empty:
         raise TrainingError(
             f"the {split} split of {workspace.pairs_index} has no pairs: prepare a larger area, "
-            "or change the split fractions (split.fractions in geosiam.toml) and prepare again")
+            "or change the split fractions (split.fractions in geosiam.toml) and prepare again"
+        )
     files = PairFiles(
         pair_ids=[str(p) for p in pairs["pair_id"]],
         images=tuple([workspace.absolute(p) for p in pairs[f"image_{s}"]] for s in "ab"),
@@ -163,8 +211,9 @@ def _split_cache(workspace: Workspace, split: str, input_px: int, num_classes: i
     )
     for path in (*files.images[0], *files.images[1], *files.masks[0], *files.masks[1]):
         if not path.exists():
-            raise WorkspaceError(f"{path} is listed in pairs.gpkg but missing: run "
-                                 "'geosiam prepare' again to rebuild it")
+            raise WorkspaceError(
+                f"{path} is listed in pairs.gpkg but missing: run 'geosiam prepare' again to rebuild it"
+            )
     return load_pair_cache(workspace.cache_dir / "train" / split, files, input_px, num_classes)
 
 
@@ -176,31 +225,38 @@ def _check_batch(pairs: int, train: TrainSettings) -> None:
         raise TrainingError(
             f"the training split has {pairs} pair(s) ({2 * pairs} anchors), too few for batches of "
             f"{anchors_per_batch} anchors with negatives from other places: lower --batch-anchors "
-            "or prepare a larger area")
+            "or prepare a larger area"
+        )
 
 
 def _open_run(workspace: Workspace, settings: Settings, run_name: str | None, resume: bool) -> Path:
     if run_name is not None and not re.fullmatch(r"[\w.-]+", run_name):
-        raise SettingsError(f"run name '{run_name}' is not a plain folder name: use letters, "
-                            "digits, '-', '_' and '.'")
+        raise SettingsError(
+            f"run name '{run_name}' is not a plain folder name: use letters, digits, '-', '_' and '.'"
+        )
     if resume:
         run_dir = workspace.run_dir(run_name) if run_name else _latest_run(workspace)
         if not (run_dir / RUN_SETTINGS).exists():
-            raise ModelError(f"no run '{run_dir.name}' in {workspace.runs_dir}: check --run, or "
-                             "drop --resume to start a new run")
+            raise ModelError(
+                f"no run '{run_dir.name}' in {workspace.runs_dir}: check --run, or "
+                "drop --resume to start a new run"
+            )
         before = to_dict(load_settings(run_dir / RUN_SETTINGS).train)
         now = to_dict(settings.train)
-        changed = sorted(k for k in set(before) | set(now)
-                         if k not in RESUMABLE_CHANGES and before.get(k) != now.get(k))
+        changed = sorted(
+            k for k in set(before) | set(now) if k not in RESUMABLE_CHANGES and before.get(k) != now.get(k)
+        )
         if changed:
             raise ModelError(
                 f"run '{run_dir.name}' was made with other settings ({', '.join(changed)}): "
-                "resume with its options, or start a new --run")
+                "resume with its options, or start a new --run"
+            )
     else:
         run_dir = workspace.run_dir(run_name or time.strftime("%Y%m%d-%H%M%S"))
         if run_dir.exists() and any(run_dir.iterdir()):
-            raise ModelError(f"run '{run_dir.name}' already exists: add --resume to continue it, "
-                             "or choose another --run")
+            raise ModelError(
+                f"run '{run_dir.name}' already exists: add --resume to continue it, or choose another --run"
+            )
     save_settings(settings, run_dir / RUN_SETTINGS)
     return run_dir
 
@@ -226,8 +282,9 @@ def _load_checkpoint(path: Path) -> keras.Model:
     try:
         return keras.saving.load_model(path)
     except Exception as exc:  # a corrupt archive surfaces as ValueError, OSError, KeyError...
-        raise ModelError(f"cannot load checkpoint {path} ({type(exc).__name__}): delete it to "
-                         "resume from the one before") from None
+        raise ModelError(
+            f"cannot load checkpoint {path} ({type(exc).__name__}): delete it to resume from the one before"
+        ) from None
 
 
 @dataclasses.dataclass
@@ -242,8 +299,15 @@ class MiningState:
 class RunKeeper(keras.callbacks.Callback):
     """Sets the batch epoch, mines, records history, keeps the best model and the checkpoints."""
 
-    def __init__(self, run_dir: Path, train: TrainSettings, num_classes: int,
-                 batches: TileBatches, caches: dict[str, PairCache], initial_epoch: int):
+    def __init__(
+        self,
+        run_dir: Path,
+        train: TrainSettings,
+        num_classes: int,
+        batches: TileBatches,
+        caches: dict[str, PairCache],
+        initial_epoch: int,
+    ):
         super().__init__()
         self.run_dir, self.train, self.num_classes = run_dir, train, num_classes
         self.batches, self.caches, self.initial_epoch = batches, caches, initial_epoch
@@ -294,8 +358,14 @@ class RunKeeper(keras.callbacks.Callback):
 
     # --- mining --------------------------------------------------------------------------------
     def embedder(self) -> Embedder:
-        return Embedder(embedding_of(self.model), self.train, self.num_classes, self.train.input_px,
-                        self.train.image_only, identity="training")
+        return Embedder(
+            embedding_of(self.model),
+            self.train,
+            self.num_classes,
+            self.train.input_px,
+            self.train.image_only,
+            identity="training",
+        )
 
     def describe(self, cache: PairCache) -> tuple[np.ndarray, np.ndarray]:
         embedder = self.embedder()
@@ -311,11 +381,22 @@ class RunKeeper(keras.callbacks.Callback):
         if val_map5 > self.state.best_val_map5:
             self.state.best_val_map5, self.state.best_epoch = val_map5, epoch
             save_embedding(embedding_of(self.model), self.train, self.num_classes, self.run_dir)
-        record = {"epoch": epoch, "hard_anchors": mining.hard_anchors, "train_map5": mining.map_at_5,
-                  "val_map5": val_map5, "mining_seconds": round(time.perf_counter() - started, 3)}
+        record = {
+            "epoch": epoch,
+            "hard_anchors": mining.hard_anchors,
+            "train_map5": mining.map_at_5,
+            "val_map5": val_map5,
+            "mining_seconds": round(time.perf_counter() - started, 3),
+        }
         self.state.minings.append(record)
-        log.info("mining after epoch %d: %d of %d anchors hard, train MAP@5 %.3f, val MAP@5 %.3f",
-                 epoch, mining.hard_anchors, 2 * len(self.caches["train"]), mining.map_at_5, val_map5)
+        log.info(
+            "mining after epoch %d: %d of %d anchors hard, train MAP@5 %.3f, val MAP@5 %.3f",
+            epoch,
+            mining.hard_anchors,
+            2 * len(self.caches["train"]),
+            mining.map_at_5,
+            val_map5,
+        )
         self.latest = record
         return record
 
@@ -340,8 +421,13 @@ class RunKeeper(keras.callbacks.Callback):
             self.model.stop_training = True
             return
         seconds = time.perf_counter() - self.epoch_started
-        row = {"epoch": done, "loss": f"{loss:.6g}", "seconds": round(seconds, 3), "mined": 0,
-               "learning_rate": f"{float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)):g}"}
+        row = {
+            "epoch": done,
+            "loss": f"{loss:.6g}",
+            "seconds": round(seconds, 3),
+            "mined": 0,
+            "learning_rate": f"{float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)):g}",
+        }
         if done % self.train.mine_every == 0 or done == self.train.epochs:
             row |= self.mine(done) | {"mined": 1}
         self.history.append(row)
@@ -360,8 +446,13 @@ class TrainingProgress(keras.callbacks.Callback):
         self.epochs = self.steps = None
 
     def on_train_begin(self, logs=None):
-        self.epochs = progress(total=self.params["epochs"], initial=self.keeper.initial_epoch,
-                               desc="training", unit="epoch", leave=True)
+        self.epochs = progress(
+            total=self.params["epochs"],
+            initial=self.keeper.initial_epoch,
+            desc="training",
+            unit="epoch",
+            leave=True,
+        )
 
     def on_epoch_begin(self, epoch, logs=None):
         self.steps = progress(total=self.params.get("steps"), desc=f"epoch {epoch + 1}", unit="batch")
@@ -375,9 +466,11 @@ class TrainingProgress(keras.callbacks.Callback):
         self.steps.close()
         self.epochs.update(1)
         latest = self.keeper.latest
-        self.epochs.set_postfix(loss=f"{float((logs or {}).get('loss', float('nan'))):.4f}",
-                                train_map5=f"{latest.get('train_map5', float('nan')):.3f}",
-                                val_map5=f"{latest.get('val_map5', float('nan')):.3f}")
+        self.epochs.set_postfix(
+            loss=f"{float((logs or {}).get('loss', float('nan'))):.4f}",
+            train_map5=f"{latest.get('train_map5', float('nan')):.3f}",
+            val_map5=f"{latest.get('val_map5', float('nan')):.3f}",
+        )
 
     def on_train_end(self, logs=None):
         if self.steps is not None:

@@ -64,5 +64,5 @@ def rgb_mask_descriptors(
 
 def _chunked(thumbnail, arrays: np.ndarray) -> np.ndarray:
     """Apply ``thumbnail`` to CHUNK tiles at a time and flatten each result to one row."""
-    parts = [thumbnail(arrays[i:i + CHUNK]) for i in range(0, len(arrays), CHUNK)]
+    parts = [thumbnail(arrays[i : i + CHUNK]) for i in range(0, len(arrays), CHUNK)]
     return np.concatenate(parts).reshape(len(arrays), -1).astype(np.float32)

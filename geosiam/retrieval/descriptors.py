@@ -58,10 +58,16 @@ def write_descriptors(path: Path, vectors: np.ndarray, table, identity: str) -> 
     if len(vectors) != len(table):
         raise ValueError(f"{len(vectors)} descriptors for {len(table)} table rows")
     table = table[COLUMNS + ["geometry"]].reset_index(drop=True)
-    metadata = {"model": identity, "rows": str(len(vectors)), "dim": str(vectors.shape[1]),
-                "digest": digest(vectors)}
-    with atomic.atomic_path(path) as vectors_tmp, \
-            atomic.atomic_path(table_path(path), suffix=".gpkg") as table_tmp:
+    metadata = {
+        "model": identity,
+        "rows": str(len(vectors)),
+        "dim": str(vectors.shape[1]),
+        "digest": digest(vectors),
+    }
+    with (
+        atomic.atomic_path(path) as vectors_tmp,
+        atomic.atomic_path(table_path(path), suffix=".gpkg") as table_tmp,
+    ):
         with open(vectors_tmp, "wb") as handle:
             np.save(handle, vectors)
         table.to_file(table_tmp, layer=LAYER, driver="GPKG", layer_metadata=metadata)

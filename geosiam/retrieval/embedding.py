@@ -74,12 +74,17 @@ def embed_tiles(
     finished = _finished(out, tiles, embedder.identity)
     if finished is not None:
         return finished, EmbedStats(len(tiles), len(tiles), 0.0, 0.0)
-    partial = _Partial(out, fingerprint({
-        "images": [str(p) for p in tiles.images],
-        "masks": [str(p) for p in tiles.masks or []],
-        "model": embedder.identity,
-        "input_px": embedder.input_px,
-    }))
+    partial = _Partial(
+        out,
+        fingerprint(
+            {
+                "images": [str(p) for p in tiles.images],
+                "masks": [str(p) for p in tiles.masks or []],
+                "model": embedder.identity,
+                "input_px": embedder.input_px,
+            }
+        ),
+    )
     done = partial.done()
     vectors = partial.open() if done else None
     started, model_seconds = time.perf_counter(), 0.0
@@ -101,8 +106,7 @@ def embed_tiles(
             bar.update(stop - start)
     bar.close()
     stats = EmbedStats(len(tiles), done, time.perf_counter() - started, model_seconds)
-    descriptors = write_descriptors(out, np.array(vectors), tiles.table(embedder.identity),
-                                    embedder.identity)
+    descriptors = write_descriptors(out, np.array(vectors), tiles.table(embedder.identity), embedder.identity)
     partial.remove()
     return descriptors, stats
 
@@ -116,8 +120,11 @@ def _finished(out: Path, tiles: TileSet, identity: str) -> Descriptors | None:
     except WorkspaceError:  # damaged or foreign: embedded again and replaced
         return None
     masks = [str(p) for p in tiles.masks] if tiles.masks else [""] * len(tiles)
-    same = (found.identity == identity and list(found.table["image"]) == [str(p) for p in tiles.images]
-            and list(found.table["mask"]) == masks)
+    same = (
+        found.identity == identity
+        and list(found.table["image"]) == [str(p) for p in tiles.images]
+        and list(found.table["mask"]) == masks
+    )
     return found if same else None
 
 

@@ -84,10 +84,14 @@ class _SplitArrays:
         from geosiam.tiling.read import read_many
 
         if size not in self._cache:
-            paths = {c: [self.workspace.absolute(p) for p in self.pairs[c]]
-                     for c in ("image_a", "mask_a", "image_b", "mask_b")}
-            self._cache[size] = (read_many(paths["image_a"], paths["mask_a"], size),
-                                 read_many(paths["image_b"], paths["mask_b"], size))
+            paths = {
+                c: [self.workspace.absolute(p) for p in self.pairs[c]]
+                for c in ("image_a", "mask_a", "image_b", "mask_b")
+            }
+            self._cache[size] = (
+                read_many(paths["image_a"], paths["mask_a"], size),
+                read_many(paths["image_b"], paths["mask_b"], size),
+            )
         return self._cache[size]
 
 
@@ -96,7 +100,7 @@ def _embed_both(embedder, older: tuple, newer: tuple) -> tuple[np.ndarray, np.nd
     images = np.concatenate([older[0], newer[0]])
     masks = None if embedder.image_only else np.concatenate([older[1], newer[1]])
     vectors = embedder.embed(images, masks, batch_size=BATCH_SIZE)
-    return vectors[: len(older[0])], vectors[len(older[0]):]
+    return vectors[: len(older[0])], vectors[len(older[0]) :]
 
 
 def evaluate_run(
@@ -142,7 +146,8 @@ def evaluate_run(
     vectors["pixels_rgb"] = tuple(baselines.rgb_descriptors(t[0]) for t in (older, newer))
     vectors["pixels_mask"] = tuple(baselines.mask_descriptors(t[1], num_classes) for t in (older, newer))
     vectors["pixels_rgb_mask"] = tuple(
-        baselines.rgb_mask_descriptors(t[0], t[1], num_classes) for t in (older, newer))
+        baselines.rgb_mask_descriptors(t[0], t[1], num_classes) for t in (older, newer)
+    )
     cells = baselines.CELLS
     models["pixels_rgb"] = f"raw pixels of the image ({cells}x{cells} thumbnail, mean-centred)"
     models["pixels_mask"] = f"raw pixels of the mask (class shares on a {cells}x{cells} grid)"
@@ -150,8 +155,9 @@ def evaluate_run(
 
     results = {name: both_directions(*pair) for name, pair in vectors.items()}
     years = {"older": int(pairs["year_a"].iloc[0]), "newer": int(pairs["year_b"].iloc[0])}
-    directions = {d: {name: summary(r[d].ranks) for name, r in results.items()}
-                  for d in (REFERENCE, "older_to_newer")}
+    directions = {
+        d: {name: summary(r[d].ranks) for name, r in results.items()} for d in (REFERENCE, "older_to_newer")
+    }
     metrics = {
         **directions[REFERENCE][MAIN],
         "run": run_dir.name,
@@ -189,26 +195,37 @@ def _write_outputs(out, metrics, table, labels, results, pairs, newer, older, wo
     from geosiam.tiling.index import write_index
 
     main = results[MAIN][REFERENCE]
-    curves = {d: {name: recall_curve(r[d].ranks, MAX_K) for name, r in results.items()}
-              for d in (REFERENCE, "older_to_newer")}
+    curves = {
+        d: {name: recall_curve(r[d].ranks, MAX_K) for name, r in results.items()}
+        for d in (REFERENCE, "older_to_newer")
+    }
     atomic.write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     report.save_figure(report.recall_figure(curves, labels), out / "recall_at_k.png")
-    titles = [f"{t} ({metrics['years']['newer']}) rank {r or '>' + str(MAX_K)}"
-              for t, r in zip(pairs["tile_id_b"], main.ranks)]
+    titles = [
+        f"{t} ({metrics['years']['newer']}) rank {r or '>' + str(MAX_K)}"
+        for t, r in zip(pairs["tile_id_b"], main.ranks)
+    ]
     picks = report.pick_examples(main.ranks, EXAMPLES)
     colours = load_classes(workspace.classes_path).colours()
     report.save_figure(
-        report.examples_figure(newer[0], newer[1], older[0], main.neighbours, main.scores,
-                               main.ranks, picks, titles, colours),
-        out / "examples.png")
+        report.examples_figure(
+            newer[0], newer[1], older[0], main.neighbours, main.scores, main.ranks, picks, titles, colours
+        ),
+        out / "examples.png",
+    )
     report.save_figure(
-        report.failure_map_figure(pairs.geometry, main.ranks,
-                                  f"rank of the true match, {labels[MAIN]}, {metrics['split']} split"),
-        out / "failure_map.png")
+        report.failure_map_figure(
+            pairs.geometry, main.ranks, f"rank of the true match, {labels[MAIN]}, {metrics['split']} split"
+        ),
+        out / "failure_map.png",
+    )
     ranks = pairs[["pair_id", "tile_id_a", "tile_id_b", "year_a", "year_b", "geometry"]].copy()
     for name, r in results.items():
         ranks[f"rank_{name}"] = r[REFERENCE].ranks
     write_index(ranks, out / "ranks.gpkg", "ranks")
-    figures = {"recall_at_k.png": "recall@k", "examples.png": "example queries and their top 5",
-               "failure_map.png": "where retrieval fails"}
+    figures = {
+        "recall_at_k.png": "recall@k",
+        "examples.png": "example queries and their top 5",
+        "failure_map.png": "where retrieval fails",
+    }
     atomic.write_text(out / "report.md", report.report_markdown(metrics, table, labels, figures))

@@ -17,8 +17,13 @@ DIRECTION_TITLES = {
     "newer_to_older": "newer year -> older year (reference)",
     "older_to_newer": "older year -> newer year",
 }
-METRIC_COLUMNS = [("map_at_5", "MAP@5"), ("recall_at_1", "R@1"), ("recall_at_5", "R@5"),
-                  ("recall_at_10", "R@10"), ("n_queries", "queries")]
+METRIC_COLUMNS = [
+    ("map_at_5", "MAP@5"),
+    ("recall_at_1", "R@1"),
+    ("recall_at_5", "R@5"),
+    ("recall_at_10", "R@10"),
+    ("n_queries", "queries"),
+]
 BAND_COLOURS = ["#1a9641", "#a6d96a", "#fdae61", "#d7191c"]
 BAND_LABELS = ["rank 1", "rank 2-5", "rank 6-10", "not in top 10"]
 MATCH_RGB = (0, 192, 0)  # frame of the true match in example mosaics
@@ -49,8 +54,9 @@ def pick_examples(ranks: np.ndarray, count: int) -> np.ndarray:
     """Query indices to show: up to half successes (rank 1), the rest failures, worst first."""
     ranks = np.asarray(ranks)
     failures = np.flatnonzero(ranks != 1)
-    order = np.argsort(np.where(ranks[failures] == 0, np.iinfo(np.int32).max, ranks[failures]),
-                      kind="stable")[::-1]
+    order = np.argsort(
+        np.where(ranks[failures] == 0, np.iinfo(np.int32).max, ranks[failures]), kind="stable"
+    )[::-1]
     successes = np.flatnonzero(ranks == 1)
     n_fail = min(len(failures), max(count - min(len(successes), count // 2), 0))
     n_ok = min(len(successes), count - n_fail)
@@ -75,8 +81,13 @@ def recall_figure(curves: dict[str, dict[str, np.ndarray]], labels: dict[str, st
         for name, curve in per_model.items():
             ks = np.arange(1, len(curve) + 1)
             ax.plot(ks, curve, marker="o", label=labels.get(name, name))
-        ax.set(title=DIRECTION_TITLES.get(direction, direction), xlabel="k", ylabel="recall@k",
-               ylim=(0, 1.02), xticks=np.arange(1, len(curve) + 1))
+        ax.set(
+            title=DIRECTION_TITLES.get(direction, direction),
+            xlabel="k",
+            ylabel="recall@k",
+            ylim=(0, 1.02),
+            xticks=np.arange(1, len(curve) + 1),
+        )
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small", loc="lower right")
     return fig
@@ -113,8 +124,9 @@ def examples_mosaic(
     canvas = np.full((len(picks) * height, columns * width, 3), 255, dtype=np.uint8)
     for row, q in enumerate(picks):
         found = 1 <= ranks[q] <= shown
-        tiles = [queries[q]] + ([] if query_masks is None else
-                                [colour_masks(query_masks[q:q + 1], colours)[0]])
+        tiles = [queries[q]] + (
+            [] if query_masks is None else [colour_masks(query_masks[q : q + 1], colours)[0]]
+        )
         tiles += [database[j] for j in neighbours[q, :shown]]
         tiles.append(None if found else database[q])
         for col, tile in enumerate(tiles):
@@ -122,9 +134,9 @@ def examples_mosaic(
                 continue
             top, left = row * height + CAPTION_PX, col * width
             if (found and col == lead + ranks[q] - 1) or col == columns - 1:
-                canvas[top:top + width, left:left + width] = MATCH_RGB
+                canvas[top : top + width, left : left + width] = MATCH_RGB
             big = np.repeat(np.repeat(tile, zoom, axis=0), zoom, axis=1)
-            canvas[top + FRAME:top + width - FRAME, left + FRAME:left + width - FRAME] = big
+            canvas[top + FRAME : top + width - FRAME, left + FRAME : left + width - FRAME] = big
     return canvas
 
 
@@ -155,8 +167,15 @@ def examples_figure(
         if not 1 <= ranks[q] <= shown:
             captions.append(f"true match: rank {ranks[q] or '>' + str(neighbours.shape[1])}")
         for c, caption in enumerate(captions):
-            ax.text((c + 0.5) * width, r * height + CAPTION_PX - 3, caption, ha="center", va="bottom",
-                    fontsize=6, color="#d7191c" if caption.startswith("true") else "black")
+            ax.text(
+                (c + 0.5) * width,
+                r * height + CAPTION_PX - 3,
+                caption,
+                ha="center",
+                va="bottom",
+                fontsize=6,
+                color="#d7191c" if caption.startswith("true") else "black",
+            )
     return fig
 
 
@@ -172,17 +191,24 @@ def failure_map_figure(footprints, ranks: np.ndarray, title: str):
     bands = rank_bands(ranks)
     for geometry, band in zip(footprints, bands):
         for part in getattr(geometry, "geoms", [geometry]):
-            ax.add_patch(Polygon(np.asarray(part.exterior.coords), closed=True,
-                                 fc=BAND_COLOURS[band], ec="#404040", lw=0.3))
+            ax.add_patch(
+                Polygon(
+                    np.asarray(part.exterior.coords), closed=True, fc=BAND_COLOURS[band], ec="#404040", lw=0.3
+                )
+            )
     pad = 0.02 * max(xmax - xmin, ymax - ymin, 1.0)
-    ax.set(xlim=(xmin - pad, xmax + pad), ylim=(ymin - pad, ymax + pad), aspect="equal",
-           title=title)
+    ax.set(xlim=(xmin - pad, xmax + pad), ylim=(ymin - pad, ymax + pad), aspect="equal", title=title)
     ax.ticklabel_format(useOffset=False, style="plain")
     ax.tick_params(labelsize=7)
     counts = np.bincount(bands, minlength=len(BAND_LABELS))
-    ax.legend(handles=[Patch(fc=c, label=f"{label} ({n})")
-                       for c, label, n in zip(BAND_COLOURS, BAND_LABELS, counts)],
-              loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
+    ax.legend(
+        handles=[
+            Patch(fc=c, label=f"{label} ({n})") for c, label, n in zip(BAND_COLOURS, BAND_LABELS, counts)
+        ],
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1),
+        fontsize="small",
+    )
     return fig
 
 

@@ -54,8 +54,7 @@ def image_only_run(workspace: Workspace, name: str | None, main: Path) -> Path |
                 "image-only run to --image-only-run (train one with image_only = true)"
             )
         return run
-    candidates = [r for r in trained_runs(workspace)
-                  if r.resolve() != main.resolve() and _is_image_only(r)]
+    candidates = [r for r in trained_runs(workspace) if r.resolve() != main.resolve() and _is_image_only(r)]
     return candidates[0] if candidates else None
 
 

@@ -102,8 +102,9 @@ def write_matches(path: Path, matches, query: TileSet) -> None:
 
     from geosiam import atomic
 
-    query_layer = gpd.GeoDataFrame({"image": [str(query.images[0])], "year": query.years},
-                                   geometry=query.footprints, crs=query.crs)
+    query_layer = gpd.GeoDataFrame(
+        {"image": [str(query.images[0])], "year": query.years}, geometry=query.footprints, crs=query.crs
+    )
     with atomic.atomic_path(path, suffix=".gpkg") as tmp:
         matches.to_file(tmp, layer="matches", driver="GPKG")
         query_layer.to_file(tmp, layer="query", driver="GPKG")

@@ -89,12 +89,10 @@ def workspace_mask_path(image: Path) -> Path | None:
     if "tiles" not in parts:
         return None
     at = len(parts) - 1 - parts[::-1].index("tiles")
-    return Path(*parts[:at], "masks", *parts[at + 1:])
+    return Path(*parts[:at], "masks", *parts[at + 1 :])
 
 
-def inspect_tiles(
-    images: Sequence[Path], masks: Sequence[Path] | None, input_px: int
-) -> tuple[list, str]:
+def inspect_tiles(images: Sequence[Path], masks: Sequence[Path] | None, input_px: int) -> tuple[list, str]:
     """Check every tile's header (bands, type, size, georeferencing) and mask; footprints + CRS.
 
     Footprints are in the CRS of the first tile (others are reprojected).
@@ -161,8 +159,11 @@ def _list_images(spec: str) -> tuple[list[Path], Path | None]:
     elif path.is_file():
         images, root = [path], None
     elif any(ch in spec for ch in "*?["):
-        images = sorted(Path(p) for p in glob.glob(spec, recursive=True)
-                        if Path(p).suffix.lower() in TIFF_SUFFIXES and Path(p).is_file())
+        images = sorted(
+            Path(p)
+            for p in glob.glob(spec, recursive=True)
+            if Path(p).suffix.lower() in TIFF_SUFFIXES and Path(p).is_file()
+        )
         root = None
     else:
         raise SourceError(f"{spec} does not exist: give a folder of tiles, a glob or a tiles.gpkg")
@@ -221,5 +222,11 @@ def _from_index(path: Path, need_masks: bool, masks_dir: Path | None, year: int 
         masks = [root / p for p in rows["mask"]]
     if masks is not None:
         _require_masks(images, masks)
-    return TileSet(images, masks, list(rows["tile_id"]), [int(y) for y in rows["year"]],
-                   list(rows.geometry), rows.crs.to_string())
+    return TileSet(
+        images,
+        masks,
+        list(rows["tile_id"]),
+        [int(y) for y in rows["year"]],
+        list(rows.geometry),
+        rows.crs.to_string(),
+    )

@@ -28,6 +28,7 @@ from geosiam.config import Settings
 from geosiam.errors import DownloadError, SourceError
 from geosiam.progress import progress
 from geosiam.sources import archives, departements, wms
+from geosiam.sources.area import bounds_overlap
 from geosiam.sources.download import (
     HttpClient,
     RemoteFile,
@@ -38,7 +39,7 @@ from geosiam.sources.download import (
     parse_md5_file,
     partial_path,
 )
-from geosiam.sources.ogc import local_name, overlap, to_int
+from geosiam.sources.ogc import local_name, to_int
 from geosiam.sources.sourceset import YearSources
 from geosiam.tiling.grid import DEFAULT_TILE_PX, DEFAULT_TILE_SIZE_M
 from geosiam.workspace import Workspace
@@ -359,7 +360,7 @@ def pick_dalles(names: list[str], area: Bounds | None) -> list[str]:
     dalles = []
     for name in names:
         box = dalle_bounds(name, step)
-        if box and (area is None or overlap(box, area)):
+        if box and (area is None or bounds_overlap(box, area)):
             dalles.append(name)
     stems = tuple(name.rsplit(".", 1)[0] + "." for name in dalles)
     return dalles + [n for n in names if n not in dalles and n.startswith(stems)]

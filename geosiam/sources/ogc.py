@@ -31,8 +31,3 @@ def to_int(value: str | None) -> int | None:
         return int(value.strip()) if value is not None else None
     except ValueError:
         return None
-
-
-def overlap(a: Bounds, b: Bounds) -> bool:
-    """True when two (xmin, ymin, xmax, ymax) boxes share some area."""
-    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]

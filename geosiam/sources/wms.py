@@ -20,11 +20,12 @@ from pathlib import Path
 from geosiam import atomic
 from geosiam.errors import DownloadError, SourceError
 from geosiam.progress import progress
+from geosiam.sources.area import bounds_overlap
 from geosiam.sources.download import HttpClient
 from geosiam.sources.ogc import child as _child
 from geosiam.sources.ogc import children as _children
 from geosiam.sources.ogc import local_name as _local
-from geosiam.sources.ogc import overlap, to_int
+from geosiam.sources.ogc import to_int
 
 Bounds = tuple[float, float, float, float]
 
@@ -118,7 +119,7 @@ def ortho_layer(capabilities: Capabilities, year: int, lonlat_bounds: Bounds | N
         span = layer_years(layer.name)
         if span is None or not span[0] <= year <= span[1]:
             continue
-        if lonlat_bounds and layer.lonlat_bounds and not overlap(layer.lonlat_bounds, lonlat_bounds):
+        if lonlat_bounds and layer.lonlat_bounds and not bounds_overlap(layer.lonlat_bounds, lonlat_bounds):
             continue
         candidates.append((span[1] - span[0], layer.name))
     return capabilities.layers[min(candidates)[1]] if candidates else None

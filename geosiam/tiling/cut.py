@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from geosiam import atomic
+from geosiam.sources.area import bounds_overlap
 from geosiam.tiling import chunks
 from geosiam.tiling.grid import Grid
 from geosiam.tiling.rasters import RasterInfo, to_uint8
@@ -82,7 +83,7 @@ def mosaic(rasters, transform, shape, grid_crs) -> tuple[np.ndarray, np.ndarray]
     owner = np.full(shape, -1, dtype=np.int32)
     bounds = _bounds_of(transform, shape)
     for index, info in enumerate(rasters):
-        if not _overlaps(info.bounds, bounds):
+        if not bounds_overlap(info.bounds, bounds):
             continue
         data, valid = read_onto(info, transform, shape, grid_crs)
         fill = valid & (owner < 0)
@@ -195,7 +196,3 @@ def _bounds_of(transform, shape) -> tuple[float, float, float, float]:
     height, width = shape
     xmin, ymax = transform.c, transform.f
     return (xmin, ymax + transform.e * height, xmin + transform.a * width, ymax)
-
-
-def _overlaps(a, b) -> bool:
-    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]

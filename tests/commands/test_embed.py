@@ -34,23 +34,46 @@ def test_embed_own_larger_imagery_with_an_image_only_run(ws, tmp_path, capsys):
         image = rng.integers(0, 255, (64, 64, 3), np.uint8)  # resampled to the model's 32 px
         write_geotiff(tmp_path / "mine" / f"{name}.tif", image, from_origin(600000, 6500000, 1.0, 1.0))
     out = tmp_path / "mine.npy"
-    code, _, _ = run_cli(["embed", f"{tmp_path}/mine/*.tif", "--run", "image-only", "--year", "2021",
-                          "-o", str(out), "-w", str(ws.workspace.root)], capsys)
+    code, _, _ = run_cli(
+        [
+            "embed",
+            f"{tmp_path}/mine/*.tif",
+            "--run",
+            "image-only",
+            "--year",
+            "2021",
+            "-o",
+            str(out),
+            "-w",
+            str(ws.workspace.root),
+        ],
+        capsys,
+    )
     found = read_descriptors(out)
     assert code == 0 and list(found.table["tile_id"]) == ["a", "b"] and found.table.crs == "EPSG:2154"
     assert list(found.table["year"]) == [2021] * 2 and list(found.table["mask"]) == ["", ""]
     assert found.identity == load_embedder(ws.image_only_run).identity
 
 
-@pytest.mark.parametrize(("tiles", "extra", "message"), [
-    ("empty", [], "no GeoTIFF (.tif) found in"),
-    ("empty", ["--run", "nope"], "no trained run 'nope'"),
-    ("empty", ["-o", "v.csv"], "use -o vectors.npy"),
-])
+@pytest.mark.parametrize(
+    ("tiles", "extra", "message"),
+    [
+        ("empty", [], "no GeoTIFF (.tif) found in"),
+        ("empty", ["--run", "nope"], "no trained run 'nope'"),
+        ("empty", ["-o", "v.csv"], "use -o vectors.npy"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(ws, tmp_path, capsys, tiles, extra, message):
     (tmp_path / "empty").mkdir()
-    args = ["embed", str(tmp_path / tiles), "-o", str(tmp_path / "v.npy"), *extra,
-            "-w", str(ws.workspace.root)]
+    args = [
+        "embed",
+        str(tmp_path / tiles),
+        "-o",
+        str(tmp_path / "v.npy"),
+        *extra,
+        "-w",
+        str(ws.workspace.root),
+    ]
     code, _, stderr = run_cli(args, capsys)
     assert code == 2 and message in stderr and stderr.count("\n") == 1
     assert not (tmp_path / "v.npy").exists()

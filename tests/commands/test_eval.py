@@ -14,8 +14,10 @@ def ws(tmp_path_factory):
 
 
 def test_eval_prints_the_table_and_writes_the_report(ws, capsys):
-    code, stdout, _ = run_cli(["eval", "--run", "fused", "--image-only-run", "image-only",
-                               "-w", str(ws.workspace.root), "-q"], capsys)
+    code, stdout, _ = run_cli(
+        ["eval", "--run", "fused", "--image-only-run", "image-only", "-w", str(ws.workspace.root), "-q"],
+        capsys,
+    )
     assert code == 0
     assert "| trained (fused) |" in stdout and "| image only (image-only) |" in stdout
     assert "| pixels: image + mask |" in stdout and "older year -> newer year" in stdout
@@ -24,11 +26,14 @@ def test_eval_prints_the_table_and_writes_the_report(ws, capsys):
     assert set(metrics["directions"]["older_to_newer"]) >= {"model", "image_only", "untrained"}
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--split", "val"], "split 'val' has no pairs (test: 12): choose another --split"),
-    (["--split", "dev"], "unknown split 'dev'"),
-    (["--run", "nope"], "no trained run 'nope'"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--split", "val"], "split 'val' has no pairs (test: 12): choose another --split"),
+        (["--split", "dev"], "unknown split 'dev'"),
+        (["--run", "nope"], "no trained run 'nope'"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(ws, capsys, args, message):
     code, _, stderr = run_cli(["eval", *args, "-w", str(ws.workspace.root)], capsys)
     assert code == 2 and message in stderr and stderr.count("\n") == 1

@@ -19,8 +19,22 @@ def ws(tmp_path_factory):
 def test_a_tile_finds_its_place_in_the_other_year(ws, tmp_path, capsys):
     query = ws.workspace.tile_path(2015, QUERY)
     out = tmp_path / "matches.gpkg"
-    code, stdout, _ = run_cli(["search", str(query), "-k", "3", "--run", "fused", "-o", str(out),
-                               "-w", str(ws.workspace.root), "-q"], capsys)
+    code, stdout, _ = run_cli(
+        [
+            "search",
+            str(query),
+            "-k",
+            "3",
+            "--run",
+            "fused",
+            "-o",
+            str(out),
+            "-w",
+            str(ws.workspace.root),
+            "-q",
+        ],
+        capsys,
+    )
     assert code == 0
     lines = stdout.splitlines()
     assert lines[0].split()[:4] == ["rank", "score", "tile_id", "year"]
@@ -34,25 +48,44 @@ def test_a_tile_finds_its_place_in_the_other_year(ws, tmp_path, capsys):
 def test_search_in_descriptors_of_the_same_model_only(ws, tmp_path, capsys):
     vectors = tmp_path / "v2000.npy"
     root = str(ws.workspace.root)
-    assert run_cli(["embed", f"{ws.workspace.tiles_dir}/2000", "-o", str(vectors), "--run", "image-only",
-                    "-w", root, "-q"], capsys)[0] == 0
+    assert (
+        run_cli(
+            [
+                "embed",
+                f"{ws.workspace.tiles_dir}/2000",
+                "-o",
+                str(vectors),
+                "--run",
+                "image-only",
+                "-w",
+                root,
+                "-q",
+            ],
+            capsys,
+        )[0]
+        == 0
+    )
     own = tmp_path / "mine.tif"  # outside the workspace: no year, no mask
     shutil.copy(ws.workspace.tile_path(2015, QUERY), own)
-    code, stdout, _ = run_cli(["search", str(own), "--vectors", str(vectors), "--run", "image-only",
-                               "-w", root], capsys)
+    code, stdout, _ = run_cli(
+        ["search", str(own), "--vectors", str(vectors), "--run", "image-only", "-w", root], capsys
+    )
     assert code == 0 and stdout.splitlines()[1].split()[3] == "2000"
-    code, _, stderr = run_cli(["search", str(own), "--vectors", str(vectors), "--run", "fused",
-                               "-w", root], capsys)
+    code, _, stderr = run_cli(
+        ["search", str(own), "--vectors", str(vectors), "--run", "fused", "-w", root], capsys
+    )
     assert code == 2 and "made by model" in stderr and "pass the --run that wrote them" in stderr
 
 
-@pytest.mark.parametrize(("query", "extra", "message"), [
-    ("mine.tif", [], "has no mask: give --mask FILE"),
-    ("mine.tif", ["--run", "image-only"], "cannot tell which year to search"),
-    ("none.tif", [], "does not exist"),
-])
+@pytest.mark.parametrize(
+    ("query", "extra", "message"),
+    [
+        ("mine.tif", [], "has no mask: give --mask FILE"),
+        ("mine.tif", ["--run", "image-only"], "cannot tell which year to search"),
+        ("none.tif", [], "does not exist"),
+    ],
+)
 def test_bad_queries_are_one_line_errors(ws, tmp_path, capsys, query, extra, message):
     shutil.copy(ws.workspace.tile_path(2015, QUERY), tmp_path / "mine.tif")
-    code, _, stderr = run_cli(["search", str(tmp_path / query), *extra, "-w", str(ws.workspace.root)],
-                              capsys)
+    code, _, stderr = run_cli(["search", str(tmp_path / query), *extra, "-w", str(ws.workspace.root)], capsys)
     assert code == 2 and message in stderr and stderr.count("\n") == 1

@@ -20,17 +20,20 @@ def test_train_without_a_prepared_workspace_is_a_one_line_error(tmp_path, capsys
     assert len(err.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize(("option", "message"), [
-    (["--loss", "hinge"], "unknown loss 'hinge'"),
-    (["--backbone", "vgg"], "unknown backbone 'vgg'"),
-    (["--lr", "0"], "--lr must be a positive number"),
-    (["--epochs", "0"], "--epochs must be at least 1"),
-    (["--temperature", "0"], "--temperature must be a positive number"),
-    (["--lr-schedule", "step"], "unknown learning-rate schedule 'step'"),
-    (["--loss", "infonce", "--batch-anchors", "4"], "too few for batches of 4 distinct places"),
-    (["--run", "a/b"], "not a plain folder name"),
-    (["--resume", "--run", "nope"], "no run 'nope'"),
-])
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--loss", "hinge"], "unknown loss 'hinge'"),
+        (["--backbone", "vgg"], "unknown backbone 'vgg'"),
+        (["--lr", "0"], "--lr must be a positive number"),
+        (["--epochs", "0"], "--epochs must be at least 1"),
+        (["--temperature", "0"], "--temperature must be a positive number"),
+        (["--lr-schedule", "step"], "unknown learning-rate schedule 'step'"),
+        (["--loss", "infonce", "--batch-anchors", "4"], "too few for batches of 4 distinct places"),
+        (["--run", "a/b"], "not a plain folder name"),
+        (["--resume", "--run", "nope"], "no run 'nope'"),
+    ],
+)
 def test_bad_options_are_one_line_errors(tmp_path, capsys, option, message):
     workspace = make_workspace(tmp_path / "ws", places=4, px=32, splits=["train"] * 3 + ["val"])
     code, err = _run(["train", "-w", str(workspace.root), "--weights", "none", *option], capsys)
@@ -38,11 +41,22 @@ def test_bad_options_are_one_line_errors(tmp_path, capsys, option, message):
 
 
 def test_help_lists_the_options_without_importing_keras():
-    code = ("import sys; from geosiam.cli import main\n"
-            "try: main(['train', '--help'])\nexcept SystemExit: pass\n"
-            "print('keras' in sys.modules)")
+    code = (
+        "import sys; from geosiam.cli import main\n"
+        "try: main(['train', '--help'])\nexcept SystemExit: pass\n"
+        "print('keras' in sys.modules)"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    for option in ("--backbone", "--mask-encoding", "--image-only", "--mine-every", "--resume",
-                   "--no-mixed-precision", "--batch-anchors", "--input-px", "--temperature"):
+    for option in (
+        "--backbone",
+        "--mask-encoding",
+        "--image-only",
+        "--mine-every",
+        "--resume",
+        "--no-mixed-precision",
+        "--batch-anchors",
+        "--input-px",
+        "--temperature",
+    ):
         assert option in done.stdout
     assert done.stdout.strip().endswith("False")

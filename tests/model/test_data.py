@@ -5,11 +5,20 @@ import numpy as np
 import pytest
 
 from geosiam.errors import ModelError, TrainingError
-
-from geosiam.model.data import (SLOT_LABELS, PairBatches, PairCache, PairFiles, PlaceBatches,
-                                colour_jitter, hard_groups, load_pair_cache, resize_images,
-                                resize_masks)
+from geosiam.model.data import (
+    SLOT_LABELS,
+    PairBatches,
+    PairCache,
+    PairFiles,
+    PlaceBatches,
+    colour_jitter,
+    hard_groups,
+    load_pair_cache,
+    resize_images,
+    resize_masks,
+)
 from tests.retrieval.factory import make_workspace
+
 
 def _marked_cache(n: int = 5, px: int = 8) -> PairCache:
     """Pixel (0, 0) of every image holds 10 * pair + side; the mask marks one corner."""
@@ -21,13 +30,17 @@ def _marked_cache(n: int = 5, px: int = 8) -> PairCache:
             masks[side, i, 0, 0] = 3
     return PairCache(Path("."), [str(i) for i in range(n)], images, masks)
 
+
 def _files(workspace, split="train"):
     from geosiam.tiling.index import read_pairs
 
     pairs = read_pairs(workspace.pairs_index, split)
-    return PairFiles([str(p) for p in pairs["pair_id"]],
-                     tuple([workspace.absolute(p) for p in pairs[f"image_{s}"]] for s in "ab"),
-                     tuple([workspace.absolute(p) for p in pairs[f"mask_{s}"]] for s in "ab"))
+    return PairFiles(
+        [str(p) for p in pairs["pair_id"]],
+        tuple([workspace.absolute(p) for p in pairs[f"image_{s}"]] for s in "ab"),
+        tuple([workspace.absolute(p) for p in pairs[f"mask_{s}"]] for s in "ab"),
+    )
+
 
 def test_cache_is_built_once_reused_and_rebuilt_when_a_tile_changes(tmp_path):
     workspace = make_workspace(tmp_path / "ws", places=4, px=16, splits=["train"] * 4)
@@ -43,6 +56,7 @@ def test_cache_is_built_once_reused_and_rebuilt_when_a_tile_changes(tmp_path):
     assert rebuilt.folder != first.folder
     assert [p.name for p in root.iterdir()] == [rebuilt.folder.name]  # the stale cache is gone
     np.testing.assert_array_equal(rebuilt.images, first.images)
+
 
 def test_an_interrupted_build_leaves_no_cache_and_the_next_one_completes(tmp_path, monkeypatch):
     workspace = make_workspace(tmp_path / "ws", places=3, px=16, splits=["train"] * 3)
@@ -64,10 +78,12 @@ def test_an_interrupted_build_leaves_no_cache_and_the_next_one_completes(tmp_pat
     monkeypatch.setattr(read, "read_mask", real)
     assert len(load_pair_cache(root, files, 16, 9)) == 3
 
+
 def test_masks_with_unknown_class_ids_are_refused(tmp_path):
     workspace = make_workspace(tmp_path / "ws", places=2, px=16, splits=["train"] * 2)
     with pytest.raises(ModelError, match="class id"):
         load_pair_cache(tmp_path / "cache", _files(workspace), 16, 2)
+
 
 def test_batches_mix_positives_random_and_hard_negatives_never_the_anchor_itself():
     cache = _marked_cache(n=5)
@@ -88,6 +104,7 @@ def test_batches_mix_positives_random_and_hard_negatives_never_the_anchor_itself
         np.testing.assert_array_equal(other_pair[3::4], (anchor_pair[3::4] + 2) % 5)  # hard slot
         seen_anchors |= set(zip(anchor_pair.tolist(), anchor_side.tolist()))
     assert len(seen_anchors) == 10  # both years of every pair are anchors in one epoch
+
 
 def _decode(batch):
     """(pair, side) of every anchor and other tile of a batch of marked tiles."""
@@ -152,6 +169,7 @@ def test_batches_depend_on_seed_epoch_and_index_only(layout):
     b.epoch = 1
     assert not np.array_equal(b[1][0]["anchor_image"], first["anchor_image"])
 
+
 def test_augmentation_moves_image_mask_and_partner_together():
     px = 8
     cache = _marked_cache(n=4, px=px)
@@ -169,6 +187,7 @@ def test_augmentation_moves_image_mask_and_partner_together():
         corners.add(positions[0])
     assert len(corners) > 1  # the transforms did move things
 
+
 def test_colour_jitter_changes_the_image_within_range():
     image = np.random.default_rng(0).integers(0, 256, (8, 8, 3), dtype=np.uint8)
     jittered = colour_jitter(np.random.default_rng(1), image)
@@ -176,6 +195,7 @@ def test_colour_jitter_changes_the_image_within_range():
     assert not np.array_equal(jittered, image)
     order = np.argsort(image[..., 0], axis=None, kind="stable")
     assert (np.diff(jittered[..., 0].ravel()[order].astype(int)) >= 0).all()  # monotonic
+
 
 def test_resizing_averages_images_and_keeps_mask_ids():
     images = np.zeros((1, 4, 4, 3), np.uint8)
@@ -185,6 +205,7 @@ def test_resizing_averages_images_and_keeps_mask_ids():
     masks = np.random.default_rng(0).integers(0, 4, (2, 9, 9)).astype(np.uint8)
     small = resize_masks(masks, 4)
     assert small.shape == (2, 4, 4) and set(np.unique(small)) <= set(np.unique(masks))
+
 
 def test_too_few_pairs_for_negatives_is_an_error():
     cache = _marked_cache(n=1)

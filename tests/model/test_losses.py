@@ -19,11 +19,16 @@ def test_triplet_compares_each_positive_with_the_negative_after_it():
     np.testing.assert_allclose(np.asarray(loss.call(labels, distance)), [0.0, 0.7], atol=1e-6)
 
 
-@pytest.mark.parametrize(("name", "kind"), [("bce", "BinaryCrossentropy"),
-                                            ("focal", "BinaryFocalCrossentropy"),
-                                            ("contrastive", "ContrastiveLoss"),
-                                            ("triplet", "TripletLoss"),
-                                            ("infonce", "InfoNCELoss")])
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("bce", "BinaryCrossentropy"),
+        ("focal", "BinaryFocalCrossentropy"),
+        ("contrastive", "ContrastiveLoss"),
+        ("triplet", "TripletLoss"),
+        ("infonce", "InfoNCELoss"),
+    ],
+)
 def test_make_loss_by_name(name, kind):
     assert type(make_loss(name, 0.5)).__name__ == kind
 

@@ -4,8 +4,14 @@ import pytest
 
 from geosiam.config import TrainSettings
 from geosiam.errors import ModelError, SettingsError
-from geosiam.model.siamese import (BACKBONES, ChannelAffine, build_embedding_model,
-                                   build_siamese_model, default_colours, fusion_init)
+from geosiam.model.siamese import (
+    BACKBONES,
+    ChannelAffine,
+    build_embedding_model,
+    build_siamese_model,
+    default_colours,
+    fusion_init,
+)
 
 SMALL = TrainSettings(backbone="mobilenetv3small", weights="none", descriptor_dim=16)
 RNG = np.random.default_rng(0)
@@ -27,14 +33,17 @@ def test_efficientnet_and_mobilenet_preprocessing_match_their_own_layers():
     image = RNG.integers(0, 256, (1, 4, 4, 3), dtype=np.uint8).astype(np.float32)
     effnet = (image / 255 - [0.485, 0.456, 0.406]) / np.array([0.229, 0.224, 0.225])
     np.testing.assert_allclose(_preprocess(BACKBONES["efficientnetv2b0"], image), effnet, atol=1e-4)
-    np.testing.assert_allclose(_preprocess(BACKBONES["mobilenetv3small"], image), image / 127.5 - 1, atol=1e-5)
+    np.testing.assert_allclose(
+        _preprocess(BACKBONES["mobilenetv3small"], image), image / 127.5 - 1, atol=1e-5
+    )
 
 
 @pytest.fixture(scope="module")
 def pretrained(tmp_path_factory):
     """A MobileNetV3Small weights file (no top) standing for ImageNet's, which needs a download."""
-    backbone = keras.applications.MobileNetV3Small(input_shape=(32, 32, 3), include_top=False,
-                                                   weights=None, include_preprocessing=False)
+    backbone = keras.applications.MobileNetV3Small(
+        input_shape=(32, 32, 3), include_top=False, weights=None, include_preprocessing=False
+    )
     path = tmp_path_factory.mktemp("weights") / "mobilenetv3small.weights.h5"
     backbone.save_weights(path)
     return str(path)
@@ -60,8 +69,9 @@ def test_descriptors_are_unit_length_and_image_only_takes_no_mask():
     fused = build_embedding_model(SMALL, 9, 32)
     kernel, _ = fusion_init(BACKBONES["mobilenetv3small"], "onehot", 9)
     assert not np.allclose(fused.get_layer("fusion").get_weights()[0], kernel)  # from scratch: random
-    alone = build_embedding_model(TrainSettings(backbone="mobilenetv3small", weights="none",
-                                                descriptor_dim=16, image_only=True), 9, 32)
+    alone = build_embedding_model(
+        TrainSettings(backbone="mobilenetv3small", weights="none", descriptor_dim=16, image_only=True), 9, 32
+    )
     assert set(fused.input) == {"image", "mask"} and set(alone.input) == {"image"}
     image = RNG.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
     out = np.asarray(alone({"image": image}))
@@ -69,8 +79,11 @@ def test_descriptors_are_unit_length_and_image_only_takes_no_mask():
     np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
     names = [layer.name for layer in fused.layers]
     assert "head_flatten" in names and "head_conv1024" not in names  # 1x1 feature map: no conv head
-    norms = [layer for layer in fused.get_layer("MobileNetV3Small").layers
-             if isinstance(layer, keras.layers.BatchNormalization)]
+    norms = [
+        layer
+        for layer in fused.get_layer("MobileNetV3Small").layers
+        if isinstance(layer, keras.layers.BatchNormalization)
+    ]
     assert norms and all(layer.momentum <= 0.9 for layer in norms)  # statistics follow training
 
 
@@ -83,7 +96,9 @@ def test_the_reference_conv_head_where_the_feature_map_allows():
 
 def test_siamese_output_per_loss():
     embedding = build_embedding_model(SMALL, 9, 32)  # one network shared by the three models
-    batch = {f"{side}_image": RNG.integers(0, 256, (2, 32, 32, 3), dtype=np.uint8) for side in ("anchor", "other")}
+    batch = {
+        f"{side}_image": RNG.integers(0, 256, (2, 32, 32, 3), dtype=np.uint8) for side in ("anchor", "other")
+    }
     batch |= {f"{side}_mask": RNG.integers(0, 9, (2, 32, 32), dtype=np.uint8) for side in ("anchor", "other")}
     a = np.asarray(embedding({"image": batch["anchor_image"], "mask": batch["anchor_mask"]}))
     b = np.asarray(embedding({"image": batch["other_image"], "mask": batch["other_mask"]}))
@@ -100,7 +115,9 @@ def test_siamese_output_per_loss():
 
 def test_weights_that_do_not_exist_or_do_not_match_are_model_errors(tmp_path):
     with pytest.raises(ModelError, match="does not exist"):
-        build_embedding_model(TrainSettings(backbone="mobilenetv3small", weights=str(tmp_path / "no.h5")), 9, 32)
+        build_embedding_model(
+            TrainSettings(backbone="mobilenetv3small", weights=str(tmp_path / "no.h5")), 9, 32
+        )
     other = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
     path = tmp_path / "other.weights.h5"
     other.save_weights(path)
@@ -108,12 +125,15 @@ def test_weights_that_do_not_exist_or_do_not_match_are_model_errors(tmp_path):
         build_embedding_model(TrainSettings(backbone="mobilenetv3small", weights=str(path)), 9, 32)
 
 
-@pytest.mark.parametrize(("field", "value"), [("backbone", "vgg"), ("loss", "hinge"),
-                                              ("mask_encoding", "bits"), ("descriptor_dim", 0)])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("backbone", "vgg"), ("loss", "hinge"), ("mask_encoding", "bits"), ("descriptor_dim", 0)],
+)
 def test_bad_settings_are_one_line_errors(field, value):
     with pytest.raises(SettingsError):
-        build_embedding_model(TrainSettings(**({"backbone": "mobilenetv3small", "weights": "none"}
-                                               | {field: value})), 9, 32)
+        build_embedding_model(
+            TrainSettings(**({"backbone": "mobilenetv3small", "weights": "none"} | {field: value})), 9, 32
+        )
 
 
 def test_inputs_smaller_than_backbones_accept_are_refused():

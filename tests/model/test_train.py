@@ -29,9 +29,22 @@ SPLITS = ["train"] * 6 + ["val"] * 3 + ["test"] * 2
 def _settings(workspace, **train):
     settings = workspace.load_settings()
     settings.train = dataclasses.replace(
-        settings.train, **({"weights": "none", "epochs": 2, "mine_every": 1, "descriptor_dim": 8,
-                            "workers": 1, "loss": "infonce", "anchors_per_batch": 4,
-                            "temperature": 0.2, "lr_schedule": "cosine"} | train))
+        settings.train,
+        **(
+            {
+                "weights": "none",
+                "epochs": 2,
+                "mine_every": 1,
+                "descriptor_dim": 8,
+                "workers": 1,
+                "loss": "infonce",
+                "anchors_per_batch": 4,
+                "temperature": 0.2,
+                "lr_schedule": "cosine",
+            }
+            | train
+        ),
+    )
     return settings
 
 
@@ -50,7 +63,10 @@ def test_a_run_folder_holds_settings_model_checkpoints_history_and_mining(traine
     workspace, run = trained
     train = load_settings(run / "geosiam.toml").train
     assert (train.backbone, train.input_px, train.mixed_precision) == ("mobilenetv3small", 32, False)
-    assert [p.name for p in sorted((run / "checkpoints").iterdir())] == ["epoch-0001.keras", "epoch-0002.keras"]
+    assert [p.name for p in sorted((run / "checkpoints").iterdir())] == [
+        "epoch-0001.keras",
+        "epoch-0002.keras",
+    ]
     history = _history(run)
     assert [row["epoch"] for row in history] == ["1", "2"]
     assert all(math.isfinite(float(row["loss"])) and 0 <= float(row["val_map5"]) <= 1 for row in history)
@@ -74,10 +90,35 @@ def test_the_best_model_loads_as_an_embedder(trained):
 def test_resume_through_the_cli_continues_with_the_optimizer_state(trained, capsys):
     workspace, run = trained
     steps = 2 * math.ceil(6 / 4)  # both years, 6 places in runs of 4
-    main(["train", "-w", str(workspace.root), "--run", "first", "--resume", "--epochs", "3",
-          "--weights", "none", "--mine-every", "1", "--descriptor-dim", "8", "--workers", "1",
-          "--loss", "infonce", "--batch-anchors", "4", "--temperature", "0.2",
-          "--lr-schedule", "cosine", "-q"])
+    main(
+        [
+            "train",
+            "-w",
+            str(workspace.root),
+            "--run",
+            "first",
+            "--resume",
+            "--epochs",
+            "3",
+            "--weights",
+            "none",
+            "--mine-every",
+            "1",
+            "--descriptor-dim",
+            "8",
+            "--workers",
+            "1",
+            "--loss",
+            "infonce",
+            "--batch-anchors",
+            "4",
+            "--temperature",
+            "0.2",
+            "--lr-schedule",
+            "cosine",
+            "-q",
+        ]
+    )
     assert "best validation MAP@5" in capsys.readouterr().out
     checkpoint = last_checkpoint(run)
     assert checkpoint.name == "epoch-0003.keras"
@@ -126,8 +167,10 @@ def test_a_nan_loss_stops_without_writing_over_the_last_good_epoch(trained, tmp_
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.skipif(not os.environ.get("GEOSIAM_JAX_TESTS"),
-                    reason="JAX compiles a backbone for minutes on 2 CPU cores: GEOSIAM_JAX_TESTS=1 runs it")
+@pytest.mark.skipif(
+    not os.environ.get("GEOSIAM_JAX_TESTS"),
+    reason="JAX compiles a backbone for minutes on 2 CPU cores: GEOSIAM_JAX_TESTS=1 runs it",
+)
 def test_the_same_training_runs_on_jax(tmp_path):
     workspace = make_workspace(tmp_path / "ws", places=5, px=32, splits=["train"] * 3 + ["val"] * 2)
     script = textwrap.dedent(f"""
@@ -143,6 +186,8 @@ def test_the_same_training_runs_on_jax(tmp_path):
         print(keras.backend.backend(), sorted(p.name for p in run.iterdir()))
     """)
     env = os.environ | {"KERAS_BACKEND": "jax"}
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=1200)
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=1200
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "jax" in done.stdout and "model.keras" in done.stdout and "checkpoints" in done.stdout

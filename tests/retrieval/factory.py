@@ -30,8 +30,14 @@ def write_geotiff(path: Path, data: np.ndarray, transform, crs: str | None = CRS
 
     bands = data[..., None] if data.ndim == 2 else data
     path.parent.mkdir(parents=True, exist_ok=True)
-    profile = dict(driver="GTiff", width=bands.shape[1], height=bands.shape[0], count=bands.shape[2],
-                   dtype=str(bands.dtype), transform=transform)
+    profile = dict(
+        driver="GTiff",
+        width=bands.shape[1],
+        height=bands.shape[0],
+        count=bands.shape[2],
+        dtype=str(bands.dtype),
+        transform=transform,
+    )
     if crs is not None:
         profile["crs"] = crs
     with rasterio.open(path, "w", **profile) as dst:
@@ -48,8 +54,14 @@ def place(rng: np.random.Generator, px: int, num_classes: int) -> tuple[np.ndarr
     return np.clip(image, 0, 255).astype(np.uint8), mask
 
 
-def make_workspace(root: Path, places: int = 12, px: int = 32, splits: list[str] | None = None,
-                   changed: int = 2, seed: int = 0) -> Workspace:
+def make_workspace(
+    root: Path,
+    places: int = 12,
+    px: int = 32,
+    splits: list[str] | None = None,
+    changed: int = 2,
+    seed: int = 0,
+) -> Workspace:
     """A workspace as 'geosiam prepare' leaves it, with ``places`` places in a row."""
     import geopandas as gpd
     import shapely
@@ -78,31 +90,65 @@ def make_workspace(root: Path, places: int = 12, px: int = 32, splits: list[str]
             transform = grid.transform(col, row)
             write_geotiff(workspace.tile_path(year, tile_id), noisy.astype(np.uint8), transform)
             write_geotiff(workspace.mask_path(year, tile_id), mask, transform)
-            rel[year] = (workspace.relative(workspace.tile_path(year, tile_id)),
-                         workspace.relative(workspace.mask_path(year, tile_id)))
-            tiles.append({"tile_id": tile_id, "year": year, "col": col, "row": row,
-                          "image": rel[year][0], "mask": rel[year][1], "valid_fraction": 1.0,
-                          "origin": "test", "zone": "", "acquisition": "", "year_end_mosaic": False,
-                          "geometry": footprint})
-        pairs.append({"pair_id": i, "tile_id_a": tile_id, "tile_id_b": tile_id, "year_a": YEARS[0],
-                      "year_b": YEARS[1], "image_a": rel[YEARS[0]][0], "mask_a": rel[YEARS[0]][1],
-                      "image_b": rel[YEARS[1]][0], "mask_b": rel[YEARS[1]][1], "iou": 1.0,
-                      "block": i // 5, "split": splits[i], "zone": "", "geometry": footprint})
+            rel[year] = (
+                workspace.relative(workspace.tile_path(year, tile_id)),
+                workspace.relative(workspace.mask_path(year, tile_id)),
+            )
+            tiles.append(
+                {
+                    "tile_id": tile_id,
+                    "year": year,
+                    "col": col,
+                    "row": row,
+                    "image": rel[year][0],
+                    "mask": rel[year][1],
+                    "valid_fraction": 1.0,
+                    "origin": "test",
+                    "zone": "",
+                    "acquisition": "",
+                    "year_end_mosaic": False,
+                    "geometry": footprint,
+                }
+            )
+        pairs.append(
+            {
+                "pair_id": i,
+                "tile_id_a": tile_id,
+                "tile_id_b": tile_id,
+                "year_a": YEARS[0],
+                "year_b": YEARS[1],
+                "image_a": rel[YEARS[0]][0],
+                "mask_a": rel[YEARS[0]][1],
+                "image_b": rel[YEARS[1]][0],
+                "mask_b": rel[YEARS[1]][1],
+                "iou": 1.0,
+                "block": i // 5,
+                "split": splits[i],
+                "zone": "",
+                "geometry": footprint,
+            }
+        )
     write_index(gpd.GeoDataFrame(tiles, crs=CRS), workspace.tiles_index, "tiles")
     write_index(gpd.GeoDataFrame(pairs, crs=CRS), workspace.pairs_index, "pairs")
     return workspace
 
 
-def make_run(workspace: Workspace, name: str, image_only: bool = False, px: int = 32,
-             seed: int = 1) -> Path:
+def make_run(workspace: Workspace, name: str, image_only: bool = False, px: int = 32, seed: int = 1) -> Path:
     """A run folder holding a small network with its initial weights (seeded), saved the way
     'geosiam train' saves its model, so that load_embedder reads it."""
     from geosiam.config import TrainSettings
     from geosiam.model.embedder import save_embedding, untrained_embedder
 
     settings = workspace.load_settings()
-    settings.train = TrainSettings(backbone="mobilenetv3small", weights="none", descriptor_dim=16,
-                                   image_only=image_only, input_px=px, seed=seed, workers=1)
+    settings.train = TrainSettings(
+        backbone="mobilenetv3small",
+        weights="none",
+        descriptor_dim=16,
+        image_only=image_only,
+        input_px=px,
+        seed=seed,
+        workers=1,
+    )
     num_classes = load_classes(workspace.classes_path).num_classes
     embedder = untrained_embedder(settings.train, num_classes, px)
     run = workspace.run_dir(name)

@@ -64,4 +64,4 @@ def test_rgb_mask_descriptors_weigh_both_halves_equally():
     both = rgb_mask_descriptors(images, masks, 5)
     rgb_part = both[:, : 16 * 16 * 3]
     assert both.shape == (2, 16 * 16 * 3 + 16 * 16 * 5)
-    assert np.linalg.norm(rgb_part, axis=1) == pytest.approx([2 ** -0.5] * 2, abs=1e-5)
+    assert np.linalg.norm(rgb_part, axis=1) == pytest.approx([2**-0.5] * 2, abs=1e-5)

@@ -17,9 +17,16 @@ from geosiam.retrieval.descriptors import (
 
 def table(n):
     return gpd.GeoDataFrame(
-        {"image": [f"t/{i}.tif" for i in range(n)], "mask": [""] * n,
-         "tile_id": [f"x{i}_y0" for i in range(n)], "year": [2015] * n, "model": ["m1"] * n},
-        geometry=[shapely.box(i, 0, i + 1, 1) for i in range(n)], crs="EPSG:2154")
+        {
+            "image": [f"t/{i}.tif" for i in range(n)],
+            "mask": [""] * n,
+            "tile_id": [f"x{i}_y0" for i in range(n)],
+            "year": [2015] * n,
+            "model": ["m1"] * n,
+        },
+        geometry=[shapely.box(i, 0, i + 1, 1) for i in range(n)],
+        crs="EPSG:2154",
+    )
 
 
 def vectors(n, dim=8, seed=0):

@@ -52,5 +52,10 @@ def test_rank_bands_split_first_top5_top10_and_misses():
 
 def test_summary_has_the_reported_keys():
     figures = summary(np.array([1, 3]))
-    assert figures == {"map_at_5": pytest.approx(2 / 3), "recall_at_1": 0.5, "recall_at_5": 1.0,
-                       "recall_at_10": 1.0, "n_queries": 2}
+    assert figures == {
+        "map_at_5": pytest.approx(2 / 3),
+        "recall_at_1": 0.5,
+        "recall_at_5": 1.0,
+        "recall_at_10": 1.0,
+        "n_queries": 2,
+    }

@@ -15,9 +15,12 @@ def figures(map5):
 
 def test_table_has_one_block_per_direction_one_row_per_model():
     table = report.metrics_table(
-        {"newer_to_older": {"model": figures(0.875), "pixels_rgb": figures(0.25)},
-         "older_to_newer": {"model": figures(0.5)}},
-        {"model": "trained (r1)", "pixels_rgb": "pixels: image"})
+        {
+            "newer_to_older": {"model": figures(0.875), "pixels_rgb": figures(0.25)},
+            "older_to_newer": {"model": figures(0.5)},
+        },
+        {"model": "trained (r1)", "pixels_rgb": "pixels: image"},
+    )
     lines = table.splitlines()
     assert "newer year -> older year" in lines[0]
     assert lines[4] == "| trained (r1) | 0.875 | 0.500 | 0.750 | 1.000 | 4 |"
@@ -43,8 +46,9 @@ def test_mosaic_frames_the_true_match_where_it_is_and_adds_it_when_missed():
     database = np.stack([np.full((px, px, 3), 10 * i, np.uint8) for i in range(6)])
     neighbours = np.array([[1, 0, 2, 3, 4], [0, 2, 3, 4, 5]])
     ranks = np.array([2, 0])
-    canvas = report.examples_mosaic(database[:2], None, database, neighbours, ranks, np.array([0, 1]),
-                                    COLOURS)
+    canvas = report.examples_mosaic(
+        database[:2], None, database, neighbours, ranks, np.array([0, 1]), COLOURS
+    )
     height, width = report.mosaic_cell(px)
     assert canvas.shape == (2 * height, 7 * width, 3)
     frame, white = list(report.MATCH_RGB), [255, 255, 255]
@@ -67,9 +71,18 @@ def test_figures_are_saved_as_png(tmp_path):
     fig = report.failure_map_figure(footprints, np.array([1, 3, 8, 0]), "ranks")
     report.save_figure(fig, tmp_path / "f.png")
     images = np.zeros((2, 8, 8, 3), np.uint8)
-    fig = report.examples_figure(images, np.zeros((2, 8, 8), np.uint8), images, np.array([[0, 1], [0, 1]]),
-                                 np.ones((2, 2)), np.array([1, 0]), np.array([0, 1]), ["a", "b"], COLOURS,
-                                 shown=2)
+    fig = report.examples_figure(
+        images,
+        np.zeros((2, 8, 8), np.uint8),
+        images,
+        np.array([[0, 1], [0, 1]]),
+        np.ones((2, 2)),
+        np.array([1, 0]),
+        np.array([0, 1]),
+        ["a", "b"],
+        COLOURS,
+        shown=2,
+    )
     report.save_figure(fig, tmp_path / "e.png")
     for name in ("r.png", "f.png", "e.png"):
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
@@ -84,10 +97,17 @@ def test_failure_map_legend_counts_each_band():
 
 
 def test_report_links_figures_and_lists_skipped_models():
-    metrics = {"run": "r1", "split": "test", "n_pairs": 4, "years": {"older": 2000, "newer": 2015},
-               "models": {"model": "the trained run"}, "skipped": {"untrained": "no weights"}}
-    text = report.report_markdown(metrics, "TABLE", {"model": "trained", "untrained": "untrained net"},
-                                  {"a.png": "curves"})
+    metrics = {
+        "run": "r1",
+        "split": "test",
+        "n_pairs": 4,
+        "years": {"older": 2000, "newer": 2015},
+        "models": {"model": "the trained run"},
+        "skipped": {"untrained": "no weights"},
+    }
+    text = report.report_markdown(
+        metrics, "TABLE", {"model": "trained", "untrained": "untrained net"}, {"a.png": "curves"}
+    )
     assert text.startswith("# geosiam evaluation: run r1")
     assert "- **trained**: the trained run" in text and "- untrained net: no weights" in text
     assert "![curves](a.png)" in text and "TABLE" in text

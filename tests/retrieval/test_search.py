@@ -18,9 +18,16 @@ from tests.retrieval.factory import shared, write_geotiff
 def descriptors():
     vectors = l2_normalise(np.array([[1, 0], [0.9, 0.1], [0, 1], [1, 0.05]], np.float32))
     table = gpd.GeoDataFrame(
-        {"image": [f"{i}.tif" for i in range(4)], "mask": [""] * 4, "tile_id": ["a", "b", "c", "d"],
-         "year": [2000, 2000, 2000, 2015], "model": ["m"] * 4},
-        geometry=[shapely.box(i, 0, i + 1, 1) for i in range(4)], crs="EPSG:2154")
+        {
+            "image": [f"{i}.tif" for i in range(4)],
+            "mask": [""] * 4,
+            "tile_id": ["a", "b", "c", "d"],
+            "year": [2000, 2000, 2000, 2015],
+            "model": ["m"] * 4,
+        },
+        geometry=[shapely.box(i, 0, i + 1, 1) for i in range(4)],
+        crs="EPSG:2154",
+    )
     return Descriptors(vectors, table, "m")
 
 
@@ -68,8 +75,9 @@ def test_a_workspace_tile_finds_its_place_and_the_year_is_embedded_once(tmp_path
     again = search.workspace_descriptors(ws.workspace, ws.run, embedder, 2000)
     assert cache.stat().st_mtime_ns == stamp and np.array_equal(first.vectors, again.vectors)
     assert set(first.table["year"]) == {2000} and len(first.table) == 12
-    query = search.query_tiles(ws.workspace.tile_path(2015, "x3723_y27440"), embedder.input_px,
-                               need_mask=True, mask=None, year=None)
+    query = search.query_tiles(
+        ws.workspace.tile_path(2015, "x3723_y27440"), embedder.input_px, need_mask=True, mask=None, year=None
+    )
     assert query.years == [2015]
     matches = search.best_matches(search.embed_query(embedder, query), first, k=3, year=2000)
     assert matches["tile_id"].iloc[0] == "x3723_y27440"

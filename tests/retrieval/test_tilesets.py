@@ -71,12 +71,15 @@ def test_missing_masks_are_one_error_naming_the_first(tmp_path):
         find_tiles(tmp_path / "tiles", 32, need_masks=True)
 
 
-@pytest.mark.parametrize(("data", "crs", "message"), [
-    (rgb(bands=1), "EPSG:2154", "has 1 band"),
-    (rgb(dtype=np.uint16), "EPSG:2154", "uint16, tiles must be 8-bit"),
-    (np.zeros((32, 48, 3), np.uint8), "EPSG:2154", "48x32 px, not square"),
-    (rgb(), None, "not georeferenced"),
-])
+@pytest.mark.parametrize(
+    ("data", "crs", "message"),
+    [
+        (rgb(bands=1), "EPSG:2154", "has 1 band"),
+        (rgb(dtype=np.uint16), "EPSG:2154", "uint16, tiles must be 8-bit"),
+        (np.zeros((32, 48, 3), np.uint8), "EPSG:2154", "48x32 px, not square"),
+        (rgb(), None, "not georeferenced"),
+    ],
+)
 @pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")  # intended here
 def test_bad_tiles_are_one_line_errors(tmp_path, data, crs, message):
     transform = from_origin(0, 320, 10, 10) if crs else from_origin(0, 0, 1, -1)
