@@ -32,7 +32,10 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically."""
+    """Write ``data`` to ``path`` atomically; a file that already holds it is left untouched."""
+    target = Path(path)
+    if target.is_file() and target.stat().st_size == len(data) and target.read_bytes() == data:
+        return
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
 

@@ -89,11 +89,11 @@ def test_tile_values_come_from_the_right_place_across_dalle_borders(tmp_path, so
 
 def test_second_run_does_nothing_and_says_so(tmp_path, sources, capsys):
     run(tmp_path, sources)
-    stamps = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.tif")}
+    stamps = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file()}
     capsys.readouterr()
     run(tmp_path, sources)
     assert "already prepared" in capsys.readouterr().out
-    assert stamps == {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.tif")}
+    assert stamps == {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file()}
 
 
 def test_interrupted_prepare_resumes_to_the_same_files(tmp_path, sources, monkeypatch):
