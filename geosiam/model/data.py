@@ -289,7 +289,8 @@ class PlaceBatches(TileBatches):
     year, so that in one epoch every (pair, side) is an anchor once. Each year's places are
     ordered by :func:`hard_groups` (anchors followed by their mined hard neighbours) and cut
     into consecutive runs of K; the last run wraps round to stay full, never repeating a place.
-    The labels are placeholders: the loss reads the layout.
+    Keras needs targets, so each batch comes with zeros that the infonce loss ignores: its
+    targets are the layout itself (row i of the anchors matches row i of the positives).
     """
 
     def __init__(self, cache: PairCache, anchors_per_batch: int, *args, **kwargs):
