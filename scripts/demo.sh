@@ -27,4 +27,4 @@ train image-only --image-only --epochs 30
 "$geosiam" embed "$workspace/tiles.gpkg" --output "$workspace/vectors.npy" --run fused \
     --workspace "$workspace"
 "$geosiam" eval --run fused --image-only-run image-only --workspace "$workspace"
-echo "report: $workspace/runs/fused/eval/report.md (figures beside it); descriptors of every tile: $workspace/vectors.npy"
+echo "figures beside the report; descriptors of every tile: $workspace/vectors.npy"
