@@ -7,7 +7,7 @@ into class masks (rasterisation's own loader and burner, built-in class table). 
 the newer year and database the older one, it prints MAP@5 and recall@1/5 of the raw-pixel
 baselines geosiam eval reports (RGB thumbnails, mask class shares, both) on all tiles and on
 random test-sized subsets (mean and spread over several draws). The sample is meant to be hard
-for these (RGB MAP@5 <= 0.3 on ~100 tiles, masks clearly below 1) yet learnable.
+for these (RGB MAP@5 <= 0.3 on the test split, masks clearly below 1) yet learnable.
 
     .venv/bin/python benchmarks/sample_difficulty.py [--years 2000 2015] [--seed 0] [--subset 100]
 """
