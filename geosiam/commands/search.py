@@ -21,7 +21,11 @@ def search(
         help="Descriptors written by 'geosiam embed' to search in "
         "(default: the workspace's tiles of the other year).",
     ),
-    run: str = typer.Option(None, "--run", help="Run whose model embeds the query (default: the newest)."),
+    run: str = typer.Option(
+        None,
+        "--run",
+        help="Run whose model embeds the query (default: the run that made --vectors, else the newest).",
+    ),
     mask: Path = typer.Option(
         None,
         "--mask",
@@ -43,18 +47,21 @@ def search(
     from geosiam.model.embedder import load_embedder
     from geosiam.retrieval import search as lookup
     from geosiam.retrieval.descriptors import read_descriptors, require_identity
-    from geosiam.retrieval.runs import resolve_run
+    from geosiam.retrieval.runs import resolve_run, run_that_made
     from geosiam.workspace import Workspace
 
     ws = Workspace(workspace)
-    run_dir = resolve_run(ws, run)
+    descriptors = read_descriptors(vectors) if vectors is not None else None
+    if run is None and descriptors is not None:
+        run_dir = run_that_made(ws, descriptors.identity, vectors)
+    else:
+        run_dir = resolve_run(ws, run)
     embedder = load_embedder(run_dir)
-    if vectors is not None:
-        descriptors = read_descriptors(vectors)
+    if descriptors is not None:
         require_identity(descriptors, embedder.identity, vectors)
     query_set = lookup.query_tiles(query, embedder.input_px, not embedder.image_only, mask, year)
     query_year = query_set.years[0]
-    if vectors is not None:
+    if descriptors is not None:
         years = sorted({int(y) for y in descriptors.table["year"]})
         target = lookup.target_year(query_year, in_year, years, str(vectors))
     else:

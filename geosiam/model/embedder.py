@@ -104,15 +104,21 @@ def load_embedder(run_dir: Path) -> Embedder:
             f"cannot load {path} ({type(exc).__name__}: {str(exc)[:120]}): "
             "re-run 'geosiam train --resume' or train again"
         ) from None
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
     return Embedder(
         model,
         settings,
         meta["num_classes"],
         meta["input_px"],
         meta["image_only"],
-        identity=f"{fingerprint(to_dict(settings))}-{digest}",
+        identity=run_identity(run_dir),
     )
+
+
+def run_identity(run_dir: Path) -> str:
+    """The identity of a run's best model (its settings and weights), without loading it."""
+    settings = load_settings(Path(run_dir) / RUN_SETTINGS).train
+    digest = hashlib.sha256((Path(run_dir) / MODEL_FILE).read_bytes()).hexdigest()[:16]
+    return f"{fingerprint(to_dict(settings))}-{digest}"
 
 
 def untrained_embedder(settings: TrainSettings, num_classes: int, input_px: int, colours=None) -> Embedder:

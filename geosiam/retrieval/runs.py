@@ -31,6 +31,22 @@ def resolve_run(workspace: Workspace, name: str | None) -> Path:
     )
 
 
+def run_that_made(workspace: Workspace, identity: str, where: Path) -> Path:
+    """The workspace's run whose model has ``identity`` (the model that wrote descriptors)."""
+    from geosiam.model.embedder import run_identity
+
+    for run in trained_runs(workspace):
+        try:
+            if run_identity(run) == identity:
+                return run
+        except (GeosiamError, OSError):  # an unreadable run did not make them
+            continue
+    raise ModelError(
+        f"no run of {workspace.runs_dir} has the model ({identity or 'unknown'}) that made the "
+        f"descriptors in {where}: pass --run with the run that wrote them, or re-run 'geosiam embed'"
+    )
+
+
 def run_settings(run_dir: Path) -> Settings:
     """The resolved settings saved in a run folder."""
     path = Path(run_dir) / SETTINGS_FILE

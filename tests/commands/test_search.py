@@ -75,6 +75,26 @@ def test_search_in_descriptors_of_the_same_model_only(ws, tmp_path, capsys):
         ["search", str(own), "--vectors", str(vectors), "--run", "fused", "-w", root], capsys
     )
     assert code == 2 and "made by model" in stderr and "pass the --run that wrote them" in stderr
+    # without --run, the query is embedded by the run that made the descriptors, not the newest
+    code, stdout, _ = run_cli(["search", str(own), "--vectors", str(vectors), "-w", root], capsys)
+    assert code == 0 and stdout.splitlines()[1].split()[3] == "2000"
+
+
+def test_descriptors_no_run_made_are_refused(ws, tmp_path, capsys):
+    from geosiam.retrieval.descriptors import read_descriptors, write_descriptors
+
+    made = tmp_path / "made.npy"
+    root = str(ws.workspace.root)
+    assert (
+        run_cli(["embed", f"{ws.workspace.tiles_dir}/2000", "-o", str(made), "-w", root, "-q"], capsys)[0]
+        == 0
+    )
+    original = read_descriptors(made)
+    orphan = tmp_path / "orphan.npy"  # as if their run had been deleted or trained again
+    write_descriptors(orphan, original.vectors, original.table, "a-model-no-run-has")
+    query = ws.workspace.tile_path(2015, QUERY)
+    code, _, stderr = run_cli(["search", str(query), "--vectors", str(orphan), "-w", root], capsys)
+    assert code == 2 and "no run of" in stderr and "that made the descriptors" in stderr
 
 
 @pytest.mark.parametrize(
