@@ -45,8 +45,8 @@ class SampleLayout:
     """Where the sample lies and how it is cut: ``dalles`` x ``dalles`` dalles of ``dalle_km``.
 
     8 x 8 km by default, 961 tile pairs on :data:`SAMPLE_GRID`: at 6 x 6 km (529 pairs) the
-    network, trained from scratch on 309 places, overfitted and its test figures (105 places)
-    moved by about 0.04 from one split to another; 580 training and 191 test places fix both.
+    network, trained from scratch on 309 places, overfitted, and the val and test splits (115 and
+    105 places) ranked models differently; 580 training and 190/191 val/test places fix both.
     """
 
     left_km: int = 916  # Lambert-93, south of Nancy
