@@ -63,8 +63,9 @@ def _resolve_grid(settings: Settings) -> None:
         from geosiam.sources.sample import SAMPLE_GRID
 
         defaults = SAMPLE_GRID
-        if grid.origin_x == 0 and grid.origin_y == 0:
-            grid.origin_x, grid.origin_y = defaults["origin_x"], defaults["origin_y"]
+        # the origin belongs to the sample (half a tile inside its corner), not to the user: a
+        # workspace prepared from an earlier, differently sized sample is then told apart (claim)
+        grid.origin_x, grid.origin_y = defaults["origin_x"], defaults["origin_y"]
     else:
         defaults = {"crs": DEFAULT_CRS, "tile_size_m": DEFAULT_TILE_SIZE_M, "tile_px": DEFAULT_TILE_PX}
         if settings.sources.ortho and grid.crs is None:

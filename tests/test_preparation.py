@@ -339,3 +339,25 @@ def test_band_order_and_single_band_rasters(tmp_path):
     )
     with pytest.raises(SourceError, match="has 3 bands.*--bands"):
         prepare_workspace(tmp_path / "c", too_many, jobs=1, force=False)
+
+
+def test_a_workspace_of_an_earlier_sample_is_refused_unless_forced(tmp_path):
+    import dataclasses
+
+    from geosiam.config import save_settings
+    from geosiam.rasterize.classes import load_classes
+    from geosiam.sources.sample import SAMPLE_GRID
+    from geosiam.workspace import Workspace, claim
+
+    settings = resolve_settings(tmp_path, {"years": [2000, 2015], "area.sample": True})
+    table = load_classes(settings.prepare.classes)
+    earlier = dataclasses.replace(settings.grid, origin_y=SAMPLE_GRID["origin_y"] + 2000.0)  # 6 x 6 km
+    save_settings(dataclasses.replace(settings, grid=earlier), tmp_path / "geosiam.toml")
+    (tmp_path / "classes.toml").write_text(table.text, encoding="utf-8")
+
+    again = resolve_settings(tmp_path, {"years": [2000, 2015]})
+    assert (again.grid.origin_x, again.grid.origin_y) == (SAMPLE_GRID["origin_x"], SAMPLE_GRID["origin_y"])
+    with pytest.raises(WorkspaceMismatchError, match=r"other settings \(grid\).*--force"):
+        claim(Workspace(tmp_path), again, table.text, force=False)
+    claim(Workspace(tmp_path), again, table.text, force=True)
+    assert Workspace(tmp_path).load_settings().grid.origin_y == SAMPLE_GRID["origin_y"]
