@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole pipeline on the built-in sample area, sized for a 2-core CPU (5.5-7.5 minutes measured):
+# The whole pipeline on the built-in sample area, sized for a 2-core CPU (5.5-8 minutes measured):
 # prepare -> train the fused model -> train an image-only model -> embed -> evaluate.
 # Run it again after an interruption: every stage skips what is complete and resumes the rest.
 set -euo pipefail
