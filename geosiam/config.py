@@ -86,6 +86,32 @@ class PrepareSettings:
     bands: list[int] = field(default_factory=lambda: [1, 2, 3])  # source bands read as R, G, B
 
 
+LABEL_MODES = ("auto", "both", "newer", "none")
+DEFAULT_MAX_LABEL_GAP_YEARS = 3.0
+
+
+@dataclass
+class LabelSettings:
+    """Which years' masks come from which vectors (``prepare --labels``, ``--max-label-gap``).
+
+    ``mode`` is what was asked (auto | both | newer | none); ``resolved`` is what ``prepare``
+    made of it (both | newer | none; "" in workspaces prepared before labels were resolved, which
+    means both); ``years`` records, per year, the labels used: ``source`` (edition date or file,
+    "" for none), ``gap_years`` (signed years from the image to its labels; nan for none),
+    ``version`` (BD TOPO data model "3", "2", or "" when unknown) and ``reason`` (why none).
+    """
+
+    mode: str = "auto"
+    max_gap_years: float = DEFAULT_MAX_LABEL_GAP_YEARS
+    resolved: str = ""
+    years: dict[str, dict] = field(default_factory=dict)
+
+    @property
+    def effective(self) -> str:
+        """The resolved mode, "both" for a workspace prepared before labels were resolved."""
+        return self.resolved or "both"
+
+
 @dataclass
 class SplitSettings:
     """Spatially blocked train/val/test splits, so neighbours never straddle train and test."""
@@ -139,6 +165,7 @@ class Settings:
     sources: SourceSettings = field(default_factory=SourceSettings)
     prepare: PrepareSettings = field(default_factory=PrepareSettings)
     split: SplitSettings = field(default_factory=SplitSettings)
+    labels: LabelSettings = field(default_factory=LabelSettings)
     train: TrainSettings = field(default_factory=TrainSettings)
 
 

@@ -57,3 +57,21 @@ def test_bad_years(years, message):
 
 def test_years_are_sorted_oldest_first():
     assert validate_years([2015, 2000]) == [2000, 2015]
+
+
+def test_label_records_round_trip_and_old_workspaces_mean_both(tmp_path):
+    from geosiam.sources.labels import YearLabels
+
+    settings = Settings(years=[2006, 2015])
+    settings.labels.resolved = "newer"
+    settings.labels.years = {
+        "2006": YearLabels(2006, reason="no vectors for this year").record(),
+        "2015": YearLabels(2015, "2014-06-15", -1.04, "2").record(),
+    }
+    save_settings(settings, tmp_path / "geosiam.toml")
+    loaded = load_settings(tmp_path / "geosiam.toml")
+    assert loaded.labels.effective == "newer" and loaded.labels.years["2015"]["gap_years"] == -1.04
+    assert loaded.labels.years["2006"]["source"] == "" and loaded.labels.years["2006"]["gap_years"] != 0
+    (tmp_path / "old.toml").write_text("years = [2000, 2015]\n")
+    old = load_settings(tmp_path / "old.toml")
+    assert old.labels.resolved == "" and old.labels.effective == "both" and old.labels.mode == "auto"

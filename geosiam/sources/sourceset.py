@@ -22,6 +22,8 @@ class YearSources:
     zone: str = ""  # département code where known, for splits by département
     acquisition: str = ""  # acquisition date or period where known
     year_end_mosaic: bool = False  # True for WMS year layers: a mix of survey years
+    label_date: str = ""  # ISO date of the vectors' edition; "" unknown (local files, the year itself)
+    label_version: str = ""  # the vectors' data model: "3" (BD TOPO v3), "2" (BD TOPO 2.x), "" other
     extra: dict = field(default_factory=dict, compare=False)
 
 
