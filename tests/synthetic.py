@@ -61,3 +61,31 @@ def write_layers(path: Path, layers: dict, crs: str = "EPSG:2154") -> Path:
         frame = gpd.GeoDataFrame(columns, geometry=list(geometries), crs=crs)
         frame.to_file(path, layer=name, driver="GPKG" if path.suffix == ".gpkg" else None)
     return path
+
+
+BDTOPO2_THEMES = {
+    "route": "A_RESEAU_ROUTIER",
+    "troncon_voie_ferree": "B_VOIES_FERREES_ET_AUTRES",
+    "troncon_cours_eau": "D_HYDROGRAPHIE",
+    "surface_eau": "D_HYDROGRAPHIE",
+    "zone_vegetation": "F_VEGETATION",
+}  # every other layer: E_BATI
+
+
+def write_bdtopo2(root: Path, layers: dict, crs: str = "EPSG:2154") -> list[Path]:
+    """BD TOPO 2.x as IGN delivers it: one Shapefile per layer in its theme folder, file, field
+    and extension names upper-case (``E_BATI/BATI_INDIFFERENCIE.SHP`` with ``NATURE``...)."""
+    import geopandas as gpd
+
+    written = []
+    for name, (geometries, columns) in layers.items():
+        folder = root / BDTOPO2_THEMES.get(name.lower(), "E_BATI")
+        folder.mkdir(parents=True, exist_ok=True)
+        upper = {key.upper(): values for key, values in columns.items()}
+        gpd.GeoDataFrame(upper, geometry=list(geometries), crs=crs).to_file(
+            folder / f"{name.upper()}.shp", driver="ESRI Shapefile"
+        )
+        for part in folder.glob(f"{name.upper()}.*"):
+            part.rename(part.with_suffix(part.suffix.upper()))
+        written.append(folder / f"{name.upper()}.SHP")
+    return written

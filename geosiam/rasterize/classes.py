@@ -1,7 +1,9 @@
 """The class table: which vector features become which class id, colour and burn priority.
 
-A TOML data file (the built-in one is ``geosiam/data/classes_bdtopo.toml``, for IGN BD TOPO v3;
-``--classes FILE`` replaces it, so any vector data, OpenStreetMap say, can be used). Errors name
+A TOML data file. Two are built in, one per BD TOPO data model, with the same class ids, names
+and colours so that masks of both models compare: ``geosiam/data/classes_bdtopo.toml`` (v3, 2019
+on) and ``classes_bdtopo2.toml`` (2.x, before); each year's edition version picks one.
+``--classes FILE`` replaces both, so any vector data, OpenStreetMap say, can be used. Errors name
 the file, the line of the offending ``[[classes]]`` entry and what is wrong.
 """
 
@@ -18,6 +20,7 @@ import tomllib
 from geosiam.errors import ClassTableError
 
 BUILTIN = "classes_bdtopo.toml"
+BUILTIN_BY_VERSION = {"3": BUILTIN, "2": "classes_bdtopo2.toml"}  # BD TOPO data model -> table
 _COLOUR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 _CLASS_KEYS = {"id", "name", "colour", "priority", "all_touched", "rules"}
 _RULE_KEYS = {"layer", "where", "exclude", "width_attribute", "width_m", "width_by"}
@@ -69,12 +72,17 @@ class ClassTable:
         return {0: (0, 0, 0)} | {c.id: c.colour for c in self.classes}
 
 
-def builtin_text() -> str:
-    return resources.files("geosiam.data").joinpath(BUILTIN).read_text(encoding="utf-8")
+def builtin_name(version: str = "") -> str:
+    """The built-in table of a BD TOPO data model ("3", "2"); v3's for any other ("" unknown)."""
+    return BUILTIN_BY_VERSION.get(version, BUILTIN)
 
 
-def load_classes(path: str | Path | None = None) -> ClassTable:
-    """Load and check a class table; ``None`` (or "") loads the built-in BD TOPO v3 table."""
+def builtin_text(version: str = "") -> str:
+    return resources.files("geosiam.data").joinpath(builtin_name(version)).read_text(encoding="utf-8")
+
+
+def load_classes(path: str | Path | None = None, version: str = "") -> ClassTable:
+    """Load and check a class table; ``None`` (or "") loads the built-in table of ``version``."""
     if path:
         try:
             text = Path(path).read_text(encoding="utf-8")
@@ -82,7 +90,7 @@ def load_classes(path: str | Path | None = None) -> ClassTable:
             raise ClassTableError(f"cannot read class table {path}: {exc.strerror}") from None
         name = str(path)
     else:
-        text, name = builtin_text(), BUILTIN
+        text, name = builtin_text(version), builtin_name(version)
     return parse_classes(text, name)
 
 

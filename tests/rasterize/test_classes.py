@@ -73,3 +73,13 @@ def test_the_readme_example_table_parses():
     table = parse_classes(example)
     assert [c.name for c in table.classes] == ["forest", "road"]
     assert table.classes[1].rules[0].width_by["motorway"] == 20.0
+
+
+def test_bd_topo_2_table_shares_the_v3_class_ids_names_and_colours():
+    v3, v2 = load_classes(version="3"), load_classes(version="2")
+    assert load_classes().text == v3.text and "2.x" in v2.text
+    same = [(c.id, c.name, c.colour, c.priority, c.all_touched) for c in v3.classes]
+    assert sorted(same) == sorted((c.id, c.name, c.colour, c.priority, c.all_touched) for c in v2.classes)
+    assert {"bati_indifferencie", "route", "zone_vegetation", "surface_eau", "cimetiere"} <= v2.layers
+    road = next(c for c in v2.classes if c.name == "road")
+    assert road.rules[0].width_attribute == "largeur" and road.rules[0].width_by["Autoroute"] > 0

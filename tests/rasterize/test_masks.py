@@ -112,3 +112,25 @@ def test_empty_shapes_burn_background():
 
     empty = Burnables(np.array([], dtype=object), np.array([], np.uint8), np.array([], bool))
     assert not burn(empty, TRANSFORM, SHAPE).any()
+
+
+def test_a_bd_topo_2_delivery_burns_into_the_v3_class_ids(tmp_path):
+    from tests.synthetic import write_bdtopo2
+
+    paths = write_bdtopo2(
+        tmp_path / "BDT_2-2_SHP_LAMB93_D054-ED151",
+        {
+            "zone_vegetation": ([shapely.box(1000, 2000, 1100, 2040)], {"nature": ["Zone arborée"]}),
+            "bati_indifferencie": ([shapely.box(1010, 2060, 1030, 2080)], {"hauteur": [6]}),
+            "bati_remarquable": ([shapely.box(1060, 2060, 1080, 2080)], {"nature": ["Eglise"]}),
+            "route": (
+                [shapely.LineString([(1000, 2050), (1100, 2050)])],
+                {"nature": ["Route à 1 chaussée"], "largeur": [6.0], "pos_sol": [0]},
+            ),
+        },
+    )
+    assert paths[1].as_posix().endswith("E_BATI/BATI_INDIFFERENCIE.SHP") and paths[1].exists()
+    mask = burn(load_burnables(paths, load_classes(version="2"), "EPSG:2154", BOUNDS), TRANSFORM, SHAPE)
+    assert mask[80, 50] == 1  # vegetation
+    assert mask[30, 20] == 7 and mask[30, 70] == 8  # building, religious building
+    assert mask[50, 5] == 5  # road
