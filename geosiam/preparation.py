@@ -121,7 +121,7 @@ def prepare_workspace(
     runner = Runner(jobs, dask_scheduler)
     tiles, bad = make_tiles(workspace, grid, records, settings, runner)
     tiles = make_masks(workspace, grid, records, tiles, table, runner)
-    pairs = pair_and_split(workspace, grid, tiles, settings)
+    pairs = pair_and_split(workspace, grid, tiles, settings, records)
     summary = {
         "tiles": {str(y): int((tiles["year"] == y).sum()) for y in settings.years},
         "pairs": {s: int((pairs["split"] == s).sum()) for s in ("train", "val", "test")},

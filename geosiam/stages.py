@@ -156,9 +156,13 @@ def make_masks(
     return tiles
 
 
-def pair_and_split(workspace: Workspace, grid: Grid, tiles, settings: Settings):
-    """Pair the two years, assign splits, write tiles.gpkg then pairs.gpkg."""
-    from geosiam.tiling.pairs import assign_splits, pair_tiles
+def pair_and_split(
+    workspace: Workspace, grid: Grid, tiles, settings: Settings, records: list[YearSources] = ()
+):
+    """Pair the two years, assign splits, measure change where the sources know it (``records``),
+    write tiles.gpkg then pairs.gpkg."""
+    from geosiam.sources.ground_truth import read_changes
+    from geosiam.tiling.pairs import assign_splits, changed_fraction, pair_tiles
 
     year_a, year_b = settings.years
     pairs = pair_tiles(tiles, year_a, year_b, settings.split.min_iou)
@@ -168,6 +172,7 @@ def pair_and_split(workspace: Workspace, grid: Grid, tiles, settings: Settings):
             "check that both years cover the same area"
         )
     pairs = assign_splits(pairs, settings.split, settings.split.block_size_m)
+    pairs["changed_fraction"] = changed_fraction(pairs, read_changes(list(records), grid.crs))
     write_index(tiles[TILE_COLUMNS + ["geometry"]], workspace.tiles_index, "tiles")
     write_index(pairs, workspace.pairs_index, "pairs")
     return pairs

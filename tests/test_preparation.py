@@ -71,6 +71,7 @@ def test_prepare_writes_aligned_tiles_masks_and_indexes(tmp_path, sources):
     with rasterio.open(tmp_path / "masks/2000/x3720_y27440.tif") as m:
         assert (m.read(1) == 7).sum() > 0
     assert summary["classes"] == [0, 5, 7]
+    assert pairs["changed_fraction"].isna().all()  # local files carry no ground truth of change
 
 
 def test_tile_values_come_from_the_right_place_across_dalle_borders(tmp_path, sources):

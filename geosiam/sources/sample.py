@@ -24,6 +24,7 @@ from geosiam import atomic
 from geosiam.config import FIRST_YEAR, LAST_YEAR
 from geosiam.errors import SettingsError, SourceError
 from geosiam.progress import progress
+from geosiam.sources.ground_truth import GROUND_TRUTH
 from geosiam.sources.sourceset import YearSources
 
 SAMPLE_DEPT = "54"
@@ -140,6 +141,11 @@ def _marker(root: Path, year: int) -> Path:
     return root / f"sample-{year}.complete.json"
 
 
+def changes_path(root: Path) -> Path:
+    """The sample's ground truth of change (:mod:`.ground_truth`): one GeoPackage for all years."""
+    return root / "changes.gpkg"
+
+
 # --- generation -------------------------------------------------------------------------------
 
 
@@ -178,6 +184,7 @@ def generate(
         from geosiam.sources.sample_world import build_world
 
         world = build_world(layout.bounds, seed)
+        _write_changes(changes_path(root), world)
         bar = progress(
             total=len(todo) * (len(layout.dalle_corners()) + 1), desc="drawing the sample area", unit="file"
         )
@@ -196,7 +203,7 @@ def _finished(root: Path, year: int, fingerprint: dict) -> YearSources | None:
     if marker.get("fingerprint") != fingerprint:
         return None
     record = _record(root, year, marker)
-    if not all(path.is_file() for path in record.rasters + record.vectors):
+    if not all(path.is_file() for path in record.rasters + record.vectors + (changes_path(root),)):
         return None
     return record
 
@@ -209,6 +216,7 @@ def _record(root: Path, year: int, marker: dict) -> YearSources:
         origin=SAMPLE_ORIGIN,
         zone=SAMPLE_DEPT,
         acquisition=marker["acquisition"],
+        extra={GROUND_TRUTH: changes_path(root)},
     )
 
 
@@ -291,6 +299,16 @@ def _write_dalle_index(path: Path, rasters: list[Path], layout: SampleLayout) ->
             part.replace(path.parent / part.name)
     finally:
         shutil.rmtree(parts, ignore_errors=True)
+
+
+def _write_changes(path: Path, world) -> None:
+    """The ground truth (layer ``changes``: geometry, kind, year), written before any year's marker."""
+    from geosiam.sources.sample_changes import changes_frame
+
+    with atomic.atomic_path(path, ".gpkg") as tmp:
+        changes_frame(world).to_file(
+            tmp, layer=GROUND_TRUTH, driver="GPKG", engine="pyogrio", promote_to_multi=True
+        )
 
 
 def _write_gpkg(path: Path, layers: dict) -> None:

@@ -405,10 +405,9 @@ def _vegetation(world: World, ed: Edition, rng) -> tuple[list, list]:
         if hedge.exists(when) and _captured(rng, ed.hedge_share):
             geoms.append(hedge.geometry.buffer(hedge.width / 2, quad_segs=2).simplify(1.0))
             rows.append({"cleabs": _cleabs("zone_de_vegetation", 10_000 + hedge.key), "nature": "Haie"})
-    orchards = world.parcels.geometry[world.parcels.use == ORCHARD]
-    for i, orchard in enumerate(orchards):
+    for i in np.flatnonzero(world.parcels.use_in(when) == ORCHARD):
         if _captured(rng, ed.detail * 0.8):
-            geoms.append(orchard)
+            geoms.append(world.parcels.geometry[i])
             rows.append({"cleabs": _cleabs("zone_de_vegetation", 500_000 + i), "nature": "Verger"})
     return geoms, rows
 

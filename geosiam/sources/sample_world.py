@@ -63,14 +63,14 @@ class Parcels:
     cut: np.ndarray  # index along the strip
     angle: np.ndarray  # ploughing direction (radians)
     use: np.ndarray  # CROPLAND, MEADOW or ORCHARD, until ``converted``
-    converted: np.ndarray  # year a meadow is ploughed up or a field sown to grass (inf: never)
+    converted: np.ndarray  # year a meadow or orchard is ploughed up, a field sown to grass (inf: never)
     afforested: np.ndarray  # year the parcel is planted with trees (inf: never)
     merge_year: np.ndarray  # per block: year its strips are merged (inf: never)
     merge_by: np.ndarray  # per block: strips merged by this many
 
     def use_in(self, year: float) -> np.ndarray:
         """Each parcel's land use in ``year``: meadows and fields swap when converted."""
-        swapped = np.where(self.use == MEADOW, CROPLAND, np.where(self.use == CROPLAND, MEADOW, self.use))
+        swapped = np.where(self.use == CROPLAND, MEADOW, CROPLAND)  # orchards are grubbed up for crops
         return np.where(self.converted <= year, swapped, self.use)
 
     def field_ids(self, year: float) -> np.ndarray:

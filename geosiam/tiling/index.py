@@ -5,7 +5,9 @@
     origin (provenance), zone (département where known), acquisition, year_end_mosaic, geometry.
 ``pairs.gpkg`` (layer ``pairs``), one row per pair; ``a`` is the older year, ``b`` the newer:
     pair_id, tile_id_a, tile_id_b, year_a, year_b, image_a, mask_a, image_b, mask_b, iou,
-    block, split (train | val | test), zone, geometry (footprint of tile a).
+    block, split (train | val | test), zone, changed_fraction (share of the place changed between
+    the two years, from the sources' ground truth; empty where there is none), geometry (footprint
+    of tile a).
 Geometries are footprints in the grid CRS.
 """
 
@@ -42,6 +44,7 @@ PAIR_COLUMNS = [
     "block",
     "split",
     "zone",
+    "changed_fraction",
 ]
 SPLITS = ("train", "val", "test")
 

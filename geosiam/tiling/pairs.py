@@ -50,6 +50,28 @@ def pair_tiles(tiles, year_a: int, year_b: int, min_iou: float):
     return pairs.reset_index(drop=True)
 
 
+def changed_fraction(pairs, changes) -> np.ndarray:
+    """Per pair, the share of its footprint changed between its two years; NaN without ground truth.
+
+    ``changes`` (geometry, kind, year; see :mod:`geosiam.sources.ground_truth`) or None. A change
+    of year ``y`` lies between the years ``a < b`` of a pair when ``a < y <= b``.
+    """
+    import shapely
+
+    out = np.full(len(pairs), np.nan)
+    if changes is None:
+        return out
+    footprints = pairs.geometry.values
+    for (year_a, year_b), rows in pairs.groupby(["year_a", "year_b"]).indices.items():
+        low, high = sorted((year_a, year_b))
+        between = changes[(changes["year"] > low) & (changes["year"] <= high)]
+        changed = shapely.union_all(between.geometry.values)
+        boxes = np.asarray(footprints[rows], dtype=object)
+        area = shapely.area(boxes)
+        out[rows] = np.where(area > 0, shapely.area(shapely.intersection(boxes, changed)) / area, np.nan)
+    return np.round(out, 4)
+
+
 def assign_splits(pairs, split: SplitSettings, block_size_m: float):
     """Add ``block`` and ``split`` columns: whole blocks (or départements) go to one split."""
     pairs = pairs.copy()

@@ -97,6 +97,26 @@ def test_records_name_the_year_files_and_provenance(tiny):
         assert all(p.is_file() and p.is_relative_to(root) for p in record.rasters + record.vectors)
 
 
+def test_ground_truth_records_every_change_with_its_kind_and_year(tiny):
+    import geopandas as gpd
+
+    from geosiam.sources.ground_truth import GROUND_TRUTH, read_changes
+
+    root, records = tiny
+    assert {r.extra[GROUND_TRUTH] for r in records} == {root / "changes.gpkg"}
+    changes = gpd.read_file(root / "changes.gpkg", layer="changes")
+    assert changes.crs.to_epsg() == 2154 and len(changes) > 50
+    assert {"house_built", "clear_cut", "regrowth", "fields_merged"} <= set(changes["kind"])
+    assert changes["year"].between(1951, 2100).all()
+    assert changes.geometry.geom_type.eq("MultiPolygon").all()
+    left, bottom, right, top = changes.total_bounds
+    xmin, ymin, xmax, ymax = TINY.bounds
+    assert left >= xmin and bottom >= ymin and right <= xmax and top <= ymax
+    between = changes[changes["year"].between(2001, 2015)]
+    assert 0 < between.union_all().area < 0.5 * 4e6  # some of the place changed, not all of it
+    assert len(read_changes(records, "EPSG:2154")) == len(changes)
+
+
 def test_ign_archive_layout_and_dalle_names(tiny):
     root, records = tiny
     for record in records:

@@ -1,0 +1,35 @@
+"""Ground truth of change, for the sources that have it (the built-in sample; real areas have none).
+
+A source that knows what changed on the ground names, in its records' ``extra[GROUND_TRUTH]``, a
+GeoPackage whose layer ``changes`` holds one row per change: geometry, ``kind`` and ``year`` (the
+campaign of a later year shows it, that of its year too). Pairing reads it to give each pair the
+share of its place that changed between its two years.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from geosiam.errors import SourceError
+from geosiam.sources.sourceset import YearSources
+
+GROUND_TRUTH = "changes"  # the key in YearSources.extra, and the GeoPackage layer's name
+
+
+def read_changes(records: list[YearSources], crs: str):
+    """Every record's ground truth in ``crs`` as one GeoDataFrame (geometry, kind, year), or None."""
+    import geopandas as gpd
+    import pandas as pd
+
+    paths = sorted({Path(r.extra[GROUND_TRUTH]) for r in records if r.extra.get(GROUND_TRUTH)})
+    if not paths:
+        return None
+    frames = []
+    for path in paths:
+        try:
+            frames.append(gpd.read_file(path, layer=GROUND_TRUTH, engine="pyogrio").to_crs(crs))
+        except Exception as exc:  # pyogrio's DataSourceError and friends
+            raise SourceError(
+                f"cannot read the ground truth of change {path}: {exc}; delete it to have it made again"
+            ) from None
+    return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=crs)
