@@ -1,14 +1,17 @@
-"""Open files in a real QGIS (PyQGIS of the system Python) from the tests; skip where it is absent.
+"""QGIS styles as the tests see them: read from a GeoPackage's ``layer_styles`` table, and as a
+real QGIS (PyQGIS of the system Python) shows them on open, where it is installed.
 
-QGIS is not installed in CI; on a machine with Debian's ``python3-qgis`` these tests check that
+QGIS is not installed in CI; on a machine with Debian's ``python3-qgis`` the tests check that
 QGIS applies geosiam's styles and colour tables on open. ``QGIS_PYTHON`` names another interpreter.
 """
 
 import functools
 import json
 import os
+import sqlite3
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -35,3 +38,23 @@ def qgis_open(*specs: str) -> list[dict]:
         [QGIS_PYTHON, str(PROBE), *specs], capture_output=True, text=True, timeout=120, env=env, check=True
     )
     return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+
+
+def stored_style(gpkg, layer: str) -> dict:
+    """The default style of ``layer`` in ``gpkg``, in :func:`qgis_open`'s shape (renderer type,
+    attribute, classes as [value, label, #colour]) as read from its QML."""
+    with sqlite3.connect(gpkg) as db:
+        found = db.execute(
+            "SELECT styleQML FROM layer_styles WHERE f_table_name = ? AND useAsDefault", (layer,)
+        ).fetchall()
+    assert len(found) == 1, f"{len(found)} default styles for {layer}"
+    renderer = ET.fromstring(found[0][0].split("\n", 1)[1]).find("renderer-v2")
+    colours = {s.get("name"): s.find("layer/prop[@k='color']").get("v") for s in renderer.iter("symbol")}
+
+    def hex_colour(symbol: str) -> str:
+        return "#" + "".join(f"{int(c):02x}" for c in colours[symbol].split(",")[:3])
+
+    classes = [
+        [c.get("value"), c.get("label"), hex_colour(c.get("symbol"))] for c in renderer.iter("category")
+    ]
+    return {"renderer": renderer.get("type"), "attribute": renderer.get("attr"), "classes": classes}

@@ -8,6 +8,7 @@ import shapely
 
 from geosiam.errors import SettingsError, SourceError, WorkspaceMismatchError
 from geosiam.preparation import prepare_workspace, resolve_settings
+from tests.qgis_desktop import stored_style
 from tests.synthetic import write_layers, write_raster
 
 X0, Y0 = 930000, 6860000
@@ -56,10 +57,12 @@ def run(workspace, sources, jobs=1, force=False, **extra):
 def test_prepare_writes_aligned_tiles_masks_and_indexes(tmp_path, sources):
     summary = run(tmp_path, sources)
     tiles = gpd.read_file(tmp_path / "tiles.gpkg")
-    pairs = gpd.read_file(tmp_path / "pairs.gpkg")
+    pairs = gpd.read_file(tmp_path / "pairs.gpkg", layer="pairs")
     assert len(tiles) == 2 * 32 and len(pairs) == 32
     assert sum(summary["pairs"].values()) == 32
     assert set(pairs["split"]) <= {"train", "val", "test"}
+    style = stored_style(tmp_path / "pairs.gpkg", "pairs")
+    assert style["attribute"] == "split" and [c[0] for c in style["classes"]] == ["train", "val", "test"]
     assert (pairs["tile_id_a"] == pairs["tile_id_b"]).all() and (pairs["iou"] == 1).all()
     for row in tiles.itertuples():
         with rasterio.open(tmp_path / row.image) as t, rasterio.open(tmp_path / row.mask) as m:
@@ -123,7 +126,9 @@ def test_interrupted_prepare_resumes_to_the_same_files(tmp_path, sources, monkey
         twin = target / tif.relative_to(reference)
         with rasterio.open(tif) as a, rasterio.open(twin) as b:
             assert np.array_equal(a.read(), b.read())
-    assert len(gpd.read_file(target / "pairs.gpkg")) == len(gpd.read_file(reference / "pairs.gpkg"))
+    assert len(gpd.read_file(target / "pairs.gpkg", layer="pairs")) == len(
+        gpd.read_file(reference / "pairs.gpkg", layer="pairs")
+    )
 
 
 def test_parallel_and_serial_runs_agree(tmp_path, sources):
@@ -181,7 +186,7 @@ def test_unreadable_raster_is_reported_and_the_rest_prepared(tmp_path, sources):
     ws = tmp_path / "ws"
     with pytest.raises(SourceError, match="corrupt.tif.*replace or remove"):
         run(ws, sources, **{"sources.ortho": {"2000": str(sources / "ortho2000"), "2015": str(broken)}})
-    assert len(gpd.read_file(ws / "pairs.gpkg")) == 32
+    assert len(gpd.read_file(ws / "pairs.gpkg", layer="pairs")) == 32
 
 
 def test_raster_without_crs_is_an_error(tmp_path):

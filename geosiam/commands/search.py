@@ -7,6 +7,10 @@ from pathlib import Path
 import typer
 
 from geosiam.commands.options import WORKSPACE
+from geosiam.layer_styles import Categorized, Category, Single, Symbol, ramp_colour, write_style
+
+MATCH_RAMP = ("#1a9641", "#ffffbf", "#d7191c")  # rank 1 green ... rank k red
+QUERY_STYLE = Single(Symbol("#2b83ba", outline="#2b83ba", outline_mm=0.8, filled=False))
 
 
 def search(
@@ -71,4 +75,14 @@ def search(
     typer.echo(lookup.format_matches(matches))
     if output is not None:
         lookup.write_matches(output, matches, query_set)
+        write_search_styles(output, k)
         typer.echo(f"matches written to {output} (layers 'matches' and 'query')")
+
+
+def write_search_styles(path: Path, k: int) -> None:
+    """QGIS styles for the search's GeoPackage: matches coloured by rank, the query outlined."""
+    ranks = tuple(
+        Category(r, ramp_colour(MATCH_RAMP, (r - 1) / max(k - 1, 1)), f"rank {r}") for r in range(1, k + 1)
+    )
+    write_style(path, "matches", Categorized("rank", ranks, opacity=0.6))
+    write_style(path, "query", QUERY_STYLE)

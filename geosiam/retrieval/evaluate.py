@@ -222,7 +222,8 @@ def _write_outputs(out, metrics, table, labels, results, pairs, newer, older, wo
     ranks = pairs[["pair_id", "tile_id_a", "tile_id_b", "year_a", "year_b", "geometry"]].copy()
     for name, r in results.items():
         ranks[f"rank_{name}"] = r[REFERENCE].ranks
-    write_index(ranks, out / "ranks.gpkg", "ranks")
+    ranks["rank_class"] = report.rank_classes(main.ranks)
+    write_index(ranks, out / "ranks.gpkg", "ranks", report.RANK_STYLE)
     figures = {
         "recall_at_k.png": "recall@k",
         "examples.png": "example queries and their top 5",

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from geosiam import atomic
+from geosiam.layer_styles import Categorized, Category
 from geosiam.retrieval.metrics import rank_bands
 
 DIRECTION_TITLES = {
@@ -26,6 +27,12 @@ METRIC_COLUMNS = [
 ]
 BAND_COLOURS = ["#1a9641", "#a6d96a", "#fdae61", "#d7191c"]
 BAND_LABELS = ["rank 1", "rank 2-5", "rank 6-10", "not in top 10"]
+# ranks.gpkg opens in QGIS with the failure map's colours, by its rank_class column
+RANK_STYLE = Categorized(
+    "rank_class",
+    tuple(Category(label, colour) for label, colour in zip(BAND_LABELS, BAND_COLOURS)),
+    opacity=0.7,
+)
 MATCH_RGB = (0, 192, 0)  # frame of the true match in example mosaics
 CELL_PX = 96  # small tiles are enlarged (nearest) to about this size in mosaics
 FRAME = 4  # pixels of frame around each mosaic cell
@@ -48,6 +55,11 @@ def metrics_table(directions: dict[str, dict[str, dict]], labels: dict[str, str]
 
 def _cell(value) -> str:
     return str(value) if isinstance(value, int) else f"{value:.3f}"
+
+
+def rank_classes(ranks: np.ndarray) -> np.ndarray:
+    """The failure map's class label of each rank (``rank 1`` ... ``not in top 10``)."""
+    return np.asarray(BAND_LABELS)[rank_bands(ranks)]
 
 
 def pick_examples(ranks: np.ndarray, count: int) -> np.ndarray:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from geosiam import atomic
+from geosiam.layer_styles import Categorized, Category, Style, write_style
 
 TILE_COLUMNS = [
     "tile_id",
@@ -47,12 +48,20 @@ PAIR_COLUMNS = [
     "changed_fraction",
 ]
 SPLITS = ("train", "val", "test")
+# pairs.gpkg opens in QGIS coloured by split, half transparent over the imagery
+SPLIT_STYLE = Categorized(
+    "split",
+    (Category("train", "#4e79a7"), Category("val", "#f28e2b"), Category("test", "#e15759")),
+    opacity=0.5,
+)
 
 
-def write_index(frame, path: Path, layer: str) -> None:
-    """Write a GeoDataFrame as a one-layer GeoPackage, atomically."""
+def write_index(frame, path: Path, layer: str, style: Style | None = None) -> None:
+    """Write a GeoDataFrame as a one-layer GeoPackage, atomically, with its QGIS style if given."""
     with atomic.atomic_path(path, suffix=".gpkg") as tmp:
         frame.to_file(tmp, layer=layer, driver="GPKG")
+        if style is not None:
+            write_style(tmp, layer, style)
 
 
 def read_index(path: Path, layer: str):

@@ -6,6 +6,7 @@ import geopandas as gpd
 import pytest
 
 from tests.cli import run_cli
+from tests.qgis_desktop import qgis_open, stored_style
 from tests.retrieval.factory import shared
 
 QUERY = "x3724_y27440"
@@ -43,6 +44,17 @@ def test_a_tile_finds_its_place_in_the_other_year(ws, tmp_path, capsys):
     assert list(matches["rank"]) == [1, 2, 3] and set(matches["year"]) == {2000}
     assert matches.crs == "EPSG:2154"
     assert gpd.read_file(out, layer="query").geometry[0].equals(matches.geometry[0])
+    # opened in QGIS, the matches are coloured by rank (green first) and the query outlined
+    style = stored_style(out, "matches")
+    assert style["attribute"] == "rank" and [c[:2] for c in style["classes"]] == [
+        ["1", "rank 1"],
+        ["2", "rank 2"],
+        ["3", "rank 3"],
+    ]
+    assert style["classes"][0][2] == "#1a9641" and style["classes"][2][2] == "#d7191c"
+    assert stored_style(out, "query")["renderer"] == "singleSymbol"
+    shown = qgis_open(f"{out}|layername=matches", f"{out}|layername=query")
+    assert shown[0]["classes"] == style["classes"] and shown[1]["renderer"] == "singleSymbol"
 
 
 def test_search_in_descriptors_of_the_same_model_only(ws, tmp_path, capsys):

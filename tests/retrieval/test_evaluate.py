@@ -11,7 +11,9 @@ import pytest
 
 from geosiam.config import load_settings, save_settings
 from geosiam.errors import SettingsError, WorkspaceError
+from geosiam.retrieval import report
 from geosiam.retrieval.evaluate import both_directions, evaluate_run, retrieve, split_pairs
+from tests.qgis_desktop import stored_style
 from tests.retrieval.factory import make_workspace, shared
 
 KEYS = {"map_at_5", "recall_at_1", "recall_at_5", "recall_at_10", "n_queries"}
@@ -70,9 +72,15 @@ def test_metrics_cover_every_model_both_directions_and_the_top_level(evaluated):
 def test_raw_pixels_find_unchanged_places_and_miss_rebuilt_ones(evaluated):
     ws, metrics, _ = evaluated
     assert metrics["directions"]["newer_to_older"]["pixels_rgb"]["recall_at_1"] == pytest.approx(10 / 12)
-    ranks = gpd.read_file(ws.run / "eval" / "ranks.gpkg")
+    ranks = gpd.read_file(ws.run / "eval" / "ranks.gpkg", layer="ranks")
     assert len(ranks) == 12 and (ranks["rank_pixels_rgb"].iloc[:10] == 1).all()
     assert (ranks["rank_pixels_rgb"].iloc[10:] != 1).all()
+    # ranks.gpkg opens in QGIS in the failure map's colours, by the trained model's rank class
+    model_bands = report.rank_bands(ranks["rank_model"].to_numpy())
+    assert (ranks["rank_class"] == np.asarray(report.BAND_LABELS)[model_bands]).all()
+    style = stored_style(ws.run / "eval" / "ranks.gpkg", "ranks")
+    assert style["attribute"] == "rank_class"
+    assert style["classes"] == [[b, b, c] for b, c in zip(report.BAND_LABELS, report.BAND_COLOURS)]
 
 
 def test_report_files_are_written(evaluated):
