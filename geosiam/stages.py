@@ -75,6 +75,7 @@ def make_tiles(
                 "grid": to_dict(settings.grid),
                 "min_valid": settings.prepare.min_valid_fraction,
                 "bands": settings.prepare.bands,
+                "oversampling": settings.prepare.oversampling,
                 "rasters": [_file_identity(i.path) for i in year_infos],
             }
         )
@@ -88,6 +89,7 @@ def make_tiles(
                     year,
                     overlapping,
                     settings.prepare.min_valid_fraction,
+                    settings.prepare.oversampling,
                     workspace.root,
                     stage_dir / str(year) / f"{chunk.key}.json",
                     inputs,

@@ -1,9 +1,10 @@
 """Chunks: square groups of grid tiles processed together, in parallel over processes.
 
 Reading a block of source imagery (or rasterising a block of vectors) once per chunk and cutting
-it into tiles in memory amortises per-read and per-shape costs; a chunk of ~1024 px keeps memory
-small whatever the area's size. Each finished chunk leaves a marker (its tile records, as JSON) so
-that an interrupted stage restarts where it stopped.
+it into tiles in memory amortises per-read and per-shape costs; chunks follow IGN's 5 km dalle
+grid where the tile size divides 5 km (each dalle decoded once) and stay at most 4096 px a side,
+so memory stays small whatever the area's size. Each finished chunk leaves a marker (its tile
+records, as JSON) so that an interrupted stage restarts where it stopped.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from geosiam.progress import progress
 from geosiam.tiling.grid import Grid
 
 CHUNK_PX = 1024
+CHUNK_MAX_PX = 4096  # a chunk canvas is at most this many pixels a side (memory)
+DALLE_M = 5000.0  # IGN BD ORTHO dalles are 5 km squares on the Lambert-93 km grid
 
 
 @dataclass(frozen=True)
@@ -58,9 +61,29 @@ class Chunk:
         return slice(top, top + px), slice(left, left + px)
 
 
+def chunk_tiles(grid: Grid) -> int:
+    """Tiles per chunk side: a whole number of chunks per 5 km dalle where the grid allows it.
+
+    A chunk edge inside a dalle makes both chunks decode the JPEG2000 codestream tiles it
+    crosses; chunks that tile the 5 km dalle grid (1000 m tiles: 5 per chunk, 1280 px at
+    256 px) decode each dalle once. Otherwise, chunks of about CHUNK_PX pixels.
+    """
+    per_dalle = DALLE_M / grid.tile_size_m
+    whole = round(per_dalle)
+    if abs(per_dalle - whole) > 1e-9 or whole < 1:
+        return max(1, CHUNK_PX // grid.tile_px)
+    fitting = [d for d in range(1, whole + 1) if whole % d == 0 and d * grid.tile_px <= CHUNK_MAX_PX]
+    if not fitting:
+        return max(1, CHUNK_PX // grid.tile_px)
+    size = max(fitting)
+    if size == whole:  # small tiles: several dalles per chunk, still on the dalle grid
+        size *= max(1, CHUNK_PX // (whole * grid.tile_px))
+    return size
+
+
 def plan(grid: Grid, cells: Iterable[tuple[int, int]]) -> list[Chunk]:
     """Group cells into chunks aligned on multiples of the chunk size, in a stable order."""
-    size = max(1, CHUNK_PX // grid.tile_px)
+    size = chunk_tiles(grid)
     groups: dict[tuple[int, int], list[tuple[int, int]]] = {}
     for col, row in cells:
         groups.setdefault((col // size * size, row // size * size), []).append((col, row))
