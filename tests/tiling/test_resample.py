@@ -13,7 +13,14 @@ from geosiam.tiling.grid import Grid
 
 @pytest.mark.parametrize(
     ("decimation", "oversampling", "expected"),
-    [(7.8125, 0.05, 8), (7.8125, 0.0, 4), (7.8125, 0.02, 4), (19.53, 0.05, 16), (1.95, 0.05, 2), (0.5, 0.05, 1)],
+    [
+        (7.8125, 0.05, 8),
+        (7.8125, 0.0, 4),
+        (7.8125, 0.02, 4),
+        (19.53, 0.05, 16),
+        (1.95, 0.05, 2),
+        (0.5, 0.05, 1),
+    ],
 )
 def test_level_factor_is_the_coarsest_level_within_the_oversampling(decimation, oversampling, expected):
     assert resample.level_factor(decimation, [2, 4, 8, 16, 32], oversampling) == expected
