@@ -9,13 +9,22 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 from geosiam import atomic
-from geosiam.config import Settings, fingerprint, to_dict, validate_years, with_overrides
+from geosiam.config import (
+    Settings,
+    fingerprint,
+    save_settings,
+    to_dict,
+    validate_years,
+    with_overrides,
+)
 from geosiam.errors import SettingsError, SourceError
 from geosiam.rasterize.classes import load_classes
 from geosiam.sources.area import area_bounds
+from geosiam.sources.labels import LabelPlan, apply_plan, check_request, plan_labels
 from geosiam.sources.sourceset import YearSources, by_year
 from geosiam.tiling.chunks import Runner
 from geosiam.tiling.grid import DEFAULT_CRS, DEFAULT_TILE_PX, DEFAULT_TILE_SIZE_M, Grid
@@ -36,6 +45,7 @@ def resolve_settings(workspace_dir: Path, overrides: dict) -> Settings:
         settings.area = type(settings.area)()
         settings.sources.ortho, settings.sources.topo = {}, {}
     settings = with_overrides(settings, overrides)
+    _check_labels(settings)
     settings.years = validate_years(settings.years)
     area = settings.area
     chosen = [
@@ -54,6 +64,18 @@ def resolve_settings(workspace_dir: Path, overrides: dict) -> Settings:
         area.sample = True
     _resolve_grid(settings)
     return settings
+
+
+def _check_labels(settings: Settings) -> None:
+    """The label options, checked before anything is fetched (years still in the order given)."""
+    labels, years = settings.labels, settings.years
+    check_request(labels.mode, labels.max_gap_years)
+    if labels.mode == "newer" and years != sorted(years):
+        given, ordered = " ".join(map(str, years)), " ".join(map(str, sorted(years)))
+        raise SettingsError(
+            f"--labels newer labels the newer year, but --years {given} gives it first: "
+            f"give the years oldest first (--years {ordered})"
+        )
 
 
 def _resolve_grid(settings: Settings) -> None:
@@ -105,8 +127,13 @@ def prepare_workspace(
     workspace = Workspace(Path(workspace_dir))
     table = load_classes(settings.prepare.classes)
     claim(workspace, settings, table.text, force)
+    asked = {"mode": settings.labels.mode, "max_gap_years": settings.labels.max_gap_years}
     identity = fingerprint(
-        {"data": data_identity(settings, fingerprint(table.text)), "split": to_dict(settings.split)}
+        {
+            "data": data_identity(settings, fingerprint(table.text)),
+            "split": to_dict(settings.split),
+            "labels": asked,
+        }
     )
     state = _read_state(workspace)
     if state.get("prepared") == identity and workspace.pairs_index.exists():
@@ -116,11 +143,15 @@ def prepare_workspace(
 
     grid = grid_of(settings)
     records = resolve_sources(settings, workspace, grid)
+    labels, records = choose_labels(settings, records)
+    save_settings(settings, workspace.settings_path)
     from geosiam.stages import make_masks, make_tiles, pair_and_split
 
     runner = Runner(jobs, dask_scheduler)
     tiles, bad = make_tiles(workspace, grid, records, settings, runner)
-    tiles = make_masks(workspace, grid, records, tiles, table, runner)
+    versions = {r.label_version for r in records}
+    tables = {v: load_classes(settings.prepare.classes, v) for v in versions}
+    tiles = make_masks(workspace, grid, records, tiles, tables, labels, runner)
     pairs = pair_and_split(workspace, grid, tiles, settings, records)
     summary = {
         "tiles": {str(y): int((tiles["year"] == y).sum()) for y in settings.years},
@@ -158,6 +189,32 @@ def resolve_sources(settings: Settings, workspace: Workspace, grid: Grid) -> lis
         if not years.get(year):
             raise SourceError(f"no sources found for {year}: check the area and the years")
     return records
+
+
+def choose_labels(settings: Settings, records: list[YearSources]) -> tuple[LabelPlan, list[YearSources]]:
+    """Resolve which years get labels, say it (one line per year), record it in ``settings``;
+    returns the plan and the records with the vectors of unlabelled years dropped."""
+    asked = settings.labels
+    records = [_with_data_model(r) for r in records]
+    plan = plan_labels(records, settings.years, asked.mode, asked.max_gap_years)
+    for year in settings.years:
+        print(plan.years[year].describe())
+    print(f"Label mode: {plan.mode}" + (f" (--labels {asked.mode})" if asked.mode != plan.mode else ""))
+    asked.resolved = plan.mode
+    asked.years = {str(year): labels.record() for year, labels in plan.years.items()}
+    return plan, apply_plan(records, plan)
+
+
+def _with_data_model(record: YearSources) -> YearSources:
+    """A record whose vectors' data model is unknown (a user's files) told by their layer names,
+    so that BD TOPO 2.x Shapefiles given with --topo are read with the 2.x class table."""
+    if record.label_version or not record.vectors:
+        return record
+    from geosiam.rasterize.classes import data_model_of
+    from geosiam.rasterize.vectors import layer_names
+
+    names = [name for path in record.vectors for name in layer_names(path)]
+    return replace(record, label_version=data_model_of(names))
 
 
 def _describe(summary: dict) -> str:

@@ -8,6 +8,8 @@ their markers under ``cache/stages/``) and returns plain tables; ``tiles.gpkg`` 
 from __future__ import annotations
 
 import logging
+import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,7 @@ from geosiam.errors import SourceError
 from geosiam.rasterize.classes import ClassTable
 from geosiam.rasterize.masks import MaskJob, burn_chunk
 from geosiam.sources.area import bounds_overlap
+from geosiam.sources.labels import LabelPlan
 from geosiam.sources.sourceset import YearSources, by_year
 from geosiam.tiling import chunks
 from geosiam.tiling.cut import CutJob, cut_chunk
@@ -112,28 +115,42 @@ def make_masks(
     grid: Grid,
     records: list[YearSources],
     tiles,
-    table: ClassTable,
+    tables: Mapping[str, ClassTable],
+    labels: LabelPlan,
     runner: chunks.Runner,
 ):
-    """Burn each year's vectors on its tiles; returns ``tiles`` with ``mask`` and class counts."""
-    from geosiam.rasterize.vectors import load_burnables
+    """Burn each labelled year's vectors on its tiles; returns ``tiles`` with ``mask``,
+    ``label_source`` and ``label_gap_years``.
+
+    ``tables`` maps a data model (a record's ``label_version``) to its class table. A year
+    without labels gets no masks (an empty ``mask``), and masks an earlier run made for it go.
+    """
+    from geosiam.rasterize.vectors import load_burnables_of
 
     stage_dir = workspace.cache_dir / "stages" / "masks"
     jobs = []
     for year, year_records in by_year(records).items():
         year_tiles = tiles[tiles["year"] == year]
+        if not labels.labelled(year):
+            for stale in (workspace.masks_dir / str(year), stage_dir / str(year)):
+                shutil.rmtree(stale, ignore_errors=True)
+            continue
         if year_tiles.empty:
             continue
         vectors = [p for r in year_records for p in r.vectors]
         bounds = tuple(year_tiles.total_bounds)
-        if not vectors:
-            log.warning("no vectors for %s: its masks are background only", year)
         _check_vector_overlap(vectors, grid.crs, bounds)
-        shapes = load_burnables(vectors, table, grid.crs, bounds)
+        by_version: dict[str, list[Path]] = {}
+        for record in year_records:
+            by_version.setdefault(record.label_version, []).extend(record.vectors)
+        used = {version: tables[version] for version in sorted(by_version)}
+        shapes = load_burnables_of(
+            [(paths, used[v]) for v, paths in sorted(by_version.items())], grid.crs, bounds
+        )
         inputs = fingerprint(
             {
                 "grid": [grid.crs, grid.origin_x, grid.origin_y, grid.tile_size_m, grid.tile_px],
-                "classes": table.text,
+                "classes": [table.text for table in used.values()],
                 "vectors": [_file_identity(p) for p in vectors],
             }
         )
@@ -151,9 +168,11 @@ def make_masks(
                 )
             )
     rows = runner.run(burn_chunk, jobs, desc="masks")
-    masks = {(r["tile_id"], r["year"]): r for r in rows}
+    masks = {(r["tile_id"], r["year"]): r["mask"] for r in rows}
     tiles = tiles.copy()
-    tiles["mask"] = [masks[(t, y)]["mask"] for t, y in zip(tiles["tile_id"], tiles["year"])]
+    tiles["mask"] = [masks.get((t, y), "") for t, y in zip(tiles["tile_id"], tiles["year"])]
+    tiles["label_source"] = [labels.years[y].source for y in tiles["year"]]
+    tiles["label_gap_years"] = [labels.years[y].gap_years for y in tiles["year"]]
     tiles.attrs["classes_seen"] = sorted({c for r in rows for c in r["classes"]})
     return tiles
 

@@ -15,7 +15,8 @@ It follows the documented protocol (reference/ign-data.md):
 
 Faults are queued per path (:meth:`FakeGeoplateforme.fail`) and consumed one per request.
 Builders make tiny IGN-like deliveries: BD ORTHO 7z (optionally in volumes) with JP2 dalles named
-by IGN's convention in IGN's folder layout, BD TOPO 7z with one GeoPackage, and their .md5 files.
+by IGN's convention in IGN's folder layout, BD TOPO v3 7z with one GeoPackage, BD TOPO 2.x 7z
+with Shapefiles in theme folders (``E_BATI/BATI_INDIFFERENCIE.SHP``...), and their .md5 files.
 """
 
 from __future__ import annotations
@@ -434,6 +435,23 @@ def topo_delivery(
     return _delivery("BDTOPO", name, zone, edition, archive, volumes, True)
 
 
+def topo2_delivery(tmp: Path, dept: str, edition: str, layers: dict, version: str = "2-2") -> FakeDelivery:
+    """A BD TOPO 2.x SHP delivery in IGN's layout (``BDTOPO_2-2_TOUSTHEMES_SHP_LAMB93_D022_2018-09-25/
+    BDTOPO/1_DONNEES_LIVRAISON_2018-11-00144/BDT_2-2_SHP_LAMB93_D022-ED182/E_BATI/...SHP``)."""
+    from tests.synthetic import write_bdtopo2
+
+    zone = "D" + dept.rjust(3, "0")
+    name = f"BDTOPO_{version}_TOUSTHEMES_SHP_LAMB93_{zone}_{edition}"
+    inner = f"BDT_{version}_SHP_LAMB93_{zone}-ED{edition[2:4]}{1 + int(edition[5:7]) // 4}"
+    base = f"{name}/BDTOPO/1_DONNEES_LIVRAISON_{edition[:7]}-00144/{inner}"
+    folder = tmp / name
+    write_bdtopo2(folder, layers)
+    members: dict[str, bytes | Path] = {
+        f"{base}/{f.relative_to(folder).as_posix()}": f for f in sorted(folder.rglob("*")) if f.is_file()
+    }
+    return _delivery("BDTOPO", name, zone, edition, seven_zip(members), 1, True)
+
+
 def _delivery(
     resource: str, name: str, zone: str, edition: str, archive: bytes, volumes: int, md5: bool
 ) -> FakeDelivery:
@@ -482,14 +500,36 @@ def topo_layers(bounds=DEPT54) -> dict:
     }
 
 
+def topo2_layers(bounds=DEPT54) -> dict:
+    """The same few features in the BD TOPO 2.x model: BATI_INDIFFERENCIE, BATI_REMARQUABLE (a
+    church), ROUTE with NATURE/LARGEUR, ZONE_VEGETATION."""
+    import shapely
+
+    x0, y0, _, _ = bounds
+    return {
+        "bati_indifferencie": ([shapely.box(x0 + 200, y0 + 200, x0 + 400, y0 + 350)], {"hauteur": [7]}),
+        "bati_remarquable": (
+            [shapely.box(x0 + 6100, y0 + 2100, x0 + 6300, y0 + 2250)],
+            {"nature": ["Eglise"]},
+        ),
+        "route": (
+            [shapely.LineString([(x0, y0 + 2500), (x0 + 10000, y0 + 2500)])],
+            {"nature": ["Route à 1 chaussée"], "largeur": [8.0], "pos_sol": [0]},
+        ),
+        "zone_vegetation": ([shapely.box(x0 + 3000, y0 + 3000, x0 + 4500, y0 + 4500)], {"nature": ["Bois"]}),
+    }
+
+
 def populate_dept54(server: FakeGeoplateforme, tmp: Path, volumes: int = 3) -> dict[str, FakeDelivery]:
     """Département 54 as IGN publishes it, with the noise a real feed has.
 
     BD ORTHO: 2015 v2-0 RVB 0M50 (two dalles, ``volumes`` volumes, .md5) is the one to choose; the
     feed also lists 2015 v1-0, 2015 0M20, IRC editions (60 of them, so the feed has two pages and
-    the right one is on page 2), 2018, a mosaic graph, and département 57. BD TOPO: v3-0 2019-03-15
-    (a real GPKG) to choose for 2000 and 2015, v3-3 2023-06-15, a v2-2 GPKG and a SHP edition.
-    WMS-R: year 2015, periods 2000-2005 and 1950-1965, an IRC layer. WFS: départements 54 and 57.
+    the right one is on page 2), 2018, a mosaic graph, and département 57. BD TOPO: v3 editions
+    start in 2019: v3-0 2019-03-15 (a real GPKG), v3-3 2023-06-15; before, the 2.x data model
+    in Shapefiles: v2-2 2016-06-15 (a real SHP delivery, nearest to 2015) and v2-1 2012-03-26
+    (listed only); a v3-0 SHP edition (not read: v3 comes as GPKG). WMS-R: year 2015, periods
+    2000-2005 and 1950-1965, an IRC layer. WFS: départements 54 and 57.
     """
     x0, y0 = int(DEPT54[0] // 1000), int(DEPT54[3] // 1000)
     for year in range(1940, 2000):
@@ -511,9 +551,10 @@ def populate_dept54(server: FakeGeoplateforme, tmp: Path, volumes: int = 3) -> d
         listed_only("BDORTHO", "BDORTHO_2-0_RVB-0M50_JP2-E080_LAMB93_D057_2015-01-01", "D057", "2015-01-01")
     )
     topo = server.add(topo_delivery(tmp, "54", "2019-03-15", topo_layers(), version="3-0"))
+    topo2 = server.add(topo2_delivery(tmp, "54", "2016-06-15", topo2_layers(), version="2-2"))
     for name in (
         "BDTOPO_3-3_TOUSTHEMES_GPKG_LAMB93_D054_2023-06-15",
-        "BDTOPO_2-2_TOUSTHEMES_GPKG_LAMB93_D054_2015-06-15",
+        "BDTOPO_2-1_TOUSTHEMES_SHP_LAMB93_D054_2012-03-26",
         "BDTOPO_3-0_TOUSTHEMES_SHP_LAMB93_D054_2015-06-15",
     ):
         server.add(listed_only("BDTOPO", name, "D054", name[-10:]))
@@ -524,4 +565,4 @@ def populate_dept54(server: FakeGeoplateforme, tmp: Path, volumes: int = 3) -> d
         "ORTHOIMAGERY.ORTHOPHOTOS.IRC.2015": ["normal"],
     }
     server.departements = {"54": DEPT54, "57": DEPT57}
-    return {"ortho": chosen, "topo": topo}
+    return {"ortho": chosen, "topo": topo, "topo2": topo2}

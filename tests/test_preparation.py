@@ -274,9 +274,13 @@ def test_sixteen_bit_jp2_in_utm_with_osm_polygons_and_custom_classes(tmp_path):
     prepare_workspace(ws, settings, jobs=1, force=False)
     tiles = gpd.read_file(ws / "tiles.gpkg")
     assert len(tiles) == 32
+    # one file for both years: the older year does not share it (identical masks), the newer has it
+    older = tiles[tiles["year"] == 2000]
+    assert (older["mask"].fillna("") == "").all() and not (ws / "masks" / "2000").exists()
+    assert set(tiles.loc[tiles["year"] == 2015, "label_source"]) == {str(osm)}
     reference_shapes = gpd.read_file(osm).to_crs(utm)
     agree = total = 0
-    for row in tiles.itertuples():
+    for row in tiles[tiles["year"] == 2015].itertuples():
         with rasterio.open(ws / row.image) as t, rasterio.open(ws / row.mask) as m:
             assert t.dtypes[0] == "uint8" and t.read().std() > 10  # 16-bit rescaled, not saturated
             ours = m.read(1)
@@ -367,3 +371,50 @@ def test_a_workspace_of_an_earlier_sample_is_refused_unless_forced(tmp_path):
         claim(Workspace(tmp_path), again, table.text, force=False)
     claim(Workspace(tmp_path), again, table.text, force=True)
     assert Workspace(tmp_path).load_settings().grid.origin_y == SAMPLE_GRID["origin_y"]
+
+
+def test_local_labels_each_file_its_years_and_a_bd_topo_2_folder_read_with_its_table(
+    tmp_path, sources, capsys
+):
+    from geosiam.config import load_settings
+    from tests.synthetic import write_bdtopo2
+
+    topo2 = tmp_path / "BDT_2-2_SHP_LAMB93_D054-ED151"
+    write_bdtopo2(
+        topo2,
+        {
+            "bati_indifferencie": ([shapely.box(X0 + 100, Y0 + 100, X0 + 300, Y0 + 300)], {"hauteur": [6]}),
+            "route": (
+                [shapely.LineString([(X0, Y0 + 500), (X0 + 2000, Y0 + 500)])],
+                {"nature": ["Route à 1 chaussée"], "largeur": [8.0]},
+            ),
+        },
+    )
+    topo = {"2000": str(topo2), "2015": str(sources / "topo2015.gpkg")}
+    run(tmp_path / "ws", sources, **{"sources.topo": topo})
+    out = capsys.readouterr().out
+    assert f"2000: labels from BD TOPO 2.x edition {topo2}, +0.0 years from the image" in out
+    assert "Label mode: both" in out
+    for year in (2000, 2015):  # the same class ids from either data model
+        with rasterio.open(tmp_path / f"ws/masks/{year}/x3720_y27440.tif") as m:
+            assert (m.read(1) == 7).sum() > 0
+    labels = load_settings(tmp_path / "ws" / "geosiam.toml").labels
+    assert labels.resolved == "both" and labels.years["2000"]["version"] == "2"
+    assert labels.years["2015"]["version"] == "3" and labels.years["2015"]["gap_years"] == 0.0
+    # a year without --topo has no labels, and its masks of an earlier run go
+    run(tmp_path / "ws", sources, **{"sources.topo": {"2015": topo["2015"]}}, force=True)
+    assert "2000: no labels (no vectors for this year)" in capsys.readouterr().out
+    assert not (tmp_path / "ws" / "masks" / "2000").exists()
+
+
+def test_changing_the_label_mode_remakes_only_what_it_changes(tmp_path, sources, capsys):
+    run(tmp_path, sources)
+    assert (tmp_path / "masks" / "2000").exists()
+    run(tmp_path, sources, **{"labels.mode": "newer"})
+    out = capsys.readouterr().out
+    assert "2000: no labels (--labels newer keeps the newer year's labels only)" in out
+    assert not (tmp_path / "masks" / "2000").exists() and (tmp_path / "masks" / "2015").exists()
+    tiles = gpd.read_file(tmp_path / "tiles.gpkg")
+    assert (tiles.loc[tiles["year"] == 2000, "mask"].fillna("") == "").all()
+    with pytest.raises(SettingsError, match="unknown --labels 'sometimes'"):
+        run(tmp_path, sources, **{"labels.mode": "sometimes"})

@@ -54,6 +54,17 @@ def prepare(
     topo_edition: list[str] = typer.Option(
         None, "--topo-edition", help="YEAR=YYYY-MM-DD: the BD TOPO edition to use for a year."
     ),
+    labels: str = typer.Option(
+        None,
+        "--labels",
+        help="Which years get masks: auto (both when both have labels within the gap, newer when "
+        "only the newer has, else none), both, newer, none (default auto).",
+    ),
+    max_label_gap: float = typer.Option(
+        None,
+        "--max-label-gap",
+        help="Years between an image and its labels beyond which the year has none (default 3).",
+    ),
     ign_url: str = typer.Option(
         None,
         "--ign-url",
@@ -89,6 +100,8 @@ def prepare(
         "sources.resolution": resolution,
         "sources.topo_edition": parse_year_map(topo_edition, "--topo-edition") or None,
         "sources.ign_url": ign_url,
+        "labels.mode": labels,
+        "labels.max_gap_years": max_label_gap,
         "prepare.classes": str(classes) if classes else None,
         "prepare.min_valid_fraction": min_valid,
         "prepare.bands": parse_bands(bands),

@@ -81,6 +81,15 @@ def builtin_text(version: str = "") -> str:
     return resources.files("geosiam.data").joinpath(builtin_name(version)).read_text(encoding="utf-8")
 
 
+def data_model_of(layer_names) -> str:
+    """The BD TOPO data model ("3", "2") whose built-in table reads the most of ``layer_names``
+    (lower-case layer names or file stems); "" when neither reads any."""
+    names = {name.lower() for name in layer_names}
+    read = {v: len(names & load_classes(version=v).layers) for v in BUILTIN_BY_VERSION}
+    best = max(read, key=read.get)
+    return best if read[best] else ""
+
+
 def load_classes(path: str | Path | None = None, version: str = "") -> ClassTable:
     """Load and check a class table; ``None`` (or "") loads the built-in table of ``version``."""
     if path:

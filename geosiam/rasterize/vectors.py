@@ -61,23 +61,27 @@ def layers_of(path: Path) -> list[str]:
         raise SourceError(f"cannot read vector file {path}: {exc}") from None
 
 
+def layer_names(path: Path) -> list[str]:
+    """The names class rules match a file's layers by: lower-case; a one-layer file's stem."""
+    return _matched_names(path, layers_of(path))
+
+
+def _matched_names(path: Path, layers: list[str]) -> list[str]:
+    return [layer.lower() if len(layers) > 1 else _layer_name(path, layer) for layer in layers]
+
+
 def load_burnables(paths, table: ClassTable, grid_crs: str, bounds) -> Burnables:
     """Every feature of ``paths`` that a class rule selects, as shapes ready to burn."""
+    return load_burnables_of([(paths, table)], grid_crs, bounds)
+
+
+def load_burnables_of(groups, grid_crs: str, bounds) -> Burnables:
+    """Like :func:`load_burnables` for ``(paths, table)`` groups (vectors of several data models,
+    each read with its own table), burn order across all of them by class priority."""
     parts: list[tuple[int, int, np.ndarray, bool]] = []  # (priority, id, geoms, all_touched)
-    for path in paths:
-        layers = layers_of(path)
-        for layer in layers:
-            name = layer.lower() if len(layers) > 1 else _layer_name(path, layer)
-            rules = [(c, r) for c in table.classes for r in c.rules if r.matches_layer(name)]
-            if not rules:
-                continue
-            frame = _read_layer(path, layer, grid_crs, bounds)
-            if frame is None or frame.empty:
-                continue
-            for cls, rule in rules:
-                geoms = _select(frame, rule)
-                if len(geoms):
-                    parts.append((cls.priority, cls.id, geoms, cls.all_touched))
+    for paths, table in groups:
+        for path in paths:
+            parts += _selected_parts(path, table, grid_crs, bounds)
     parts.sort(key=lambda part: part[0])
     if not parts:
         return Burnables(np.array([], dtype=object), np.array([], np.uint8), np.array([], bool))
@@ -86,6 +90,26 @@ def load_burnables(paths, table: ClassTable, grid_crs: str, bounds) -> Burnables
         np.concatenate([np.full(len(p[2]), p[1], np.uint8) for p in parts]),
         np.concatenate([np.full(len(p[2]), p[3], bool) for p in parts]),
     )
+
+
+def _selected_parts(
+    path, table: ClassTable, grid_crs: str, bounds
+) -> list[tuple[int, int, np.ndarray, bool]]:
+    """(priority, class id, shapes, all_touched) of each class rule's features in one file."""
+    parts = []
+    layers = layers_of(path)
+    for layer, name in zip(layers, _matched_names(path, layers)):
+        rules = [(c, r) for c in table.classes for r in c.rules if r.matches_layer(name)]
+        if not rules:
+            continue
+        frame = _read_layer(path, layer, grid_crs, bounds)
+        if frame is None or frame.empty:
+            continue
+        for cls, rule in rules:
+            geoms = _select(frame, rule)
+            if len(geoms):
+                parts.append((cls.priority, cls.id, geoms, cls.all_touched))
+    return parts
 
 
 def _layer_name(path: Path, layer: str) -> str:

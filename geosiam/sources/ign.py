@@ -50,6 +50,8 @@ Bounds = tuple[float, float, float, float]
 
 ORTHO = "BDORTHO"
 TOPO = "BDTOPO"
+TOPO_FORMATS = ("GPKG", "SHP")  # GeoPackage (v3), Shapefiles by theme (2.x: E_BATI/BATI_INDIFFERENCIE.SHP)
+SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
 PAGE_LIMIT = 50  # the service's maximum; larger values are clamped by the server
 DALLE_STEP_M = 5000.0  # BD ORTHO dalles are 5 km squares (0M50 and 0M20)
 ATOM_ACCEPT = "application/atom+xml, application/xml;q=0.9"
@@ -191,6 +193,11 @@ class Delivery:
         return int(self.edition[:4])
 
     @property
+    def data_model(self) -> str:
+        """BD TOPO's data model: "3" (2019 on) or "2" (2.x, before), from the version."""
+        return self.version.split("-")[0]
+
+    @property
     def resolution_m(self) -> float:
         metres, _, centimetres = self.resolution.partition("M")
         return int(metres) + int(centimetres or 0) / 10 ** len(centimetres or "0")
@@ -218,16 +225,23 @@ def resource_url(ign_url: str, *parts: str) -> str:
 
 
 def list_deliveries(client: HttpClient, ign_url: str, resource: str, zone: str) -> list[Delivery]:
-    """The deliveries of ``resource`` for ``zone`` (e.g. D054), from all pages of its feed."""
-    params = {"zone": zone}
-    if resource == TOPO:
-        params["format"] = "GPKG"
+    """The deliveries of ``resource`` for ``zone`` (e.g. D054), from all pages of its feed.
+
+    BD TOPO: only the formats geosiam reads (:data:`TOPO_FORMATS`), one filtered feed each.
+    """
+    queries = [{"zone": zone, "format": f} for f in TOPO_FORMATS] if resource == TOPO else [{"zone": zone}]
     found = []
-    for entry in read_feed(client, resource_url(ign_url, resource), params):
-        delivery = parse_delivery(resource, entry.title)
-        if delivery is not None and delivery.zone == zone:
-            found.append(delivery)
+    for params in queries:
+        for entry in read_feed(client, resource_url(ign_url, resource), params):
+            delivery = parse_delivery(resource, entry.title)
+            if delivery is not None and delivery.zone == zone:
+                found.append(delivery)
     return found
+
+
+def is_label_edition(delivery: Delivery) -> bool:
+    """A BD TOPO delivery geosiam reads: a GeoPackage, or the Shapefiles of a 2.x edition."""
+    return delivery.format == "GPKG" or (delivery.format == "SHP" and delivery.data_model == "2")
 
 
 def delivery_files(client: HttpClient, ign_url: str, delivery: Delivery) -> list[DeliveryFile]:
@@ -301,33 +315,32 @@ def choose_ortho(
     return max(chosen, key=lambda d: (d.version, d.product == ORTHO, d.edition))
 
 
-def choose_topo(deliveries: Iterable[Delivery], year: int, zone: str, edition: str = "") -> Delivery:
-    """The BD TOPO GPKG edition for ``year``: the one asked for, else the v3 edition nearest mid-year.
+def choose_topo(deliveries: Iterable[Delivery], year: int, zone: str, edition: str = "") -> Delivery | None:
+    """The BD TOPO edition for ``year``: the one asked for, else the one nearest mid-year.
 
-    BD TOPO before v3 (2019) has another data model, which the class table does not describe.
+    Nearest whatever its data model (a 2.x SHP edition of 2014 beats a v3 one of 2019 for a
+    2015 image); the label resolver then decides whether it is near enough. Ties: the newer
+    edition, the higher version, a GeoPackage over Shapefiles. None when IGN lists none.
     """
-    gpkg = [d for d in deliveries if d.zone == zone and d.format == "GPKG"]
+    editions = [d for d in deliveries if d.zone == zone and is_label_edition(d)]
     if edition:
-        exact = [d for d in gpkg if d.edition == edition]
+        exact = [d for d in editions if d.edition == edition]
         if not exact:
             raise SourceError(
-                f"no BD TOPO GPKG edition {edition} for {zone}: use --topo-edition {year}=DATE "
-                f"with one of {', '.join(sorted({d.edition for d in gpkg})) or 'none'}"
+                f"no BD TOPO edition {edition} for {zone}: use --topo-edition {year}=DATE "
+                f"with one of {', '.join(sorted({d.edition for d in editions})) or 'none'}"
             )
-        return max(exact, key=lambda d: d.version)
-    v3 = [d for d in gpkg if d.version.startswith("3")]
-    if not v3:
-        raise SourceError(
-            f"IGN lists no BD TOPO v3 GPKG for {zone}: check the département, or give vectors "
-            "with --ortho/--topo"
-        )
+        return max(exact, key=lambda d: (d.version, d.format == "GPKG"))
+    if not editions:
+        return None
     middle = date(year, 7, 1)
     return min(
-        v3,
+        editions,
         key=lambda d: (
             abs((date.fromisoformat(d.edition) - middle).days),
             -date.fromisoformat(d.edition).toordinal(),
             _descending(d.version),
+            d.format != "GPKG",
         ),
     )
 
@@ -375,7 +388,7 @@ class ZonePlan:
 
     year: int
     code: str  # "54"
-    topo: Delivery
+    topo: Delivery | None  # the nearest BD TOPO edition; None when there is none or it is not used
     ortho: Delivery | None = None
     layer: wms.Layer | None = None  # the WMS fallback when there is no archive
     region: Bounds | None = None  # where to fetch the fallback
@@ -385,10 +398,12 @@ class ZonePlan:
 def fetch_sources(
     settings: Settings, workspace: Workspace, area_bounds_2154: Bounds | None
 ) -> list[YearSources]:
-    """Each year's BD ORTHO dalles (or WMS-R blocks) and BD TOPO GPKG for the area, on disk.
+    """Each year's BD ORTHO dalles (or WMS-R blocks) and BD TOPO vectors for the area, on disk.
 
     The area is ``settings.area.depts`` (else the départements the WFS finds in
-    ``area_bounds_2154``), clipped to ``area_bounds_2154`` when given.
+    ``area_bounds_2154``), clipped to ``area_bounds_2154`` when given. Each year's nearest BD
+    TOPO edition is named on its records (``label_date``, ``label_version``), but downloaded only
+    when the label rules (:mod:`geosiam.sources.labels`) give that year labels.
     """
     src = settings.sources
     ign_url = src.ign_url.rstrip("/")
@@ -396,7 +411,9 @@ def fetch_sources(
     with HttpClient(src.http) as client:
         codes = area_departements(client, ign_url, settings.area.depts, area_bounds_2154)
         plans = plan_years(client, settings, codes, area_bounds_2154)
-        deliveries = {p.ortho.name: p.ortho for p in plans if p.ortho} | {p.topo.name: p.topo for p in plans}
+        labelled = _labelled_years(plans, settings)
+        topos = {p.topo.name: p.topo for p in plans if p.topo and p.year in labelled}
+        deliveries = {p.ortho.name: p.ortho for p in plans if p.ortho} | topos
         files = {
             name: delivery_files(client, ign_url, d)
             for name, d in progress(deliveries.items(), desc="IGN feeds", unit="delivery")
@@ -408,6 +425,24 @@ def fetch_sources(
             if record is not None:
                 records.append(record)
     return records
+
+
+def _labelled_years(plans: list[ZonePlan], settings: Settings) -> set[int]:
+    """The years whose BD TOPO the label rules keep (an error, before any download, if the
+    requested mode cannot be met)."""
+    from geosiam.sources.labels import plan_labels
+
+    candidates = [YearSources(p.year, (), **_label_fields(p.topo)) for p in plans]
+    labels = settings.labels
+    plan = plan_labels(candidates, settings.years, labels.mode, labels.max_gap_years)
+    return {year for year, chosen in plan.years.items() if chosen.labelled}
+
+
+def _label_fields(topo: Delivery | None) -> dict:
+    """What a record says of its year's nearest BD TOPO edition, downloaded or not."""
+    if topo is None:
+        return {}
+    return {"label_date": topo.edition, "label_version": topo.data_model, "extra": {"topo": topo.name}}
 
 
 def area_departements(
@@ -543,14 +578,8 @@ def _year_sources(
     area: Bounds | None,
 ) -> YearSources | None:
     extracted = workspace.cache_dir / "extracted"
-    gpkgs = archives.extract(
-        parts[plan.topo.name],
-        extracted / plan.topo.name,
-        lambda names: [n for n in names if n.lower().endswith(".gpkg")],
-    )
-    if not gpkgs:
-        raise SourceError(f"{plan.topo.name} holds no GeoPackage: choose another edition with --topo-edition")
-    common = {"year": plan.year, "vectors": tuple(gpkgs), "zone": plan.code}
+    vectors = _topo_vectors(plan.topo, parts, extracted) if plan.topo and plan.topo.name in parts else ()
+    common = {"year": plan.year, "vectors": vectors, "zone": plan.code, **_label_fields(plan.topo)}
     if plan.ortho is not None:
         files = archives.extract(
             parts[plan.ortho.name], extracted / plan.ortho.name, lambda names: pick_dalles(names, area)
@@ -568,7 +597,6 @@ def _year_sources(
             rasters=dalles,
             origin=f"ign:{plan.ortho.name}",
             acquisition=plan.ortho.edition,
-            extra={"topo": plan.topo.name, "resolution": plan.ortho.resolution},
             **common,
         )
     g = settings.grid
@@ -588,9 +616,32 @@ def _year_sources(
         origin=f"wms:{plan.layer.name}",
         acquisition=str(first) if first == last else f"{first}-{last}",
         year_end_mosaic=True,
-        extra={"topo": plan.topo.name},
         **common,
     )
+
+
+def _topo_vectors(topo: Delivery, parts: dict[str, list[Path]], extracted: Path) -> tuple[Path, ...]:
+    """The vector files of a BD TOPO delivery: its GeoPackage, or a 2.x edition's Shapefiles
+    (theme folders ``E_BATI/BATI_INDIFFERENCIE.SHP``..., each with its .DBF, .SHX, .PRJ)."""
+    if topo.format == "GPKG":
+        files = archives.extract(
+            parts[topo.name],
+            extracted / topo.name,
+            lambda names: [n for n in names if n.lower().endswith(".gpkg")],
+        )
+    else:
+        files = archives.extract(
+            parts[topo.name],
+            extracted / topo.name,
+            lambda names: [n for n in names if n.lower().endswith(SHAPEFILE_PARTS)],
+        )
+        files = [f for f in files if f.suffix.lower() == ".shp"]
+    if not files:
+        raise SourceError(
+            f"{topo.name} holds no {'GeoPackage' if topo.format == 'GPKG' else 'Shapefile'}: "
+            "choose another edition with --topo-edition"
+        )
+    return tuple(sorted(files))
 
 
 # -- what exists (``geosiam sources``) -------------------------------------------------------------
@@ -606,13 +657,13 @@ class Edition:
 
 
 def list_editions(client: HttpClient, ign_url: str, codes: list[str], sizes: bool = True) -> list[Edition]:
-    """The RGB BD ORTHO and GPKG BD TOPO editions of each département, with their sizes."""
+    """The RGB BD ORTHO and BD TOPO editions (GPKG, 2.x SHP) of each département, with sizes."""
     ign_url = ign_url.rstrip("/")
     found = []
     for code in codes:
         zone = departements.zone_of(code)
         found += [(code, d) for d in list_deliveries(client, ign_url, ORTHO, zone) if d.bands == "RVB"]
-        found += [(code, d) for d in list_deliveries(client, ign_url, TOPO, zone) if d.format == "GPKG"]
+        found += [(code, d) for d in list_deliveries(client, ign_url, TOPO, zone) if is_label_edition(d)]
     editions = []
     for code, delivery in progress(found, desc="IGN feeds", unit="delivery"):
         size = None

@@ -55,7 +55,7 @@ class YearLabels:
     def describe(self) -> str:
         """One line for ``prepare``: the labels and their gap, or why there are none."""
         if not self.labelled:
-            return f"{self.year}: no labels: {self.reason}"
+            return f"{self.year}: no labels ({self.reason})"
         edition = f"BD TOPO {self.version}.x edition " if self.version else ""
         return f"{self.year}: labels from {edition}{self.source}, {self.gap_years:+.1f} years from the image"
 
@@ -88,12 +88,17 @@ def gap_years(year: int, edition: str) -> float:
     return round((date.fromisoformat(edition) - middle).days / DAYS_PER_YEAR, 2)
 
 
-def resolve_labels(candidates: dict[int, Candidate | None], mode: str, max_gap_years: float) -> LabelPlan:
-    """Each year's labels under the gap, no-shared-edition and mode rules; errors are one line."""
+def check_request(mode: str, max_gap_years: float) -> None:
+    """A one-line error for a label mode or a gap that cannot be."""
     if mode not in LABEL_MODES:
         raise SettingsError(f"unknown --labels {mode!r}: use one of {', '.join(LABEL_MODES)}")
     if not max_gap_years >= 0:
         raise SettingsError(f"--max-label-gap must be a number of years >= 0, got {max_gap_years}")
+
+
+def resolve_labels(candidates: dict[int, Candidate | None], mode: str, max_gap_years: float) -> LabelPlan:
+    """Each year's labels under the gap, no-shared-edition and mode rules; errors are one line."""
+    check_request(mode, max_gap_years)
     years = sorted(candidates)
     found = {year: _within_gap(year, candidates[year], max_gap_years) for year in years}
     found = _unshared(found)
@@ -163,15 +168,18 @@ def _none(year: int, reason: str) -> YearLabels:
 
 
 def candidate_of(records: list[YearSources]) -> Candidate | None:
-    """One year's candidate from its records (several départements: their editions together)."""
-    with_vectors = [r for r in records if r.vectors]
-    if not with_vectors:
+    """One year's candidate from its records (several départements: their editions together).
+
+    A record names its edition by its vectors or, where they were not fetched because the
+    year gets no labels anyway, by ``label_date`` alone: the same candidate either way.
+    """
+    named = [r for r in records if r.vectors or r.label_date]
+    if not named:
         return None
-    sources = sorted({_source_name(r) for r in with_vectors})
-    dates = sorted({r.label_date for r in with_vectors})
-    versions = sorted({r.label_version for r in with_vectors})
+    sources = sorted({_source_name(r) for r in named})
+    versions = sorted({r.label_version for r in named})
     # the edition furthest from the image speaks for the year (départements may differ)
-    furthest = max(dates, key=lambda d: abs(gap_years(with_vectors[0].year, d)))
+    furthest = max({r.label_date for r in named}, key=lambda d: abs(gap_years(named[0].year, d)))
     return Candidate(", ".join(sources), furthest, "/".join(versions))
 
 

@@ -35,7 +35,11 @@ def find_files(spec: str, suffixes: tuple[str, ...], kind: str) -> tuple[Path, .
 
 
 def local_sources(years: list[int], ortho: dict[str, str], topo: dict[str, str]) -> list[YearSources]:
-    """One YearSources per year from the user's paths; every year needs imagery."""
+    """One YearSources per year from the user's paths; every year needs imagery.
+
+    A year's ``--topo`` files are its labels as the user said (edition date unknown: gap 0,
+    named by the path given); a year without ``--topo`` has no labels.
+    """
     missing = [y for y in years if str(y) not in ortho]
     if missing:
         raise SourceError(f"no imagery for year(s) {missing}: add --ortho {missing[0]}=PATH for each year")
@@ -48,6 +52,7 @@ def local_sources(years: list[int], ortho: dict[str, str], topo: dict[str, str])
             rasters=find_files(ortho[str(year)], RASTER_SUFFIXES, "rasters"),
             vectors=find_files(topo[str(year)], VECTOR_SUFFIXES, "vector files") if str(year) in topo else (),
             origin=f"local:{ortho[str(year)]}",
+            extra={"topo": topo[str(year)]} if str(year) in topo else {},
         )
         for year in years
     ]

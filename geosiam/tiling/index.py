@@ -1,13 +1,15 @@
 """The two workspace indexes, ``tiles.gpkg`` and ``pairs.gpkg``: their columns, read and write.
 
 ``tiles.gpkg`` (layer ``tiles``), one row per tile and year:
-    tile_id, year, col, row, image, mask (paths relative to the workspace), valid_fraction,
-    origin (provenance), zone (département where known), acquisition, year_end_mosaic, geometry.
+    tile_id, year, col, row, image, mask (paths relative to the workspace; "" for a year without
+    labels), valid_fraction, origin (provenance), zone (département where known), acquisition,
+    year_end_mosaic, label_source (the edition date or file the mask was burnt from; "" for none),
+    label_gap_years (signed years from the image to its labels; empty for none), geometry.
 ``pairs.gpkg`` (layer ``pairs``), one row per pair; ``a`` is the older year, ``b`` the newer:
-    pair_id, tile_id_a, tile_id_b, year_a, year_b, image_a, mask_a, image_b, mask_b, iou,
-    block, split (train | val | test), zone, changed_fraction (share of the place changed between
-    the two years, from the sources' ground truth; empty where there is none), geometry (footprint
-    of tile a).
+    pair_id, tile_id_a, tile_id_b, year_a, year_b, image_a, mask_a, image_b, mask_b ("" without
+    labels), iou, block, split (train | val | test), zone, changed_fraction (share of the place
+    changed between the two years, from the sources' ground truth; empty where there is none),
+    geometry (footprint of tile a).
 Geometries are footprints in the grid CRS.
 """
 
@@ -30,6 +32,8 @@ TILE_COLUMNS = [
     "zone",
     "acquisition",
     "year_end_mosaic",
+    "label_source",
+    "label_gap_years",
 ]
 PAIR_COLUMNS = [
     "pair_id",

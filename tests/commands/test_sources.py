@@ -34,7 +34,9 @@ def test_lists_editions_of_a_departement(dept54, capsys):
     assert row.split()[:7] == ["BD", "ORTHO", "RVB", "2015", "2-0", "0M50", "JP2-E080"]
     assert f"{size / 1000:.1f} KB" in row
     assert any(line[:5] == ["BD", "TOPO", "2019-03-15", "3-0", "-"] for line in lines)
-    assert "IRC" not in out and "SHP" not in out and "D057" not in out  # RGB and GPKG editions of 54 only
+    assert any(line[:6] == ["BD", "TOPO", "2016-06-15", "2-2", "-", "SHP"] for line in lines)  # 2.x
+    assert "IRC" not in out and "D057" not in out  # RGB editions of 54 only
+    assert "BDTOPO_3-0_TOUSTHEMES_SHP" not in out  # v3 is read as GPKG
     assert out.strip().endswith("fallback for years without an archive): 1950-1965, 2000-2005, 2015")
 
 

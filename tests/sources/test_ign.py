@@ -156,21 +156,27 @@ TOPOS = [
         "BDTOPO_3-0_TOUSTHEMES_GPKG_LAMB93_D054_2019-03-15",
         "BDTOPO_3-3_TOUSTHEMES_GPKG_LAMB93_D054_2023-06-15",
         "BDTOPO_3-4_TOUSTHEMES_GPKG_LAMB93_D054_2024-12-15",
-        "BDTOPO_2-2_TOUSTHEMES_GPKG_LAMB93_D054_2015-06-15",
+        "BDTOPO_3-4_TOUSTHEMES_SHP_LAMB93_D054_2024-12-15",
+        "BDTOPO_3-0_TOUSTHEMES_SHP_LAMB93_D054_2015-06-15",
+        "BDTOPO_2-2_TOUSTHEMES_SHP_LAMB93_D054_2016-06-15",
+        "BDTOPO_2-1_TOUSTHEMES_SHP_LAMB93_D054_2012-03-26",
     )
 ]
 
 
-def test_choose_topo_nearest_v3_edition_or_the_one_asked():
-    assert ign.choose_topo(TOPOS, 2000, "D054").edition == "2019-03-15"
-    assert ign.choose_topo(TOPOS, 2015, "D054").edition == "2019-03-15"  # v2-2 has another model
+def test_choose_topo_nearest_edition_whatever_its_data_model_or_the_one_asked():
+    assert ign.choose_topo(TOPOS, 2000, "D054").edition == "2012-03-26"  # the gap is judged later
+    assert ign.choose_topo(TOPOS, 2015, "D054").name == "BDTOPO_2-2_TOUSTHEMES_SHP_LAMB93_D054_2016-06-15"
+    assert ign.choose_topo(TOPOS, 2015, "D054").data_model == "2"  # v3 SHP of 2015 is not read
+    assert ign.choose_topo(TOPOS, 2019, "D054").edition == "2019-03-15"
     assert ign.choose_topo(TOPOS, 2023, "D054").edition == "2023-06-15"
-    assert ign.choose_topo(TOPOS, 2030, "D054").edition == "2024-12-15"
-    assert ign.choose_topo(TOPOS, 2015, "D054", "2015-06-15").version == "2-2"
-    with pytest.raises(SourceError, match="no BD TOPO GPKG edition 2016-01-01.*2015-06-15, 2019-03-15"):
+    assert ign.choose_topo(TOPOS, 2030, "D054").format == "GPKG"  # GPKG over SHP for one edition
+    assert ign.choose_topo(TOPOS, 2000, "D054", "2019-03-15").version == "3-0"
+    with pytest.raises(
+        SourceError, match="no BD TOPO edition 2016-01-01.*2012-03-26, 2016-06-15, 2019-03-15"
+    ):
         ign.choose_topo(TOPOS, 2016, "D054", "2016-01-01")
-    with pytest.raises(SourceError, match="no BD TOPO v3 GPKG for D055"):
-        ign.choose_topo(TOPOS, 2015, "D055")
+    assert ign.choose_topo(TOPOS, 2015, "D055") is None
 
 
 # -- feeds ----------------------------------------------------------------------------------------
@@ -237,9 +243,15 @@ def test_fetch_sources_archives_and_wms_fallback(geoplateforme, tmp_path):
     ]
     with rasterio.open(ortho.rasters[0]) as dalle:
         assert dalle.crs == "EPSG:2154" and tuple(dalle.bounds) == (900000, 6845000, 905000, 6850000)
-    for record in records:
-        assert record.vectors[0].name.endswith(".gpkg")
-        assert set(gpd.list_layers(record.vectors[0])["name"]) >= {"batiment", "troncon_de_route"}
+    # 2015: the 2.x edition of 2016, its Shapefiles by theme; 2000: its nearest edition (2012) is
+    # too far for labels, so it is named but not downloaded
+    assert (ortho.label_date, ortho.label_version) == ("2016-06-15", "2")
+    shapefiles = {p.relative_to(p.parents[1]).as_posix() for p in ortho.vectors}
+    assert {"E_BATI/BATI_INDIFFERENCIE.SHP", "A_RESEAU_ROUTIER/ROUTE.SHP"} <= shapefiles
+    assert all(p.with_suffix(".DBF").exists() and p.with_suffix(".PRJ").exists() for p in ortho.vectors)
+    assert (mosaic.label_date, mosaic.vectors) == ("2012-03-26", ())
+    assert not geoplateforme.hits("BDTOPO_2-1_TOUSTHEMES_SHP_LAMB93_D054_2012-03-26.7z")
+    assert not geoplateforme.hits(f"{TOPO_2019}.7z")
     assert mosaic.origin == "wms:ORTHOIMAGERY.ORTHOPHOTOS2000-2005" and mosaic.year_end_mosaic
     assert mosaic.acquisition == "2000-2005"
     boxes = []
@@ -387,3 +399,98 @@ def test_prepare_dept_from_ign_to_tiles_and_masks(geoplateforme, tmp_path, capsy
         main(args)
         raise SystemExit(0)
     assert len(geoplateforme.requests) == requests  # a prepared workspace needs no network
+
+
+def geosiam(*args) -> int:
+    """Run the CLI as a user would; its exit status."""
+    from geosiam.cli import main
+
+    try:
+        main([str(a) for a in args])
+    except SystemExit as done:
+        return done.code or 0
+    return 0
+
+
+def prepare_54(server, workspace, years, *more) -> int:
+    workspace.mkdir(exist_ok=True)
+    (workspace / "geosiam.toml").write_text("[sources.http]\nrequest_interval_s = 0.0\n")
+    years = [str(y) for y in years]
+    return geosiam(
+        "prepare", "--dept", "54", "--years", *years, "--ign-url", server.url, "--tile-px", "16",
+        "-w", workspace, "-j", "1", "--force", *more,
+    )  # fmt: skip
+
+
+def test_prepare_states_each_years_labels_and_gives_an_old_year_none(geoplateforme, tmp_path, capsys):
+    """BD TOPO v3 starts in 2019: 2015 gets the 2.x edition of 2016, 2006 nothing (2012 is too far)."""
+    from geosiam.config import load_settings
+
+    populate_dept54(geoplateforme, tmp_path / "src")
+    geoplateforme.add(ortho_delivery(tmp_path / "src", "54", 2006, [(900, 6850), (905, 6850)]))
+    ws = tmp_path / "ws"
+    assert prepare_54(geoplateforme, ws, (2006, 2015)) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert (
+        "2006: no labels (the nearest edition, 2012-03-26, is +5.7 years from the image, "
+        "beyond --max-label-gap 3)" in out
+    )
+    assert "2015: labels from BD TOPO 2.x edition 2016-06-15, +1.0 years from the image" in out
+    assert "Label mode: newer (--labels auto)" in out
+    tiles = gpd.read_file(ws / "tiles.gpkg")
+    old, new = tiles[tiles["year"] == 2006], tiles[tiles["year"] == 2015]
+    assert (old["mask"].fillna("") == "").all() and (old["label_source"].fillna("") == "").all()
+    assert old["label_gap_years"].isna().all() and not (ws / "masks" / "2006").exists()
+    assert set(new["label_source"]) == {"2016-06-15"} and new["label_gap_years"].round(2).eq(0.96).all()
+    assert all((ws / m).exists() for m in new["mask"])
+    pairs = gpd.read_file(ws / "pairs.gpkg")
+    assert (pairs["mask_a"].fillna("") == "").all() and (pairs["mask_b"] != "").all()
+    labels = load_settings(ws / "geosiam.toml").labels
+    assert labels.resolved == "newer" and labels.years["2015"]["version"] == "2"
+    assert labels.years["2015"]["source"] == "2016-06-15" and labels.years["2006"]["source"] == ""
+    assert not geoplateforme.hits(f"{TOPO_2019}.7z")  # the v3 edition is nobody's nearest
+
+
+def test_two_years_never_carry_one_editions_masks(geoplateforme, tmp_path, capsys):
+    populate_dept54(geoplateforme, tmp_path / "src")
+    geoplateforme.add(ortho_delivery(tmp_path / "src", "54", 2006, [(900, 6850), (905, 6850)]))
+    ws = tmp_path / "ws"
+    code = prepare_54(
+        geoplateforme, ws, (2006, 2015), "--max-label-gap", "12", "--topo-edition", "2006=2016-06-15"
+    )
+    assert code == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "2006: no labels (its nearest edition, 2016-06-15, is also 2015's: identical masks" in out
+    tiles = gpd.read_file(ws / "tiles.gpkg")
+    assert set(tiles.loc[tiles["mask"].fillna("") != "", "year"]) == {2015}
+
+
+def test_labels_both_without_labels_for_a_year_fails_before_downloading(geoplateforme, tmp_path, capsys):
+    populate_dept54(geoplateforme, tmp_path / "src")
+    geoplateforme.add(ortho_delivery(tmp_path / "src", "54", 2006, [(900, 6850), (905, 6850)]))
+    assert prepare_54(geoplateforme, tmp_path / "ws", (2006, 2015), "--labels", "both") == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("geosiam: error: --labels both needs labels for 2006, which has none")
+    assert "use --labels auto or newer, or a larger --max-label-gap" in err and "\n" not in err
+    assert not geoplateforme.hits(".7z") and not geoplateforme.hits(".7z.001")
+
+
+def test_labels_newer_with_the_years_the_wrong_way_round_is_refused(geoplateforme, tmp_path, capsys):
+    assert prepare_54(geoplateforme, tmp_path / "ws", (2015, 2006), "--labels", "newer") == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "geosiam: error: --labels newer labels the newer year, but --years 2015 2006 gives it first: "
+        "give the years oldest first (--years 2006 2015)"
+    )
+    assert geoplateforme.requests == []
+
+
+def test_labels_newer_when_only_the_older_year_has_labels_is_refused(geoplateforme, tmp_path, capsys):
+    populate_dept54(geoplateforme, tmp_path / "src")
+    ws = tmp_path / "ws"
+    code = prepare_54(
+        geoplateforme, ws, (2015, 2018), "--labels", "newer", "--topo-edition", "2018=2012-03-26"
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "--labels newer needs labels for 2018, which has none (the nearest edition" in err
+    assert not geoplateforme.hits(".7z") and not geoplateforme.hits(".7z.001")
