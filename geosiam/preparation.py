@@ -22,10 +22,12 @@ from geosiam.config import (
     with_overrides,
 )
 from geosiam.errors import SettingsError, SourceError
+from geosiam.publish import publish
 from geosiam.rasterize.classes import load_classes
 from geosiam.sources.area import area_bounds
 from geosiam.sources.labels import LabelPlan, apply_plan, check_request, plan_labels
 from geosiam.sources.sourceset import YearSources, by_year
+from geosiam.stac import COLLECTION_FILE, STAC_DIR
 from geosiam.tiling.chunks import Runner
 from geosiam.tiling.grid import DEFAULT_CRS, DEFAULT_TILE_PX, DEFAULT_TILE_SIZE_M, Grid
 from geosiam.workspace import Workspace, claim, data_identity
@@ -138,6 +140,8 @@ def prepare_workspace(
     state = _read_state(workspace)
     if state.get("prepared") == identity and workspace.pairs_index.exists():
         summary = state["summary"]
+        if not (workspace.root / STAC_DIR / COLLECTION_FILE).exists():
+            publish(workspace, settings, grid_of(settings), table.palette())  # prepared before they existed
         print(f"Workspace {workspace.root} is already prepared ({_describe(summary)}); nothing to do.")
         return summary
 
@@ -163,6 +167,7 @@ def prepare_workspace(
             f"{len(bad)} raster(s) could not be read and were skipped ({'; '.join(bad)}): "
             "replace or remove them and run prepare again; everything else is prepared"
         )
+    publish(workspace, settings, grid, table.palette())
     _write_state(workspace, {"prepared": identity, "summary": summary})
     print(f"Prepared {workspace.root}: {_describe(summary)}.")
     return summary

@@ -165,6 +165,7 @@ def make_masks(
                     workspace.root,
                     stage_dir / str(year) / f"{chunk.key}.json",
                     inputs,
+                    table.palette(),
                 )
             )
     rows = runner.run(burn_chunk, jobs, desc="masks")

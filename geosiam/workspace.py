@@ -8,6 +8,8 @@ A workspace is a folder (the current directory by default)::
     masks/<year>/<tile_id>.tif uint8 class ids, same grid as its tile
     tiles.gpkg                 one row per tile and year
     pairs.gpkg                 one row per pair of years, with its split
+    tiles_<year>.vrt           the year's tiles as one mosaic; masks_<year>.vrt its masks
+    stac/collection.json       the prepared dataset as a STAC collection
     runs/<run>/                one training run and its evaluation
 """
 
@@ -66,6 +68,10 @@ class Workspace:
     @property
     def runs_dir(self) -> Path:
         return self.root / "runs"
+
+    def mosaic_path(self, kind: str, year: int) -> Path:
+        """The per-year mosaic (VRT) of ``kind`` "tiles" or "masks"."""
+        return self.root / f"{kind}_{year}.vrt"
 
     def tile_path(self, year: int, tile_id: str) -> Path:
         return self.tiles_dir / str(year) / f"{tile_id}.tif"

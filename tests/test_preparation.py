@@ -8,6 +8,7 @@ import shapely
 
 from geosiam.errors import SettingsError, SourceError, WorkspaceMismatchError
 from geosiam.preparation import prepare_workspace, resolve_settings
+from geosiam.stac import validate
 from tests.qgis_desktop import stored_style
 from tests.synthetic import write_layers, write_raster
 
@@ -63,6 +64,15 @@ def test_prepare_writes_aligned_tiles_masks_and_indexes(tmp_path, sources):
     assert set(pairs["split"]) <= {"train", "val", "test"}
     style = stored_style(tmp_path / "pairs.gpkg", "pairs")
     assert style["attribute"] == "split" and [c[0] for c in style["classes"]] == ["train", "val", "test"]
+    # what prepare publishes for other tools: per-year mosaics and a STAC collection that validates
+    for year in (2000, 2015):
+        with (
+            rasterio.open(tmp_path / f"tiles_{year}.vrt") as vrt,
+            rasterio.open(tmp_path / f"masks_{year}.vrt") as m,
+        ):
+            assert vrt.count == 3 and vrt.shape == m.shape == (4 * 32, 8 * 32) and vrt.crs == "EPSG:2154"
+            assert m.colormap(1)[7] == (255, 0, 0, 255)  # building, red in the class table
+    assert validate(tmp_path / "stac" / "collection.json") == 1 + 2 * 32
     assert (pairs["tile_id_a"] == pairs["tile_id_b"]).all() and (pairs["iou"] == 1).all()
     for row in tiles.itertuples():
         with rasterio.open(tmp_path / row.image) as t, rasterio.open(tmp_path / row.mask) as m:

@@ -18,7 +18,9 @@ from typing import Any
 import tomllib
 
 from geosiam.errors import ClassTableError
+from geosiam.tiling.palette import Palette
 
+BACKGROUND = "background"  # the name of class id 0
 BUILTIN = "classes_bdtopo.toml"
 BUILTIN_BY_VERSION = {"3": BUILTIN, "2": "classes_bdtopo2.toml"}  # BD TOPO data model -> table
 _COLOUR = re.compile(r"^#[0-9A-Fa-f]{6}$")
@@ -70,6 +72,10 @@ class ClassTable:
     def colours(self) -> dict[int, tuple[int, int, int]]:
         """Class id -> RGB colour, background black."""
         return {0: (0, 0, 0)} | {c.id: c.colour for c in self.classes}
+
+    def palette(self) -> Palette:
+        """The colours and names of the class ids, as masks and mask mosaics carry them."""
+        return Palette(self.colours(), {0: BACKGROUND} | {c.id: c.name for c in self.classes})
 
 
 def builtin_name(version: str = "") -> str:

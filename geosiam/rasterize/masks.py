@@ -18,6 +18,7 @@ from geosiam.rasterize.vectors import Burnables
 from geosiam.tiling import chunks
 from geosiam.tiling.cut import tiff_profile
 from geosiam.tiling.grid import Grid
+from geosiam.tiling.palette import Palette, write_category_names
 
 
 def burn(shapes: Burnables, transform, shape: tuple[int, int]) -> np.ndarray:
@@ -53,6 +54,7 @@ class MaskJob:
     root: Path
     marker: Path
     fingerprint: str
+    palette: Palette  # the class table's colours and names, written into each mask
 
 
 def burn_chunk(job: MaskJob) -> list[dict]:
@@ -67,7 +69,7 @@ def burn_chunk(job: MaskJob) -> list[dict]:
         rows, cols = chunk.cell_slices(grid, col, row)
         tile_id = grid.tile_id(col, row)
         relative = Path("masks") / str(job.year) / f"{tile_id}.tif"
-        write_mask(job.root / relative, canvas[rows, cols], grid, col, row)
+        write_mask(job.root / relative, canvas[rows, cols], grid, col, row, job.palette)
         classes = np.unique(canvas[rows, cols]).tolist()
         records.append(
             {"tile_id": tile_id, "year": job.year, "mask": relative.as_posix(), "classes": classes}
@@ -76,12 +78,15 @@ def burn_chunk(job: MaskJob) -> list[dict]:
     return records
 
 
-def write_mask(path: Path, classes: np.ndarray, grid: Grid, col: int, row: int) -> None:
-    """A single-band uint8 GeoTIFF on the tile's grid, class 0 = background."""
+def write_mask(path: Path, classes: np.ndarray, grid: Grid, col: int, row: int, palette: Palette) -> None:
+    """A single-band uint8 GeoTIFF on the tile's grid, class 0 = background, with the class
+    colours as its colour table and the class names beside it (``.aux.xml``, written first)."""
     import rasterio
 
     profile = tiff_profile(grid, col, row, count=1)
     profile["nodata"] = None
+    write_category_names(path, palette)
     with atomic.atomic_path(path, suffix=".tif") as tmp:
         with rasterio.open(tmp, "w", **profile) as dst:
             dst.write(classes, 1)
+            dst.write_colormap(1, palette.colormap())

@@ -1,0 +1,43 @@
+"""What ``prepare`` publishes for other tools, from the indexes on disk: per-year mosaics
+(``tiles_<year>.vrt``, ``masks_<year>.vrt``) for QGIS and GDAL, and the STAC collection
+(``stac/collection.json``).
+
+It reads ``tiles.gpkg`` and ``pairs.gpkg`` only, so it also completes a workspace prepared before
+these files existed; a year without labels has no mask mosaic.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from geosiam import stac
+from geosiam.config import Settings
+from geosiam.tiling.index import read_index
+from geosiam.tiling.mosaics import Placed, write_mosaic
+from geosiam.tiling.palette import Palette
+from geosiam.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+
+def publish(workspace: Workspace, settings: Settings, grid, palette: Palette) -> list:
+    """Write the mosaics and the STAC collection of a prepared workspace; returns their paths."""
+    tiles = read_index(workspace.tiles_index, "tiles")
+    pairs = read_index(workspace.pairs_index, "pairs")
+    written = []
+    for year, rows in tiles.groupby("year"):
+        images = [Placed(r.image, int(r.col), int(r.row)) for r in rows.itertuples()]
+        written.append(workspace.mosaic_path("tiles", int(year)))
+        write_mosaic(written[-1], images, grid, bands=3)
+        masks = [Placed(r.mask, int(r.col), int(r.row)) for r in rows.itertuples() if stac.has_mask(r)]
+        stale = workspace.mosaic_path("masks", int(year))
+        if masks:
+            written.append(stale)
+            write_mosaic(stale, masks, grid, bands=1, palette=palette)
+        elif stale.exists():
+            stale.unlink()  # the year has no labels (any more)
+    splits = dict(zip(pairs["tile_id_a"], pairs["split"])) | dict(zip(pairs["tile_id_b"], pairs["split"]))
+    collection = stac.build_collection(tiles, splits, settings, palette.names, workspace.root)
+    written.append(stac.write_collection(collection, workspace.root / stac.STAC_DIR))
+    log.info("published %s", ", ".join(p.name for p in written))
+    return written
