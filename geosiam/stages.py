@@ -155,6 +155,7 @@ def make_masks(
             }
         )
         cells = list(zip(year_tiles["col"].tolist(), year_tiles["row"].tolist()))
+        palette = next(iter(used.values())).palette()  # the data models share ids, names, colours
         for chunk in chunks.plan(grid, cells):
             jobs.append(
                 MaskJob(
@@ -165,7 +166,7 @@ def make_masks(
                     workspace.root,
                     stage_dir / str(year) / f"{chunk.key}.json",
                     inputs,
-                    table.palette(),
+                    palette,
                 )
             )
     rows = runner.run(burn_chunk, jobs, desc="masks")

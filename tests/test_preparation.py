@@ -1,5 +1,7 @@
 """prepare end to end on local data: the files, their alignment, resume, and bad input."""
 
+import json
+
 import geopandas as gpd
 import numpy as np
 import pytest
@@ -426,5 +428,10 @@ def test_changing_the_label_mode_remakes_only_what_it_changes(tmp_path, sources,
     assert not (tmp_path / "masks" / "2000").exists() and (tmp_path / "masks" / "2015").exists()
     tiles = gpd.read_file(tmp_path / "tiles.gpkg")
     assert (tiles.loc[tiles["year"] == 2000, "mask"].fillna("") == "").all()
+    # the unlabelled year keeps its image mosaic, loses its mask mosaic, and its STAC items their mask
+    assert (tmp_path / "tiles_2000.vrt").exists() and not (tmp_path / "masks_2000.vrt").exists()
+    item = json.loads(next((tmp_path / "stac").glob("*-2000/*.json")).read_text())
+    assert "mask" not in item["assets"] and "label:type" not in item["properties"]
+    assert validate(tmp_path / "stac" / "collection.json") == 1 + 2 * 32
     with pytest.raises(SettingsError, match="unknown --labels 'sometimes'"):
         run(tmp_path, sources, **{"labels.mode": "sometimes"})
