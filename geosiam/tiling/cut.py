@@ -101,7 +101,7 @@ def mosaic(rasters, transform, shape, grid_crs, oversampling: float = 0.0) -> tu
             continue
         data, valid = read_onto(info, transform, shape, grid_crs, oversampling)
         fill = valid & (owner < 0)
-        canvas[:, fill] = data[:, fill]
+        np.copyto(canvas, data, where=fill)
         owner[fill] = index
     return canvas, owner
 
@@ -146,9 +146,9 @@ def _read_aligned(src, info: RasterInfo, plan: resample.AlignedRead, shape, fact
     target = (plan.dst_height, plan.dst_width)
     rows = slice(plan.dst_row, plan.dst_row + plan.dst_height)
     cols = slice(plan.dst_col, plan.dst_col + plan.dst_width)
-    offset = resample.level_offset(src.driver, factor)
-    values = resample.area_resize(to_uint8(data, info.stretch), target, offset)
-    rgb[:, rows, cols] = np.clip(np.rint(values), 0, 255).astype(np.uint8)
+    if info.stretch is not None:
+        data = np.clip(np.rint(to_uint8(data, info.stretch)), 0, 255).astype(np.uint8)
+    rgb[:, rows, cols] = resample.resize(data, target, resample.level_offset(src.driver, factor))
     if all(src.mask_flag_enums[band - 1] == [MaskFlags.all_valid] for band in set(info.bands)):
         valid[rows, cols] = True
     else:

@@ -58,17 +58,25 @@ def test_aligned_read_by_a_whole_factor_is_the_block_mean(tmp_path):
     assert np.abs(rgb.astype(int) - np.rint(expected)).max() <= 1
 
 
-def test_aligned_and_warped_paths_agree_where_both_apply(tmp_path):
-    pixels = _texture((640, 640), seed=1)
-    path = _raster(tmp_path / "a.tif", pixels, 0.0, 200.0, 0.3125)  # decimation 5
+@pytest.mark.parametrize(
+    ("res", "max_difference", "mean_difference"),
+    # area mean (5x), bilinear shrinking (1.56x), bilinear enlarging (0.63x)
+    [(0.3125, 1, 0.1), (1.0, 2, 0.3), (2.5, 2, 0.3)],
+)
+def test_aligned_and_warped_paths_agree_where_both_apply(tmp_path, res, max_difference, mean_difference):
+    px = round(200 / res)
+    path = _raster(
+        tmp_path / "a.tif", _texture((px, px), seed=1), 0.0, 200.0, res, blockxsize=16, blockysize=16
+    )
     transform, shape = _canvas()
     info = _info(path)
     fast, fast_valid = cut.read_onto(info, transform, shape, GRID.crs)
     warped, warped_valid = cut.read_onto(info, transform, shape, GRID.crs, aligned=False)
     np.testing.assert_array_equal(fast_valid, warped_valid)
-    difference = np.abs(fast.astype(int) - warped.astype(int))
-    assert difference.max() <= 1  # the stated tolerance: rounding of the same area means
-    assert difference.mean() < 0.05
+    difference = np.abs(fast.astype(int) - warped.astype(int))[:, 2:-2, 2:-2]  # edges: padding differs
+    # the stated tolerance: the same kernels in two implementations, rounded
+    assert difference.max() <= max_difference
+    assert difference.mean() < mean_difference
 
 
 def test_dalle_border_inside_a_canvas_is_seamless(tmp_path):

@@ -1,0 +1,396 @@
+"""Tiling real-size BD ORTHO dalles against the JPEG2000 decode floor, side by side in one run.
+
+On 0M50 dalles (10,000 px) and 0M20 dalles (25,000 px), generated once and cached
+(benchmarks/dalles.py), mosaics of several dalles so that tiles cross dalle borders, at the
+default grid (1000 m, 256 px) and at 500 m / 256 px; one core (GDAL_NUM_THREADS=1, one process).
+Seconds per dalle (one year) for:
+- the floor: each dalle decoded once, whole, at the coarsest resolution level that still meets
+  the tile resolution within the oversampling tolerance (``prepare.oversampling``, 0.05);
+- geosiam: tiles (``make_tiles``), masks (``make_masks``) and both, with their ratio to the floor;
+  and the split of the tiles' time (decode, resample, write) from a profiled run;
+- one ``gdal_translate -projwin -outsize -r average`` per tile on a VRT of the dalles (a sample of
+  tiles, scaled to a dalle's tile count);
+- one ``gdalwarp -tr -tap -r average`` of the mosaic to the grid resolution, then cutting it into
+  tiles (rasterio windows, the same GeoTIFF writer as geosiam).
+Then: the oversampling tolerance (0, 0.05) against speed and sharpness (a PNG is written to
+benchmarks/results/), tile compression options on real tiles (size against time), and 1 against 2
+processes. GDAL's tools come from ``apt-get install gdal-bin``; without them their rows say n/a.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import os
+import pstats
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.common import best_of, print_table
+from benchmarks.dalles import DalleSet, ensure
+
+os.environ.update(GDAL_NUM_THREADS="1", OPJ_NUM_THREADS="1")  # one core, for every row alike
+
+CASES = [
+    (DalleSet("0M50", 2, 2), 1000.0, 256),
+    (DalleSet("0M50", 2, 2), 500.0, 256),
+    (DalleSet("0M20", 2, 1), 1000.0, 256),
+    (DalleSet("0M20", 2, 1), 500.0, 256),
+]
+YEAR = 2024
+PICTURE = Path(__file__).resolve().parent / "results" / "oversampling_sharpness.png"
+
+
+def main() -> None:
+    print(f"load average at start: {os.getloadavg()[0]:.2f} (2 cores)")
+    root = Path(tempfile.mkdtemp(prefix="geosiam-dalles-"))
+    try:
+        for dalles, tile_m, tile_px in CASES:
+            compare(dalles, tile_m, tile_px, root)
+        oversampling(DalleSet("0M50", 2, 2), DalleSet("0M20", 2, 1), root)
+        compression(root / "0M50_1000m")
+        parallelism(DalleSet("0M50", 2, 2), root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    print(f"\nload average at end: {os.getloadavg()[0]:.2f} (2 cores)")
+
+
+def _settings(tile_m: float, tile_px: int, oversampling: float = 0.05):
+    from geosiam.config import Settings, from_dict
+
+    return from_dict(
+        Settings,
+        {
+            "years": [YEAR - 1, YEAR],
+            "grid": {
+                "crs": "EPSG:2154",
+                "tile_size_m": tile_m,
+                "tile_px": tile_px,
+                "origin_x": 0.0,
+                "origin_y": 0.0,
+            },
+            "prepare": {"oversampling": oversampling},
+        },
+    )
+
+
+def _tile(paths, vectors, workspace: Path, tile_m, tile_px, oversampling=0.05, processes=1, masks=True):
+    """geosiam's tiles (and masks) of one year, from scratch: (seconds of tiles, of masks, tiles)."""
+    from geosiam.preparation import grid_of
+    from geosiam.rasterize.classes import load_classes
+    from geosiam.sources.sourceset import YearSources
+    from geosiam.stages import make_masks, make_tiles
+    from geosiam.tiling.chunks import Runner
+    from geosiam.workspace import Workspace
+
+    shutil.rmtree(workspace, ignore_errors=True)
+    settings = _settings(tile_m, tile_px, oversampling)
+    settings.years = [YEAR]
+    grid = grid_of(settings)
+    records = [YearSources(YEAR, tuple(paths), (vectors,))]
+    space = Workspace(workspace)
+    started = time.perf_counter()
+    tiles, _ = make_tiles(space, grid, records, settings, Runner(processes))
+    tiled = time.perf_counter()
+    if masks:
+        make_masks(space, grid, records, tiles, load_classes(), Runner(processes))
+    return tiled - started, time.perf_counter() - tiled, tiles
+
+
+def floor_seconds(paths, resolution_m: float, oversampling: float = 0.05) -> float:
+    """Seconds per dalle to decode each dalle once, whole, at the level the tolerance allows."""
+    import rasterio
+    from rasterio.enums import Resampling
+
+    from geosiam.tiling.resample import level_factor
+
+    def decode_all():
+        for path in paths:
+            with rasterio.open(path) as src:
+                factor = level_factor(resolution_m / src.res[0], src.overviews(1), oversampling)
+                shape = (3, round(src.height / factor), round(src.width / factor))
+                src.read(out_shape=shape, resampling=Resampling.average)
+
+    return best_of(decode_all, 2) / len(paths)
+
+
+def compare(dalles: DalleSet, tile_m: float, tile_px: int, root: Path) -> None:
+    """The main table of one case: geosiam, the floor, GDAL's tools, and geosiam's split."""
+    paths, vectors = ensure(dalles)
+    n = len(paths)
+    resolution = tile_m / tile_px
+    workspace = root / f"{dalles.token}_{tile_m:.0f}m"
+    _tile(paths, vectors, workspace, tile_m, tile_px)  # warm the file cache
+    runs = [_tile(paths, vectors, workspace, tile_m, tile_px) for _ in range(2)]
+    tiles_s, masks_s = min(r[0] for r in runs) / n, min(r[1] for r in runs) / n
+    tiles = runs[-1][2]
+    floor = floor_seconds(paths, resolution)
+    per_dalle = len(tiles) / n
+    rows = [
+        ("floor: each dalle decoded once at its level", floor, 1.0),
+        ("geosiam tiles", tiles_s, tiles_s / floor),
+        ("geosiam masks", masks_s, masks_s / floor),
+        ("geosiam tiles + masks", tiles_s + masks_s, (tiles_s + masks_s) / floor),
+    ]
+    rows += _gdal_rows(paths, tiles, tile_px, resolution, root, per_dalle, floor)
+    print_table(
+        f"{dalles.token}, {n} dalles of {dalles.px} px ({dalles.cols} x {dalles.rows}), tiles of "
+        f"{tile_m:.0f} m / {tile_px} px ({resolution:.3f} m): {len(tiles)} tiles, {per_dalle:.1f} "
+        "per dalle; seconds per dalle",
+        rows,
+        ("method", "s/dalle", "x floor"),
+    )
+    split = _split(paths, vectors, workspace, tile_m, tile_px)
+    print_table(
+        "geosiam's split (one profiled run of tiles + masks; profiling adds a little)",
+        [(name, seconds / n, seconds / n / floor) for name, seconds in split],
+        ("part", "s/dalle", "x floor"),
+    )
+
+
+def _split(paths, vectors, workspace, tile_m, tile_px) -> list[tuple[str, float]]:
+    """Cumulative seconds of decode (rasterio reads), resample, tile writes and masks."""
+    profile = cProfile.Profile()
+    profile.enable()
+    _, masks_s, _ = _tile(paths, vectors, workspace, tile_m, tile_px)
+    profile.disable()
+    stats = pstats.Stats(profile).stats
+
+    def cumulative(module_part: str, name: str) -> float:
+        return sum(v[3] for (file, _, fn), v in stats.items() if module_part in file and fn == name)
+
+    decode = cumulative("geosiam/tiling/cut.py", "_read_aligned") - cumulative(
+        "tiling/resample.py", "area_resize"
+    )
+    decode += cumulative("geosiam/tiling/cut.py", "_read_warped") - cumulative(
+        "rasterio/warp.py", "reproject"
+    )
+    resize = cumulative("tiling/resample.py", "resize") + cumulative("rasterio/warp.py", "reproject")
+    write = cumulative("geosiam/tiling/cut.py", "write_tile")
+    return [
+        ("decode (source reads)", decode),
+        ("resample", resize),
+        ("write tiles", write),
+        ("masks", masks_s),
+    ]
+
+
+def _gdal_rows(paths, tiles, tile_px, resolution, root: Path, per_dalle: float, floor: float) -> list[tuple]:
+    if not (shutil.which("gdal_translate") and shutil.which("gdalwarp") and shutil.which("gdalbuildvrt")):
+        return [("gdal_translate per tile / gdalwarp + cut", "n/a (no gdal-bin)", "-")]
+    vrt = root / "mosaic.vrt"
+    subprocess.run(["gdalbuildvrt", "-q", str(vrt), *map(str, paths)], check=True)
+    sample = tiles.sample(min(12, len(tiles)), random_state=0)
+
+    def per_tile():
+        for row in sample.itertuples():
+            xmin, ymin, xmax, ymax = row.geometry.bounds
+            subprocess.run(
+                ["gdal_translate", "-q", "-projwin", *map(str, (xmin, ymax, xmax, ymin)),
+                 "-outsize", str(tile_px), str(tile_px), "-r", "average",
+                 "-co", "TILED=YES", "-co", "COMPRESS=ZSTD", "-co", "PREDICTOR=2",
+                 str(vrt), str(root / "t.tif")],
+                check=True,
+            )  # fmt: skip
+
+    translate = best_of(per_tile, 1) / len(sample) * per_dalle
+    warped = root / "warped.tif"
+    xmin, ymin, xmax, ymax = tiles.total_bounds
+
+    def warp():
+        subprocess.run(
+            ["gdalwarp", "-q", "-overwrite", "-tr", str(resolution), str(resolution),
+             "-te", *map(str, (xmin, ymin, xmax, ymax)), "-r", "average", str(vrt), str(warped)],
+            check=True,
+        )  # fmt: skip
+
+    warp_s = best_of(warp, 1) / len(paths)
+    cut_s = best_of(lambda: _cut_warped(warped, tiles, tile_px, root / "cut"), 1) / len(paths)
+    return [
+        ("gdal_translate -projwin per tile", translate, translate / floor),
+        ("gdalwarp of the mosaic, then cut", warp_s + cut_s, (warp_s + cut_s) / floor),
+        ("  of which gdalwarp", warp_s, warp_s / floor),
+    ]
+
+
+def _cut_warped(warped: Path, tiles, tile_px: int, out: Path) -> None:
+    import rasterio
+    from rasterio.windows import from_bounds
+
+    from geosiam.tiling.cut import TILE_ENV, tiff_profile
+
+    out.mkdir(exist_ok=True)
+    with rasterio.Env(**TILE_ENV), rasterio.open(warped) as src:
+        for row in tiles.itertuples():
+            window = (
+                from_bounds(*row.geometry.bounds, transform=src.transform).round_offsets().round_lengths()
+            )
+            profile = tiff_profile(_grid_like(src, tile_px), row.col, row.row, count=3)
+            with rasterio.open(out / f"{row.tile_id}.tif", "w", **profile) as dst:
+                dst.write(src.read(window=window, boundless=True))
+
+
+def _grid_like(src, tile_px: int):
+    from geosiam.tiling.grid import Grid
+
+    return Grid("EPSG:2154", 0.0, 0.0, src.res[0] * tile_px, tile_px)
+
+
+def oversampling(small: DalleSet, large: DalleSet, root: Path) -> None:
+    """Speed and sharpness of tolerances 0 and 0.05 at the default grid; writes the PNG."""
+    rows, crops = [], {}
+    for dalles in (small, large):
+        paths, vectors = ensure(dalles)
+        for tolerance in (0.0, 0.05):
+            workspace = root / f"over_{dalles.token}_{tolerance}"
+            seconds, _, tiles = _tile(paths, vectors, workspace, 1000.0, 256, tolerance, masks=False)
+            rmse, sharpness, crop = _quality(paths[0], workspace, tiles)
+            crops[(dalles.token, tolerance)] = crop
+            floor = floor_seconds(paths, 1000 / 256, tolerance)
+            rows.append((dalles.token, tolerance, seconds / len(paths), floor, rmse, sharpness))
+    print_table(
+        "Oversampling tolerance at 1000 m / 256 px: speed and sharpness against the ideal tile "
+        "(full-resolution decode, exact area mean); sharpness = mean |horizontal gradient| / the ideal's",
+        rows,
+        ("dalles", "tolerance", "tiles s/dalle", "floor s/dalle", "RMSE vs ideal", "sharpness"),
+    )
+    _picture(crops)
+
+
+def _quality(path: Path, workspace: Path, tiles) -> tuple[float, float, np.ndarray]:
+    """RMSE and gradient ratio of the dalle's centre tile against its ideal; a crop of both."""
+    import rasterio
+    from rasterio.windows import from_bounds
+
+    from geosiam.tiling.resample import area_resize
+
+    with rasterio.open(path) as src:
+        xmin, ymin, xmax, ymax = src.bounds
+        centre = tiles[
+            tiles.geometry.bounds.eval("minx").between(xmin + 2000, xmin + 2000)
+            & tiles.geometry.bounds.eval("miny").between(ymin + 2000, ymin + 2000)
+        ].iloc[0]
+        full = src.read(window=from_bounds(*centre.geometry.bounds, transform=src.transform))
+    ideal = area_resize(full.astype(np.float32), (256, 256))
+    with rasterio.open(workspace / centre.image) as tile:
+        made = tile.read().astype(np.float32)
+    rmse = float(np.sqrt(((made - ideal) ** 2).mean()))
+    sharpness = float(np.abs(np.diff(made, axis=2)).mean() / np.abs(np.diff(ideal, axis=2)).mean())
+    return rmse, sharpness, np.stack([ideal, made])[:, :, 64:128, 64:128]
+
+
+def _picture(crops: dict) -> None:
+    """Ideal | tolerance 0 | tolerance 0.05, for 0M50 and 0M20, each 64 px crop shown 4x."""
+    from PIL import Image, ImageDraw
+
+    rows = []
+    for token in ("0M50", "0M20"):
+        ideal = crops[(token, 0.0)][0]
+        panels = [ideal, crops[(token, 0.0)][1], crops[(token, 0.05)][1]]
+        rows.append(
+            np.concatenate([np.pad(p, ((0, 0), (0, 0), (0, 4)), constant_values=255) for p in panels], 2)
+        )
+    grid = np.concatenate([np.pad(r, ((0, 0), (0, 4), (0, 0)), constant_values=255) for r in rows], 1)
+    image = np.clip(grid, 0, 255).astype(np.uint8).transpose(1, 2, 0).repeat(4, 0).repeat(4, 1)
+    canvas = Image.new("RGB", (image.shape[1], image.shape[0] + 20), "white")
+    canvas.paste(Image.fromarray(image), (0, 20))
+    ImageDraw.Draw(canvas).text(
+        (4, 4), "rows 0M50, 0M20 | ideal (full-res area mean) | tolerance 0 | tolerance 0.05", fill="black"
+    )
+    PICTURE.parent.mkdir(exist_ok=True)
+    canvas.save(PICTURE)
+    print(f"\nwrote {PICTURE}")
+
+
+def compression(workspace: Path) -> None:
+    """Tile writes on real tiles: each compression's ms per tile and KiB per tile."""
+    import rasterio
+
+    from geosiam.tiling.cut import TILE_ENV
+
+    files = sorted((workspace / "tiles" / str(YEAR)).glob("*.tif"))[:40]
+    tiles = []
+    for path in files:
+        with rasterio.open(path) as src:
+            tiles.append((src.read(), src.profile))
+    options = {
+        "DEFLATE 6, predictor 2 (before)": {"compress": "deflate", "predictor": 2},
+        "DEFLATE 1, predictor 2": {"compress": "deflate", "predictor": 2, "zlevel": 1},
+        "DEFLATE 9, predictor 2": {"compress": "deflate", "predictor": 2, "zlevel": 9},
+        "DEFLATE 6, no predictor": {"compress": "deflate"},
+        "DEFLATE 1, no predictor": {"compress": "deflate", "zlevel": 1},
+        "ZSTD 1, predictor 2 (chosen)": {"compress": "zstd", "predictor": 2, "zstd_level": 1},
+        "ZSTD 9, predictor 2": {"compress": "zstd", "predictor": 2, "zstd_level": 9},
+        "ZSTD 1, no predictor": {"compress": "zstd", "zstd_level": 1},
+        "LZW, predictor 2": {"compress": "lzw", "predictor": 2},
+        "LZW, no predictor": {"compress": "lzw"},
+        "none": {"compress": None},
+    }
+    out = workspace / "compression"
+    out.mkdir(exist_ok=True)
+    rows = []
+    for name, extra in options.items():
+
+        def write_all(extra=extra):
+            with rasterio.Env(**TILE_ENV):
+                for index, (data, profile) in enumerate(tiles):
+                    with rasterio.open(out / f"{index}.tif", "w", **{**profile, **extra}) as dst:
+                        dst.write(data)
+
+        seconds = best_of(write_all, 3)
+        size = sum((out / f"{i}.tif").stat().st_size for i in range(len(tiles)))
+        rows.append((name, seconds / len(tiles) * 1e3, size / len(tiles) / 1024))
+    rows.append(_cog_row(tiles, out))
+    print_table(
+        f"Tile writes on {len(tiles)} real 0M50 tiles (256 px RGB): time and size per tile",
+        rows,
+        ("compression", "ms/tile", "KiB/tile"),
+    )
+
+
+def _cog_row(tiles, out: Path) -> tuple:
+    """The COG driver (header and IFD first) through a MEM copy, ZSTD 1 with predictor 2."""
+    import rasterio
+    from rasterio.io import MemoryFile
+    from rasterio.shutil import copy
+
+    def write_all():
+        for index, (data, profile) in enumerate(tiles):
+            with MemoryFile() as memory:
+                with memory.open(**{**profile, "driver": "MEM"}) as mem:
+                    mem.write(data)
+                    copy(
+                        mem, out / f"cog{index}.tif", driver="COG", COMPRESS="ZSTD", LEVEL=1, PREDICTOR="YES"
+                    )
+
+    seconds = best_of(write_all, 3)
+    size = sum((out / f"cog{i}.tif").stat().st_size for i in range(len(tiles)))
+    del rasterio
+    return ("COG driver, ZSTD 1, predictor 2", seconds / len(tiles) * 1e3, size / len(tiles) / 1024)
+
+
+def parallelism(dalles: DalleSet, root: Path) -> None:
+    """Tiles + masks with 1 and 2 processes (one chunk per dalle, so 4 chunks per stage)."""
+    paths, vectors = ensure(dalles)
+    rows = []
+    for processes in (1, 2):
+        runs = [
+            _tile(paths, vectors, root / f"jobs{processes}", 1000.0, 256, processes=processes)
+            for _ in range(2)
+        ]
+        rows.append((processes, min(t + m for t, m, _ in runs) / len(paths)))
+    rows = [(p, s, rows[0][1] / s) for p, s in rows]
+    print_table(
+        f"Processes, {dalles.token} {len(paths)} dalles, 1000 m / 256 px, tiles + masks (load average now "
+        f"{os.getloadavg()[0]:.2f} on 2 cores)",
+        rows,
+        ("processes", "s/dalle", "speed-up"),
+    )
+
+
+if __name__ == "__main__":
+    main()
