@@ -181,7 +181,6 @@ def main(argv=None) -> dict:
             args.anchors,
             seed=0,
             augment=True,
-            image_only=False,
             workers=args.workers,
             max_queue_size=4 * args.workers,
         )

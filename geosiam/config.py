@@ -152,7 +152,10 @@ class TrainSettings:
     margin: float = 0.5  # distance margin of the contrastive and triplet losses
     temperature: float = 0.1  # softmax temperature of the infonce loss
     mask_encoding: str = "onehot"  # onehot | gray | rgb
-    image_only: bool = False
+    image_only: bool = False  # the ablation without masks
+    mask_only: bool = False  # the ablation without images
+    mask_dropout: float = 0.0  # share of training pairs whose mask is removed on one side
+    labels: str = ""  # which years' masks the run uses: both | newer | none; "" = the workspace's
     input_px: int = 0  # 0 = the grid's tile_px
     epochs: int = 100
     anchors_per_batch: int = 6  # 6 anchors -> 24 pairs, as the prototype; infonce: distinct places
@@ -161,6 +164,7 @@ class TrainSettings:
     mine_every: int = 5
     hard_negatives: int = 4  # hardest wrong neighbours kept per hard anchor
     augment: bool = True
+    greyscale: float = 0.2  # share of tiles that augmentation turns grey (grey/colour years)
     mixed_precision: bool | None = None  # None = on when a GPU is present
     jit_compile: bool | None = None  # None = on when a GPU is present
     workers: int = 2

@@ -44,6 +44,24 @@ def train(
     image_only: bool = typer.Option(
         None, "--image-only/--fused", help="Train on the image alone, without mask channels."
     ),
+    mask_only: bool = typer.Option(
+        None, "--mask-only", help="The ablation on masks alone, without the image (needs labels 'both')."
+    ),
+    mask_dropout: float = typer.Option(
+        None,
+        "--mask-dropout",
+        help="Share of training pairs whose mask is removed on one side (0-1, default 0): one network "
+        "for fused and image-only inputs.",
+    ),
+    labels: str = typer.Option(
+        None,
+        "--labels",
+        help="Which years' masks to use: both | newer (the older year's are never read) | none "
+        "(default: the workspace's labels).",
+    ),
+    greyscale: float = typer.Option(
+        None, "--greyscale", help="Share of tiles that augmentation turns grey (0-1, default 0.2)."
+    ),
     epochs: int = typer.Option(None, "--epochs", help="Epochs in total (default 100)."),
     batch_anchors: int = typer.Option(
         None,
@@ -96,6 +114,10 @@ def train(
         "train.temperature": temperature,
         "train.mask_encoding": mask_encoding,
         "train.image_only": image_only,
+        "train.mask_only": mask_only,
+        "train.mask_dropout": mask_dropout,
+        "train.labels": labels,
+        "train.greyscale": greyscale,
         "train.epochs": epochs,
         "train.anchors_per_batch": batch_anchors,
         "train.learning_rate": lr,

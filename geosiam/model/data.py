@@ -15,7 +15,11 @@ anchor has no mined hard negatives. Random negatives are never the anchor's own 
 the other), the other places of the batch being its negatives; mined hard neighbours are put in
 the same batch as their anchor. Flips and 90-degree rotations move image and mask of both tiles
 of a pair together (the grid orientation is meaningful for retrieval); colour jitter changes
-each image alone, never the masks.
+each image alone, never the masks, and random greyscale turns some images grey (luminance in
+all three channels, as a panchromatic year is tiled) so that grey and colour years share one
+space. Modality dropout removes the mask of one side of some couples (fills it with
+:data:`~geosiam.model.siamese.NO_LABELS`), so that one network learns fused and image-only
+inputs; a year without labels has no mask files at all and is cached as NO_LABELS throughout.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import numpy as np
 
 from geosiam.config import fingerprint
 from geosiam.errors import ModelError, TrainingError
+from geosiam.model.siamese import NO_LABELS
 from geosiam.progress import progress
 
 SLOT_LABELS = (1.0, 0.0, 1.0, 0.0)  # positive, random negative, positive, hard negative
@@ -46,7 +51,7 @@ class PairFiles:
 
     pair_ids: list[str]
     images: tuple[list[Path], list[Path]]
-    masks: tuple[list[Path], list[Path]]
+    masks: tuple[list[Path | None], list[Path | None]]  # None: no labels (never read)
 
 
 @dataclass(frozen=True)
@@ -67,8 +72,8 @@ def cache_key(files: PairFiles, input_px: int) -> str:
     entries = []
     for side in (0, 1):
         for path in (*files.images[side], *files.masks[side]):
-            stat = Path(path).stat()
-            entries.append((str(path), stat.st_size, stat.st_mtime_ns))
+            stat = Path(path).stat() if path is not None else None
+            entries.append((str(path), stat.st_size, stat.st_mtime_ns) if stat else ("", 0, 0))
     return fingerprint({"files": entries, "pairs": files.pair_ids, "input_px": input_px})
 
 
@@ -107,8 +112,12 @@ def _build(root: Path, folder: Path, files: PairFiles, px: int, num_classes: int
         for i in progress(range(n), desc="packing training cache", unit="pair"):
             for side in (0, 1):
                 images[side, i] = read_tile(files.images[side][i], px)
-                mask = read_mask(files.masks[side][i], px)
-                check_class_ids(mask, num_classes, files.masks[side][i])
+                mask_path = files.masks[side][i]
+                if mask_path is None:
+                    masks[side, i] = NO_LABELS
+                    continue
+                mask = read_mask(mask_path, px)
+                check_class_ids(mask, num_classes, mask_path)
                 masks[side, i] = mask
         images.flush()
         masks.flush()
@@ -121,8 +130,9 @@ def _build(root: Path, folder: Path, files: PairFiles, px: int, num_classes: int
 
 
 def check_class_ids(masks: np.ndarray, num_classes: int, where: object = "the masks") -> None:
-    """A class id beyond the class table would be silently dropped by the one-hot encoding."""
-    highest = int(masks.max(initial=0))
+    """A class id beyond the class table would be silently dropped by the one-hot encoding
+    (:data:`NO_LABELS` excepted: it stands for no labels, not for a class)."""
+    highest = int(masks[masks != NO_LABELS].max(initial=0))
     if highest >= num_classes:
         raise ModelError(
             f"{where} holds class id {highest} but the model knows {num_classes} classes: "
@@ -183,12 +193,20 @@ def colour_jitter(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
     return np.stack([tables[c][image[..., c]] for c in range(3)], axis=-1)
 
 
+def greyscale(image: np.ndarray) -> np.ndarray:
+    """(..., 3) uint8 RGB -> the same shape, its luminance (ITU-R 601) in every channel."""
+    luminance = image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    return np.repeat(np.round(luminance).astype(np.uint8)[..., None], 3, axis=-1)
+
+
 class TileBatches(keras.utils.PyDataset):
     """What both training layouts share: the cache, seeding, augmentation and the mining state.
 
     Every batch is drawn from (seed, epoch, batch index) alone, so batches do not depend on
     worker scheduling and a resumed run sees the batches an uninterrupted one would. ``epoch``
     is set by the training loop; ``hard_negatives`` (2, N, K) by mining (-1 = none).
+    ``inputs`` names what the network takes (see :func:`geosiam.model.siamese.model_inputs`);
+    ``greyscale`` (with ``augment``) and ``mask_dropout`` are per-tile and per-couple shares.
     """
 
     def __init__(
@@ -197,9 +215,11 @@ class TileBatches(keras.utils.PyDataset):
         anchors_per_batch: int,
         seed: int,
         augment: bool,
-        image_only: bool,
+        inputs: tuple[str, ...] = ("image", "mask"),
         workers: int = 1,
         max_queue_size: int = 8,
+        greyscale: float = 0.0,
+        mask_dropout: float = 0.0,
     ):
         super().__init__(workers=workers, use_multiprocessing=False, max_queue_size=max_queue_size)
         if len(cache) < 2:
@@ -208,7 +228,8 @@ class TileBatches(keras.utils.PyDataset):
                 "least 2 places: prepare a larger area or change the split fractions"
             )
         self.cache, self.anchors_per_batch = cache, anchors_per_batch
-        self.seed, self.augment, self.image_only = seed, augment, image_only
+        self.seed, self.augment, self.inputs = seed, augment, tuple(inputs)
+        self.greyscale, self.mask_dropout = greyscale, mask_dropout
         self.minings = -1  # how many times hard negatives were set: batches built on them change
         self.hard_negatives = np.full((2, len(cache), 1), -1, np.int32)
         self.epoch = 0
@@ -242,10 +263,16 @@ class TileBatches(keras.utils.PyDataset):
                 turns, flip = int(rng.integers(4)), bool(rng.integers(2))
                 for name in batch:
                     moved = geometric(batch[name][i], turns, flip)
-                    batch[name][i] = colour_jitter(rng, moved) if name.endswith("image") else moved
-        if self.image_only:
-            del batch["anchor_mask"], batch["other_mask"]
-        return batch
+                    if name.endswith("image"):
+                        moved = colour_jitter(rng, moved)
+                        moved = greyscale(moved) if rng.random() < self.greyscale else moved
+                    batch[name][i] = moved
+        if self.mask_dropout:
+            dropped = np.flatnonzero(rng.random(len(anchor_rows)) < self.mask_dropout)
+            sides = rng.integers(2, size=dropped.size)
+            for i, side in zip(dropped, sides):
+                batch[("anchor_mask", "other_mask")[side]][i] = NO_LABELS
+        return {name: array for name, array in batch.items() if name.split("_")[1] in self.inputs}
 
 
 class PairBatches(TileBatches):
@@ -356,27 +383,33 @@ def hard_groups(rng: np.random.Generator, hard_negatives: np.ndarray) -> np.ndar
 
 
 class ArrayBatches(keras.utils.PyDataset):
-    """Fixed-size batches of tiles (and masks) for embedding, resized to the model's input.
+    """Fixed-size batches of tiles and/or masks for embedding, resized to the model's input.
 
     The last batch is padded by repeating its last tile so that every batch has one shape
     (XLA compiles once); callers drop the padded rows.
     """
 
     def __init__(
-        self, images: np.ndarray, masks: np.ndarray | None, batch_size: int, input_px: int, workers: int = 1
+        self,
+        images: np.ndarray | None,
+        masks: np.ndarray | None,
+        batch_size: int,
+        input_px: int,
+        workers: int = 1,
     ):
         super().__init__(workers=workers, use_multiprocessing=False)
         self.images, self.masks = images, masks
+        self.rows = len(images) if images is not None else len(masks)
         self.batch_size, self.input_px = batch_size, input_px
 
     def __len__(self) -> int:
-        return math.ceil(len(self.images) / self.batch_size)
+        return math.ceil(self.rows / self.batch_size)
 
     def __getitem__(self, index: int):
-        rows = np.minimum(
-            np.arange(index * self.batch_size, (index + 1) * self.batch_size), len(self.images) - 1
-        )
-        batch = {"image": resize_images(np.asarray(self.images[rows]), self.input_px)}
+        rows = np.minimum(np.arange(index * self.batch_size, (index + 1) * self.batch_size), self.rows - 1)
+        batch = {}
+        if self.images is not None:
+            batch["image"] = resize_images(np.asarray(self.images[rows]), self.input_px)
         if self.masks is not None:
             batch["mask"] = resize_masks(np.asarray(self.masks[rows]), self.input_px)
         return (batch,)

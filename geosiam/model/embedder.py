@@ -1,8 +1,9 @@
 """Descriptors from a trained (or untrained) network: the API of ``geosiam embed`` and ``eval``.
 
-An :class:`Embedder` takes uint8 tiles and masks as numpy arrays, resizes them to the network's
-input when needed (images by area/bilinear, masks by nearest), batches them through the same
-numpy pipeline as training (:class:`geosiam.model.data.ArrayBatches`) and returns float32
+An :class:`Embedder` takes uint8 tiles and masks as numpy arrays (a mask may be absent: a fused
+network then embeds the tile from its image alone), resizes them to the network's input when
+needed (images by area/bilinear, masks by nearest), batches them through the same numpy
+pipeline as training (:class:`geosiam.model.data.ArrayBatches`) and returns float32
 L2-normalised descriptors. Its ``identity`` names the weights, so that descriptors of different
 models are never mixed.
 """
@@ -23,7 +24,7 @@ from geosiam.config import TrainSettings, fingerprint, load_settings, to_dict
 from geosiam.errors import ModelError
 from geosiam.mining.index import l2_normalise
 from geosiam.model.data import ArrayBatches, check_class_ids
-from geosiam.model.siamese import build_embedding_model
+from geosiam.model.siamese import NO_LABELS, build_embedding_model
 
 MODEL_FILE = "model.keras"
 MODEL_META = "model.json"
@@ -45,8 +46,21 @@ class Embedder:
     def descriptor_dim(self) -> int:
         return int(self.model.output.shape[-1])
 
+    @property
+    def mask_only(self) -> bool:
+        return self.settings.mask_only
+
+    @property
+    def uses_masks(self) -> bool:
+        """Whether masks change this model's descriptors (fused and mask-only models)."""
+        return not self.image_only
+
     def embed(self, images: np.ndarray, masks: np.ndarray | None, batch_size: int = 64) -> np.ndarray:
-        """(N, H, W, 3) uint8 tiles and (N, H, W) uint8 class ids -> (N, D) float32, unit rows."""
+        """(N, H, W, 3) uint8 tiles and (N, H, W) uint8 class ids -> (N, D) float32, unit rows.
+
+        ``masks`` None, or rows of :data:`NO_LABELS`, are tiles without labels: a fused model
+        embeds them from the image alone; a mask-only model cannot.
+        """
         images = np.asarray(images) if not isinstance(images, np.ndarray) else images
         if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
             raise ModelError(
@@ -56,10 +70,7 @@ class Embedder:
         if self.image_only:
             masks = None
         elif masks is None:
-            raise ModelError(
-                "this model fuses image and mask but no masks were given: "
-                "pass the masks of the tiles, or use an --image-only run"
-            )
+            masks = np.full(images.shape[:3], NO_LABELS, np.uint8)
         elif masks.shape != images.shape[:3] or masks.dtype != np.uint8:
             raise ModelError(
                 f"masks must be (N, H, W) uint8 matching the tiles {images.shape[:3]}, "
@@ -69,7 +80,18 @@ class Embedder:
             return np.zeros((0, self.descriptor_dim), np.float32)
         if masks is not None:
             check_class_ids(masks, self.num_classes)
-        batches = ArrayBatches(images, masks, batch_size, self.input_px, workers=self.settings.workers)
+            if self.mask_only and (masks == NO_LABELS).all(axis=(1, 2)).any():
+                raise ModelError(
+                    "this mask-only model was given tiles without labels: it sees nothing else; "
+                    "embed tiles that have masks, or use a fused or image-only run"
+                )
+        batches = ArrayBatches(
+            None if self.mask_only else images,
+            masks,
+            batch_size,
+            self.input_px,
+            workers=self.settings.workers,
+        )
         return l2_normalise(self.model.predict(batches, verbose=0)[: len(images)])
 
 

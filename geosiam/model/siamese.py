@@ -5,8 +5,12 @@ at a quarter of the float32 size; everything else happens in the graph:
 
 - ImageNet preprocessing of the backbone, applied to the RGB channels only, once;
 - the mask encoded as one-hot classes (default), one grey channel (id / (classes - 1)) or the
-  class colours, in [0, 1];
-- a 1x1 convolution from 3 + mask channels to 3. Before a pretrained backbone it starts (as the
+  class colours, in [0, 1], followed by a presence channel: 1 where the mask has a class, 0
+  where it has none (:data:`NO_LABELS`, the id of a year without labels). An absent mask is
+  all zeros *and* absent: never class 0 (background), whatever the encoding (a grey or colour
+  background is zero too), so one network embeds fused and image-only inputs;
+- a 1x1 convolution from 3 + mask channels to 3 (mask channels alone for the ``mask_only``
+  ablation). Before a pretrained backbone it starts (as the
   prototype) as the average of the preprocessed image and the mask drawn as a grey (or colour)
   image, preprocessed the same way, so that the backbone first sees the kind of input its weights
   know. Before a backbone trained from scratch (``weights = "none"``) nothing is to be kept and
@@ -42,6 +46,7 @@ from geosiam.config import TrainSettings
 from geosiam.errors import ModelError, SettingsError
 
 PACKAGE = "geosiam"
+NO_LABELS = 255  # the mask id of "no labels" (a year without a map): not a class, not background
 MASK_ENCODINGS = ("onehot", "gray", "rgb")
 SIMILARITY_LOSSES = ("bce", "focal")  # losses on a same-place probability
 IN_BATCH_LOSSES = ("infonce",)  # losses on the descriptors of K distinct places; others on a distance
@@ -107,33 +112,57 @@ class ChannelAffine(layers.Layer):
 
 @keras.saving.register_keras_serializable(PACKAGE)
 class MaskEncoding(layers.Layer):
-    """uint8 class ids (N, H, W) -> (N, H, W, C) in [0, 1]: one-hot, grey level or class colour."""
+    """uint8 class ids (N, H, W) -> (N, H, W, C) in [0, 1]: one-hot, grey level or class colour,
+    then (``presence``) a channel that is 1 where the mask has a class and 0 at :data:`NO_LABELS`.
 
-    def __init__(self, encoding: str, num_classes: int, colours=None, **kwargs):
+    ``presence`` is False only in models saved before absent masks existed.
+    """
+
+    def __init__(self, encoding: str, num_classes: int, colours=None, presence: bool = False, **kwargs):
         super().__init__(**kwargs)
-        self.encoding, self.num_classes = encoding, int(num_classes)
+        self.encoding, self.num_classes, self.presence = encoding, int(num_classes), bool(presence)
         self.colours = [list(c) for c in colours] if colours is not None else None
 
     @property
     def channels(self) -> int:
-        return {"onehot": self.num_classes, "gray": 1, "rgb": 3}[self.encoding]
+        return mask_channels(self.encoding, self.num_classes) + int(self.presence)
 
     def call(self, mask):
         ids = ops.cast(mask, "int32")
+        known = ops.minimum(ids, self.num_classes - 1)
         if self.encoding == "onehot":
-            return ops.one_hot(ids, self.num_classes, dtype=self.compute_dtype)
-        if self.encoding == "gray":
-            grey = ops.cast(ids, self.compute_dtype) / max(self.num_classes - 1, 1)
-            return ops.expand_dims(grey, -1)
-        table = ops.array(np.asarray(self.colours, np.float32) / 255.0, self.compute_dtype)
-        return ops.take(table, ops.minimum(ids, self.num_classes - 1), axis=0)
+            encoded = ops.one_hot(known, self.num_classes, dtype=self.compute_dtype)
+        elif self.encoding == "gray":
+            encoded = ops.expand_dims(ops.cast(known, self.compute_dtype) / max(self.num_classes - 1, 1), -1)
+        else:
+            table = ops.array(np.asarray(self.colours, np.float32) / 255.0, self.compute_dtype)
+            encoded = ops.take(table, known, axis=0)
+        if not self.presence:
+            return encoded
+        present = ops.expand_dims(ops.cast(ops.not_equal(ids, NO_LABELS), self.compute_dtype), -1)
+        return ops.concatenate([encoded * present, present], axis=-1)
 
     def get_config(self):
         return super().get_config() | {
             "encoding": self.encoding,
             "num_classes": self.num_classes,
             "colours": self.colours,
+            "presence": self.presence,
         }
+
+
+def mask_channels(encoding: str, num_classes: int) -> int:
+    """Channels of an encoded mask, without the presence channel."""
+    return {"onehot": num_classes, "gray": 1, "rgb": 3}[encoding]
+
+
+def model_inputs(settings: TrainSettings) -> tuple[str, ...]:
+    """What the embedding network takes: image and mask, the image alone or the mask alone."""
+    if settings.image_only:
+        return ("image",)
+    if settings.mask_only:
+        return ("mask",)
+    return ("image", "mask")
 
 
 @keras.saving.register_keras_serializable(PACKAGE)
@@ -171,20 +200,20 @@ def default_colours(num_classes: int) -> list[tuple[int, int, int]]:
 
 
 def fusion_init(spec: BackboneSpec, encoding: str, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Kernel (1, 1, 3 + C, 3) and bias (3,) averaging the image and the preprocessed mask.
+    """Kernel (1, 1, 3 + C + 1, 3) and bias (3,) averaging the image and the preprocessed mask.
 
     Output channel j = 0.5 * preprocess_j(image) + 0.5 * preprocess_j(255 * mask_j), where
     mask_j is the grey level of the mask (one-hot: class id / (classes - 1)) or, for ``rgb``,
     the colour channel that preprocessing puts at j. Labels themselves are never preprocessed:
-    the affine map is folded into the weights.
+    the affine map is folded into the weights. The presence channel (last) starts with weight 0.
     """
-    channels = {"onehot": num_classes, "gray": 1, "rgb": 3}[encoding]
+    channels = mask_channels(encoding, num_classes) + 1
     kernel = np.zeros((1, 1, 3 + channels, 3), np.float32)
     for j in range(3):
         kernel[0, 0, j, j] = 0.5
         gain = 0.5 * 255.0 * spec.scale[j]
         if encoding == "onehot":
-            kernel[0, 0, 3:, j] = gain * np.arange(num_classes) / max(num_classes - 1, 1)
+            kernel[0, 0, 3 : 3 + num_classes, j] = gain * np.arange(num_classes) / max(num_classes - 1, 1)
         elif encoding == "gray":
             kernel[0, 0, 3, j] = gain
         else:
@@ -220,6 +249,14 @@ def validate(settings: TrainSettings) -> None:
         raise SettingsError(
             f"descriptor size must be positive, got {settings.descriptor_dim}: use --descriptor-dim 128"
         )
+    if settings.image_only and settings.mask_only:
+        raise SettingsError(
+            "--image-only and --mask-only exclude each other: train one ablation at a time "
+            "(or neither, for the fused network)"
+        )
+    for name, share in (("mask-dropout", settings.mask_dropout), ("greyscale", settings.greyscale)):
+        if not 0.0 <= share <= 1.0:
+            raise SettingsError(f"--{name} is a probability, got {share}: give a value from 0 to 1")
 
 
 def _backbone(settings: TrainSettings, input_px: int) -> keras.Model:
@@ -268,7 +305,8 @@ def _head(features, descriptor_dim: int):
 def build_embedding_model(
     settings: TrainSettings, num_classes: int, input_px: int, colours=None
 ) -> keras.Model:
-    """The embedding network: {image (uint8 HxWx3)[, mask (uint8 HxW)]} -> L2-normalised (D,)."""
+    """The embedding network: {image (uint8 HxWx3), mask (uint8 HxW)} (or one of the two, see
+    :func:`model_inputs`) -> L2-normalised (D,). A mask of :data:`NO_LABELS` means no labels."""
     validate(settings)
     if input_px < MIN_INPUT_PX:
         raise SettingsError(
@@ -276,20 +314,33 @@ def build_embedding_model(
             f"use --input-px {MIN_INPUT_PX} or more"
         )
     spec = BACKBONES[settings.backbone]
-    image = keras.Input((input_px, input_px, 3), dtype="uint8", name="image")
-    x = ChannelAffine(spec.order, spec.scale, spec.offset, dtype="float32", name="imagenet_preprocess")(image)
-    inputs = {"image": image}
+    wanted = model_inputs(settings)
+    inputs, stacked = {}, []
+    if "image" in wanted:
+        inputs["image"] = keras.Input((input_px, input_px, 3), dtype="uint8", name="image")
+        stacked.append(
+            ChannelAffine(spec.order, spec.scale, spec.offset, dtype="float32", name="imagenet_preprocess")(
+                inputs["image"]
+            )
+        )
     fusion = None
-    if not settings.image_only:
-        mask = keras.Input((input_px, input_px), dtype="uint8", name="mask")
+    if "mask" in wanted:
+        inputs["mask"] = keras.Input((input_px, input_px), dtype="uint8", name="mask")
         colours = colours if colours is not None else default_colours(num_classes)
-        encoded = MaskEncoding(
-            settings.mask_encoding, num_classes, colours, dtype="float32", name="mask_encoding"
-        )(mask)
-        x = layers.Concatenate(dtype="float32", name="stack")([x, encoded])
+        stacked.append(
+            MaskEncoding(
+                settings.mask_encoding,
+                num_classes,
+                colours,
+                presence=True,
+                dtype="float32",
+                name="mask_encoding",
+            )(inputs["mask"])
+        )
         fusion = layers.Conv2D(3, 1, name="fusion")
+    x = layers.Concatenate(dtype="float32", name="stack")(stacked) if len(stacked) > 1 else stacked[0]
+    if fusion is not None:
         x = fusion(x)
-        inputs["mask"] = mask
     backbone = _backbone(settings, input_px)
     for layer in backbone.layers:
         if isinstance(layer, layers.BatchNormalization):
@@ -297,7 +348,7 @@ def build_embedding_model(
     x = backbone(x)
     descriptor = L2Normalize(dtype="float32", name="l2_normalize")(_head(x, settings.descriptor_dim))
     model = keras.Model(inputs, descriptor, name="embedding")
-    if fusion is not None and settings.weights != "none":
+    if fusion is not None and "image" in wanted and settings.weights != "none":
         fusion.set_weights(list(fusion_init(spec, settings.mask_encoding, num_classes)))
     return model
 

@@ -50,6 +50,7 @@ from geosiam.model.data import (
     load_pair_cache,
 )
 from geosiam.model.embedder import RUN_SETTINGS, Embedder, save_embedding
+from geosiam.model.labels import mask_file, masked_years, run_labels, workspace_labels
 from geosiam.model.losses import make_loss
 from geosiam.model.siamese import (
     IN_BATCH_LOSSES,
@@ -57,6 +58,7 @@ from geosiam.model.siamese import (
     build_siamese_model,
     dtype_policy,
     embedding_of,
+    model_inputs,
     validate,
 )
 from geosiam.progress import progress
@@ -99,16 +101,23 @@ def train_run(
     workspace.require_prepared()
     train = accelerator.resolve(settings.train, settings.grid.tile_px)
     check_train_settings(train)
+    run_dir = _run_dir(workspace, run_name, resume)
+    if resume and not train.labels:  # a resumed run keeps its label mode unless told otherwise
+        train = dataclasses.replace(train, labels=load_settings(run_dir / RUN_SETTINGS).train.labels)
+    train = dataclasses.replace(train, labels=run_labels(train, workspace_labels(settings)))
     settings = dataclasses.replace(settings, train=train)
+    if resume:
+        _check_resume(run_dir, train)
     table = _class_table(workspace)
     known = table.colours()
     num_classes = table.num_classes
     colours = [known.get(i, (128, 128, 128)) for i in range(num_classes)]  # grey: unused ids
     caches = {
-        split: _split_cache(workspace, split, train.input_px, num_classes) for split in ("train", "val")
+        split: _split_cache(workspace, split, train.input_px, num_classes, train.labels)
+        for split in ("train", "val")
     }
     _check_batch(len(caches["train"]), train)
-    run_dir = _open_run(workspace, settings, run_name, resume)
+    save_settings(settings, run_dir / RUN_SETTINGS)
 
     keras.utils.set_random_seed(train.seed)
     policy = accelerator.mixed_policy() if train.mixed_precision else "float32"
@@ -136,8 +145,10 @@ def train_run(
         train.anchors_per_batch,
         train.seed,
         train.augment,
-        train.image_only,
+        model_inputs(train),
         workers=train.workers,
+        greyscale=train.greyscale,
+        mask_dropout=train.mask_dropout,
     )
     keeper = RunKeeper(run_dir, train, num_classes, batches, caches, initial_epoch)
     callbacks = [keras.callbacks.TerminateOnNaN(), keeper, TrainingProgress(keeper)]
@@ -195,7 +206,8 @@ def _class_table(workspace: Workspace):
     return load_classes(workspace.classes_path if workspace.classes_path.exists() else None)
 
 
-def _split_cache(workspace: Workspace, split: str, input_px: int, num_classes: int) -> PairCache:
+def _split_cache(workspace: Workspace, split: str, input_px: int, num_classes: int, labels: str) -> PairCache:
+    """The split's packed pairs; the masks of a year the label mode leaves out are never read."""
     from geosiam.tiling.index import read_pairs
 
     pairs = read_pairs(workspace.pairs_index, split)
@@ -207,10 +219,13 @@ def _split_cache(workspace: Workspace, split: str, input_px: int, num_classes: i
     files = PairFiles(
         pair_ids=[str(p) for p in pairs["pair_id"]],
         images=tuple([workspace.absolute(p) for p in pairs[f"image_{s}"]] for s in "ab"),
-        masks=tuple([workspace.absolute(p) for p in pairs[f"mask_{s}"]] for s in "ab"),
+        masks=tuple(
+            [mask_file(workspace, p) if used else None for p in pairs[f"mask_{s}"]]
+            for s, used in zip("ab", masked_years(labels))
+        ),
     )
     for path in (*files.images[0], *files.images[1], *files.masks[0], *files.masks[1]):
-        if not path.exists():
+        if path is not None and not path.exists():
             raise WorkspaceError(
                 f"{path} is listed in pairs.gpkg but missing: run 'geosiam prepare' again to rebuild it"
             )
@@ -229,7 +244,8 @@ def _check_batch(pairs: int, train: TrainSettings) -> None:
         )
 
 
-def _open_run(workspace: Workspace, settings: Settings, run_name: str | None, resume: bool) -> Path:
+def _run_dir(workspace: Workspace, run_name: str | None, resume: bool) -> Path:
+    """The run folder to train in: the one to resume (it must exist) or a new one (it must not)."""
     if run_name is not None and not re.fullmatch(r"[\w.-]+", run_name):
         raise SettingsError(
             f"run name '{run_name}' is not a plain folder name: use letters, digits, '-', '_' and '.'"
@@ -241,24 +257,32 @@ def _open_run(workspace: Workspace, settings: Settings, run_name: str | None, re
                 f"no run '{run_dir.name}' in {workspace.runs_dir}: check --run, or "
                 "drop --resume to start a new run"
             )
-        before = to_dict(load_settings(run_dir / RUN_SETTINGS).train)
-        now = to_dict(settings.train)
-        changed = sorted(
-            k for k in set(before) | set(now) if k not in RESUMABLE_CHANGES and before.get(k) != now.get(k)
+        return run_dir
+    run_dir = workspace.run_dir(run_name or time.strftime("%Y%m%d-%H%M%S"))
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise ModelError(
+            f"run '{run_dir.name}' already exists: add --resume to continue it, or choose another --run"
         )
-        if changed:
-            raise ModelError(
-                f"run '{run_dir.name}' was made with other settings ({', '.join(changed)}): "
-                "resume with its options, or start a new --run"
-            )
-    else:
-        run_dir = workspace.run_dir(run_name or time.strftime("%Y%m%d-%H%M%S"))
-        if run_dir.exists() and any(run_dir.iterdir()):
-            raise ModelError(
-                f"run '{run_dir.name}' already exists: add --resume to continue it, or choose another --run"
-            )
-    save_settings(settings, run_dir / RUN_SETTINGS)
     return run_dir
+
+
+def _check_resume(run_dir: Path, train: TrainSettings) -> None:
+    """A resumed run continues with its own settings (its label mode above all)."""
+    before = to_dict(load_settings(run_dir / RUN_SETTINGS).train)
+    now = to_dict(train)
+    if (before.get("labels") or "both") != now["labels"]:
+        raise ModelError(
+            f"run '{run_dir.name}' was trained with labels '{before.get('labels') or 'both'}', not "
+            f"'{now['labels']}': resume it without --labels, or start a new --run"
+        )
+    changed = sorted(
+        k for k in set(before) | set(now) if k not in RESUMABLE_CHANGES and before.get(k) != now.get(k)
+    )
+    if changed:
+        raise ModelError(
+            f"run '{run_dir.name}' was made with other settings ({', '.join(changed)}): "
+            "resume with its options, or start a new --run"
+        )
 
 
 def _latest_run(workspace: Workspace) -> Path:

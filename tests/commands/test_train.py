@@ -32,6 +32,10 @@ def test_train_without_a_prepared_workspace_is_a_one_line_error(tmp_path, capsys
         (["--loss", "infonce", "--batch-anchors", "4"], "too few for batches of 4 distinct places"),
         (["--run", "a/b"], "not a plain folder name"),
         (["--resume", "--run", "nope"], "no run 'nope'"),
+        (["--mask-only", "--image-only"], "--image-only and --mask-only exclude each other"),
+        (["--mask-dropout", "1.5"], "--mask-dropout is a probability, got 1.5"),
+        (["--mask-dropout", "-0.1"], "--mask-dropout is a probability"),
+        (["--labels", "old"], "unknown label mode 'old'"),
     ],
 )
 def test_bad_options_are_one_line_errors(tmp_path, capsys, option, message):
@@ -57,6 +61,10 @@ def test_help_lists_the_options_without_importing_keras():
         "--batch-anchors",
         "--input-px",
         "--temperature",
+        "--mask-only",
+        "--mask-dropout",
+        "--labels",
+        "--greyscale",
     ):
         assert option in done.stdout
     assert done.stdout.strip().endswith("False")

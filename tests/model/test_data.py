@@ -12,11 +12,13 @@ from geosiam.model.data import (
     PairFiles,
     PlaceBatches,
     colour_jitter,
+    greyscale,
     hard_groups,
     load_pair_cache,
     resize_images,
     resize_masks,
 )
+from geosiam.model.siamese import NO_LABELS
 from tests.retrieval.factory import make_workspace
 
 
@@ -87,7 +89,7 @@ def test_masks_with_unknown_class_ids_are_refused(tmp_path):
 
 def test_batches_mix_positives_random_and_hard_negatives_never_the_anchor_itself():
     cache = _marked_cache(n=5)
-    batches = PairBatches(cache, anchors_per_batch=3, seed=1, augment=False, image_only=False)
+    batches = PairBatches(cache, anchors_per_batch=3, seed=1, augment=False)
     batches.hard_negatives = np.full((2, 5, 2), -1, np.int32)
     batches.hard_negatives[:, :, 0] = (np.arange(5) + 2) % 5  # anchor i's hard negative: i + 2
     seen_anchors = set()
@@ -114,7 +116,7 @@ def _decode(batch):
 
 def test_place_batches_hold_distinct_places_and_every_anchor_once_per_epoch():
     cache = _marked_cache(n=7)
-    batches = PlaceBatches(cache, 3, seed=2, augment=False, image_only=False)
+    batches = PlaceBatches(cache, 3, seed=2, augment=False)
     assert len(batches) == 2 * 3  # both years, three runs of 3 places each
     anchors = []
     for index in range(len(batches)):
@@ -139,7 +141,7 @@ def test_hard_groups_put_each_hard_anchor_with_its_neighbours_and_every_place_on
 
 def test_mining_composes_batches_of_anchors_and_their_hard_neighbours():
     cache = _marked_cache(n=12)
-    batches = PlaceBatches(cache, 4, seed=0, augment=False, image_only=False)
+    batches = PlaceBatches(cache, 4, seed=0, augment=False)
     before = [batches.places(i)[1].tolist() for i in range(len(batches))]
     hard = np.full((2, 12, 3), -1, np.int32)
     hard[0, 2] = [9, 5, 11]  # the year-0 tile of place 2 is nearest to the year-1 tiles of 9, 5, 11
@@ -154,14 +156,14 @@ def test_mining_composes_batches_of_anchors_and_their_hard_neighbours():
 
 def test_batches_of_more_places_than_the_split_holds_are_refused():
     with pytest.raises(TrainingError, match="--batch-anchors between 2 and 5"):
-        PlaceBatches(_marked_cache(n=5), 6, seed=0, augment=False, image_only=False)
+        PlaceBatches(_marked_cache(n=5), 6, seed=0, augment=False)
 
 
 @pytest.mark.parametrize("layout", [PairBatches, PlaceBatches])
 def test_batches_depend_on_seed_epoch_and_index_only(layout):
     cache = _marked_cache()
-    a = layout(cache, 2, seed=3, augment=True, image_only=True)
-    b = layout(cache, 2, seed=3, augment=True, image_only=True, workers=2)
+    a = layout(cache, 2, seed=3, augment=True, inputs=("image",))
+    b = layout(cache, 2, seed=3, augment=True, inputs=("image",), workers=2)
     (first, _), (same, _) = a[1], b[1]
     assert set(first) == {"anchor_image", "other_image"}  # image-only batches carry no masks
     for name in first:
@@ -173,7 +175,7 @@ def test_batches_depend_on_seed_epoch_and_index_only(layout):
 def test_augmentation_moves_image_mask_and_partner_together():
     px = 8
     cache = _marked_cache(n=4, px=px)
-    batches = PairBatches(cache, 4, seed=0, augment=True, image_only=False)
+    batches = PairBatches(cache, 4, seed=0, augment=True)
     inputs, _ = batches[0]
     corners = set()
     for i in range(len(inputs["anchor_image"])):
@@ -197,6 +199,46 @@ def test_colour_jitter_changes_the_image_within_range():
     assert (np.diff(jittered[..., 0].ravel()[order].astype(int)) >= 0).all()  # monotonic
 
 
+def test_mask_dropout_removes_the_mask_of_one_side_of_some_couples():
+    cache = _marked_cache(n=8)
+    batches = PlaceBatches(cache, 8, seed=0, augment=False, mask_dropout=0.5)
+    dropped_sides = []
+    for index in range(len(batches)):
+        inputs, _ = batches[index]
+        absent = {
+            side: (inputs[f"{side}_mask"] == NO_LABELS).all(axis=(1, 2)) for side in ("anchor", "other")
+        }
+        assert not (absent["anchor"] & absent["other"]).any()  # one side at most
+        dropped_sides += [int(a) - int(o) for a, o in zip(absent["anchor"], absent["other"]) if a or o]
+    assert 2 <= len(dropped_sides) <= 14 and {-1, 1} <= set(dropped_sides)
+    inputs, _ = PlaceBatches(cache, 8, seed=0, augment=False)[0]
+    assert not (inputs["anchor_mask"] == NO_LABELS).any()
+
+
+def test_random_greyscale_turns_some_images_grey_and_keeps_masks():
+    cache = _marked_cache(n=8)
+    rng = np.random.default_rng(0)
+    cache.images[...] = rng.integers(0, 256, cache.images.shape, dtype=np.uint8)
+    inputs, _ = PlaceBatches(cache, 8, seed=0, augment=True, greyscale=0.5)[0]
+    grey = [
+        (image[..., 0] == image[..., 1]).all() and (image[..., 1] == image[..., 2]).all()
+        for image in np.concatenate([inputs["anchor_image"], inputs["other_image"]])
+    ]
+    assert 2 <= sum(grey) <= 14
+    pixel = np.array([[[200, 100, 50]]], np.uint8)
+    assert greyscale(pixel).tolist() == [[[124, 124, 124]]]
+
+
+def test_a_year_without_labels_is_cached_as_no_labels_and_its_masks_never_read(tmp_path):
+    workspace = make_workspace(tmp_path / "ws", places=3, px=16, splits=["train"] * 3)
+    files = _files(workspace)
+    for path in files.masks[0]:
+        path.unlink()  # masks/<older>/ deleted
+    files = PairFiles(files.pair_ids, files.images, ([None] * 3, files.masks[1]))
+    cache = load_pair_cache(tmp_path / "cache", files, 16, 9)
+    assert (cache.masks[0] == NO_LABELS).all() and (cache.masks[1] < 9).all()
+
+
 def test_resizing_averages_images_and_keeps_mask_ids():
     images = np.zeros((1, 4, 4, 3), np.uint8)
     images[0, :2, :2] = 200
@@ -210,4 +252,4 @@ def test_resizing_averages_images_and_keeps_mask_ids():
 def test_too_few_pairs_for_negatives_is_an_error():
     cache = _marked_cache(n=1)
     with pytest.raises(TrainingError, match="at least 2"):
-        PairBatches(cache, 2, seed=0, augment=False, image_only=False)
+        PairBatches(cache, 2, seed=0, augment=False)

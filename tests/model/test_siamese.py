@@ -6,7 +6,9 @@ from geosiam.config import TrainSettings
 from geosiam.errors import ModelError, SettingsError
 from geosiam.model.siamese import (
     BACKBONES,
+    NO_LABELS,
     ChannelAffine,
+    MaskEncoding,
     build_embedding_model,
     build_siamese_model,
     default_colours,
@@ -85,6 +87,41 @@ def test_descriptors_are_unit_length_and_image_only_takes_no_mask():
         if isinstance(layer, keras.layers.BatchNormalization)
     ]
     assert norms and all(layer.momentum <= 0.9 for layer in norms)  # statistics follow training
+
+
+@pytest.mark.parametrize("encoding", ["onehot", "gray", "rgb"])
+def test_an_absent_mask_is_all_zero_with_presence_0_never_background(encoding):
+    layer = MaskEncoding(encoding, 4, default_colours(4), presence=True)
+    mask = np.array([[[0, NO_LABELS], [3, 0]]], np.uint8)
+    encoded = np.asarray(layer(mask))
+    assert encoded.shape == (1, 2, 2, layer.channels)
+    np.testing.assert_array_equal(encoded[0, 0, 1], 0.0)  # no labels: nothing, and absent
+    np.testing.assert_array_equal(encoded[..., -1], [[[1, 0], [1, 1]]])
+    assert not np.array_equal(encoded[0, 0, 0], encoded[0, 0, 1])  # background differs from absent
+
+
+def test_a_model_saved_before_absent_masks_keeps_its_encoding():
+    old = MaskEncoding.from_config({"encoding": "onehot", "num_classes": 4, "colours": None})
+    assert old.channels == 4 and np.asarray(old(np.zeros((1, 2, 2), np.uint8))).shape == (1, 2, 2, 4)
+
+
+def test_mask_only_takes_the_mask_alone_and_ablations_exclude_each_other():
+    mask_only = build_embedding_model(
+        TrainSettings(backbone="mobilenetv3small", weights="none", descriptor_dim=8, mask_only=True), 9, 32
+    )
+    assert set(mask_only.input) == {"mask"}
+    with pytest.raises(SettingsError, match="exclude each other"):
+        build_embedding_model(
+            TrainSettings(backbone="mobilenetv3small", weights="none", image_only=True, mask_only=True), 9, 32
+        )
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.5])
+def test_mask_dropout_outside_0_1_is_refused(value):
+    with pytest.raises(SettingsError, match="--mask-dropout is a probability"):
+        build_embedding_model(
+            TrainSettings(backbone="mobilenetv3small", weights="none", mask_dropout=value), 9, 32
+        )
 
 
 def test_the_reference_conv_head_where_the_feature_map_allows():

@@ -8,6 +8,7 @@ import csv
 import dataclasses
 import math
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -18,7 +19,7 @@ import pytest
 
 from geosiam.cli import main
 from geosiam.config import TrainSettings, load_settings
-from geosiam.errors import ModelError, TrainingError
+from geosiam.errors import ModelError, SettingsError, TrainingError
 from geosiam.model.embedder import load_embedder
 from geosiam.model.train import RunKeeper, last_checkpoint, learning_rate_at, train_run
 from tests.retrieval.factory import make_workspace
@@ -145,6 +146,24 @@ def test_resume_refuses_other_settings_unknown_runs_and_reuse_of_a_name(trained)
         train_run(workspace, _settings(workspace), "nope", resume=True)
     with pytest.raises(ModelError, match="already exists"):
         train_run(workspace, _settings(workspace), "first", resume=False)
+
+
+def test_newer_labels_train_with_the_older_masks_deleted_and_keep_their_mode(tmp_path):
+    workspace = make_workspace(tmp_path / "ws", places=len(SPLITS), px=32, splits=SPLITS)
+    shutil.rmtree(workspace.root / "masks" / "2000")
+    settings = _settings(workspace, labels="newer", mask_dropout=0.5, epochs=1)
+    run = train_run(workspace, settings, "newer", resume=False)
+    assert load_settings(run / "geosiam.toml").train.labels == "newer"
+    embedder = load_embedder(run)
+    assert embedder.uses_masks and (run / "model.keras").exists()
+    with pytest.raises(ModelError, match="trained with labels 'newer', not 'both'"):
+        train_run(workspace, _settings(workspace, labels="both", mask_dropout=0.5, epochs=1), "newer", True)
+    resumed = train_run(workspace, _settings(workspace, mask_dropout=0.5, epochs=1), "newer", resume=True)
+    assert load_settings(resumed / "geosiam.toml").train.labels == "newer"  # kept without --labels
+    with pytest.raises(SettingsError, match="--mask-only needs the masks of both years"):
+        train_run(workspace, _settings(workspace, labels="newer", mask_only=True), "m", resume=False)
+    with pytest.raises(SettingsError, match="train with --image-only"):
+        train_run(workspace, _settings(workspace, labels="none"), "n", resume=False)
 
 
 def test_too_few_pairs_and_empty_splits_are_training_errors(tmp_path):
