@@ -27,8 +27,7 @@ MODE_SIDES = {
 
 def workspace_labels(settings: Settings) -> str:
     """The labels a workspace was prepared with (both for workspaces that predate label modes)."""
-    labels = getattr(settings, "labels", None)  # until LabelSettings lands (labels-data)
-    return labels.effective if labels is not None else "both"
+    return settings.labels.effective
 
 
 def run_labels(train: TrainSettings, available: str) -> str:
