@@ -25,7 +25,7 @@ from geosiam.errors import SettingsError, SourceError
 from geosiam.publish import publish
 from geosiam.rasterize.classes import load_classes
 from geosiam.sources.area import area_bounds
-from geosiam.sources.labels import LabelPlan, apply_plan, check_request, plan_labels
+from geosiam.sources.labels import LabelPlan, YearLabels, apply_plan, check_request, plan_labels
 from geosiam.sources.sourceset import YearSources, by_year
 from geosiam.stac import COLLECTION_FILE, STAC_DIR
 from geosiam.tiling.chunks import Runner
@@ -142,6 +142,8 @@ def prepare_workspace(
         summary = state["summary"]
         if not (workspace.root / STAC_DIR / COLLECTION_FILE).exists():
             publish(workspace, settings, grid_of(settings), table.palette())  # prepared before they existed
+        for year, record in sorted(settings.labels.years.items()):
+            print(YearLabels.from_record(int(year), record).describe())
         print(f"Workspace {workspace.root} is already prepared ({_describe(summary)}); nothing to do.")
         return summary
 

@@ -59,6 +59,12 @@ class YearLabels:
         edition = f"BD TOPO {self.version}.x edition " if self.version else ""
         return f"{self.year}: labels from {edition}{self.source}, {self.gap_years:+.1f} years from the image"
 
+    @classmethod
+    def from_record(cls, year: int, record: dict) -> YearLabels:
+        """The labels ``geosiam.toml`` recorded for ``year`` (see :meth:`record`)."""
+        keys = ("source", "gap_years", "version", "reason")
+        return cls(year, **{key: record[key] for key in keys if key in record})
+
     def record(self) -> dict:
         """What ``geosiam.toml`` keeps for this year (``[labels.years.<year>]``)."""
         return {

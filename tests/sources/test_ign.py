@@ -412,13 +412,16 @@ def geosiam(*args) -> int:
     return 0
 
 
-def prepare_54(server, workspace, years, *more) -> int:
-    workspace.mkdir(exist_ok=True)
-    (workspace / "geosiam.toml").write_text("[sources.http]\nrequest_interval_s = 0.0\n")
+def prepare_54(server, workspace, years, *more, fresh=True) -> int:
+    """``prepare --dept 54``; ``fresh``: in a new workspace (its settings written, --force)."""
+    if fresh:
+        workspace.mkdir(exist_ok=True)
+        (workspace / "geosiam.toml").write_text("[sources.http]\nrequest_interval_s = 0.0\n")
+        more = ("--force", *more)
     years = [str(y) for y in years]
     return geosiam(
         "prepare", "--dept", "54", "--years", *years, "--ign-url", server.url, "--tile-px", "16",
-        "-w", workspace, "-j", "1", "--force", *more,
+        "-w", workspace, "-j", "1", *more,
     )  # fmt: skip
 
 
@@ -443,12 +446,15 @@ def test_prepare_states_each_years_labels_and_gives_an_old_year_none(geoplatefor
     assert old["label_gap_years"].isna().all() and not (ws / "masks" / "2006").exists()
     assert set(new["label_source"]) == {"2016-06-15"} and new["label_gap_years"].round(2).eq(0.96).all()
     assert all((ws / m).exists() for m in new["mask"])
-    pairs = gpd.read_file(ws / "pairs.gpkg")
+    pairs = gpd.read_file(ws / "pairs.gpkg", layer="pairs")
     assert (pairs["mask_a"].fillna("") == "").all() and (pairs["mask_b"] != "").all()
     labels = load_settings(ws / "geosiam.toml").labels
     assert labels.resolved == "newer" and labels.years["2015"]["version"] == "2"
     assert labels.years["2015"]["source"] == "2016-06-15" and labels.years["2006"]["source"] == ""
     assert not geoplateforme.hits(f"{TOPO_2019}.7z")  # the v3 edition is nobody's nearest
+    assert prepare_54(geoplateforme, ws, (2006, 2015), fresh=False) == 0  # says what it used
+    again = capsys.readouterr().out
+    assert "2015: labels from BD TOPO 2.x edition 2016-06-15" in again and "nothing to do" in again
 
 
 def test_two_years_never_carry_one_editions_masks(geoplateforme, tmp_path, capsys):
