@@ -114,11 +114,12 @@ def resolve_labels(candidates: dict[int, Candidate | None], mode: str, max_gap_y
         mode = "both" if all(found[y].labelled for y in years) else "newer"
         mode = mode if found[newer].labelled else "none"
     needed = {"both": years, "newer": [newer], "none": []}[mode]
+    instead = "newer" if mode == "both" and found[newer].labelled else "none"
     for year in needed:
         if not found[year].labelled:
             raise SettingsError(
                 f"--labels {mode} needs labels for {year}, which has none ({found[year].reason}): "
-                f"use --labels auto{'' if mode == 'newer' else ' or newer'}, or a larger --max-label-gap"
+                f"use --labels auto or {instead}, or a larger --max-label-gap"
             )
     dropped = {
         "auto": f"{newer} has no labels, and an older year's labels alone serve no mode (--labels auto)",

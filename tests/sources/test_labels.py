@@ -62,8 +62,10 @@ def test_both_when_a_year_lacks_labels_is_a_one_line_error():
 
 
 def test_newer_when_the_newer_year_lacks_labels_is_an_error():
-    with pytest.raises(SettingsError, match=r"--labels newer needs labels for 2030"):
+    with pytest.raises(SettingsError, match=r"--labels newer needs labels for 2030.*auto or none"):
         resolve_labels({2015: V2_2014, 2030: V3_2019}, "newer", 3.0)
+    with pytest.raises(SettingsError, match=r"--labels both needs labels for 2030.*auto or none"):
+        resolve_labels({2015: V2_2014, 2030: V3_2019}, "both", 3.0)
 
 
 def test_newer_and_none_drop_labels():
