@@ -433,5 +433,8 @@ def test_changing_the_label_mode_remakes_only_what_it_changes(tmp_path, sources,
     item = json.loads(next((tmp_path / "stac").glob("*-2000/*.json")).read_text())
     assert "mask" not in item["assets"] and "label:type" not in item["properties"]
     assert validate(tmp_path / "stac" / "collection.json") == 1 + 2 * 32
+    summary = run(tmp_path, sources, **{"labels.mode": "none"})
+    assert not (tmp_path / "masks").exists() or not any((tmp_path / "masks").iterdir())
+    assert summary["classes"] == [] and sum(summary["pairs"].values()) == 32
     with pytest.raises(SettingsError, match="unknown --labels 'sometimes'"):
         run(tmp_path, sources, **{"labels.mode": "sometimes"})
