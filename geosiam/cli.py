@@ -14,7 +14,7 @@ import sys
 import typer
 
 from geosiam import __version__
-from geosiam.commands import embed, prepare, search, sources, train
+from geosiam.commands import changes, embed, prepare, search, sources, train
 from geosiam.commands import eval as evaluate
 from geosiam.errors import GeosiamError
 from geosiam.progress import set_quiet
@@ -35,6 +35,7 @@ app.command("sources")(sources.sources)
 app.command("embed")(embed.embed)
 app.command("eval")(evaluate.evaluate)
 app.command("search")(search.search)
+app.command("changes")(changes.changes)
 
 GLOBAL_FLAGS = {
     "--quiet": "quiet",

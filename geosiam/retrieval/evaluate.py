@@ -24,6 +24,7 @@ from geosiam import atomic
 from geosiam.errors import GeosiamError, SettingsError, WorkspaceError
 from geosiam.mining.index import knn
 from geosiam.retrieval import baselines, report
+from geosiam.retrieval.change_map import add_change_detection
 from geosiam.retrieval.metrics import match_ranks, recall_curve, summary
 from geosiam.retrieval.runs import image_only_run
 from geosiam.tiling.index import SPLITS, read_pairs
@@ -56,9 +57,10 @@ def both_directions(older: np.ndarray, newer: np.ndarray) -> dict[str, Retrieval
     return {REFERENCE: retrieve(newer, older), "older_to_newer": retrieve(older, newer)}
 
 
-def split_pairs(workspace: Workspace, split: str):
-    """The split's pairs, one per place (best footprint overlap kept), ordered by pair id."""
-    if split not in SPLITS:
+def split_pairs(workspace: Workspace, split: str | None):
+    """The split's pairs (every split's for None), one per place (best footprint overlap kept),
+    ordered by pair id."""
+    if split is not None and split not in SPLITS:
         raise SettingsError(f"unknown split '{split}': use --split {' | '.join(SPLITS)}")
     pairs = read_pairs(workspace.pairs_index, split)
     if pairs.empty:
@@ -172,7 +174,8 @@ def evaluate_run(
     labels = _labels(run_dir.name, other)
     table = report.metrics_table(directions, labels)
     out = run_dir / ("eval" if split == "test" else f"eval_{split}")
-    _write_outputs(out, metrics, table, labels, results, pairs, newer, older, workspace)
+    table, change_figures = add_change_detection(metrics, table, pairs, vectors, labels, MAIN, out)
+    _write_outputs(out, metrics, table, labels, results, pairs, newer, older, workspace, change_figures)
     print(table)
     print(f"\nreport: {out / 'report.md'}")
     return metrics
@@ -189,7 +192,9 @@ def _labels(run_name: str, image_only: Path | None) -> dict[str, str]:
     }
 
 
-def _write_outputs(out, metrics, table, labels, results, pairs, newer, older, workspace) -> None:
+def _write_outputs(
+    out, metrics, table, labels, results, pairs, newer, older, workspace, figures_more
+) -> None:
     """metrics.json, the figures, ranks.gpkg and report.md (last, as it links the rest)."""
     from geosiam.rasterize.classes import load_classes
     from geosiam.tiling.index import write_index
@@ -228,5 +233,6 @@ def _write_outputs(out, metrics, table, labels, results, pairs, newer, older, wo
         "recall_at_k.png": "recall@k",
         "examples.png": "example queries and their top 5",
         "failure_map.png": "where retrieval fails",
+        **figures_more,
     }
     atomic.write_text(out / "report.md", report.report_markdown(metrics, table, labels, figures))

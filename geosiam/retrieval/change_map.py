@@ -1,0 +1,199 @@
+"""``geosiam changes``: maps of how far each place moved between its two years, by a run's model.
+
+The descriptors are the run's, of every tile of each year, embedded once and kept in
+``runs/<run>/vectors/<year>.npy`` (the same files ``geosiam search`` uses; chunked, resumable,
+redone when the tiles or the model change). For the chosen places (a split, or all), the pure
+functions of :mod:`geosiam.retrieval.changes` give each place's distance and rank, written as:
+
+- a GeoPackage layer ``changes`` (footprint, tile id, years, split, distance, rank,
+  changed_fraction where known), styled for QGIS by distance;
+- ``changes.tif`` beside it: one float32 pixel per tile on the workspace's grid, nodata
+  elsewhere, to overlay on the orthophotos;
+
+and a PNG map of the places coloured by distance, changed places outlined, for eval's report.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from geosiam import atomic
+from geosiam.errors import SettingsError, WorkspaceError
+from geosiam.retrieval import report
+from geosiam.retrieval.changes import (
+    CHANGED_ABOVE,
+    NODATA,
+    change_detection,
+    cosine_distances,
+    detection_table,
+    grid_raster,
+    place_table,
+    true_match_ranks,
+)
+from geosiam.workspace import Workspace
+
+LAYER = "changes"
+CHANGED_COLOUR = "#00a0ff"  # outline of places that changed (ground truth) on the PNG map
+
+
+def default_output(run_dir: Path, split: str | None) -> Path:
+    """``runs/<run>/changes.gpkg`` for the test split, ``changes_<split|all>.gpkg`` otherwise."""
+    return Path(run_dir) / ("changes.gpkg" if split == "test" else f"changes_{split or 'all'}.gpkg")
+
+
+def raster_path(output: Path) -> Path:
+    """The GeoTIFF written beside the layer: same folder and stem, ``.tif``."""
+    return Path(output).with_suffix(".tif")
+
+
+def check_output(path: Path) -> Path:
+    """``path`` if it names a GeoPackage, else a one-line error."""
+    path = Path(path)
+    if path.suffix.lower() != ".gpkg":
+        raise SettingsError(
+            f"the change layer is written as a GeoPackage, not '{path.name}': use -o changes.gpkg "
+            "(changes.tif is written beside it)"
+        )
+    return path
+
+
+def require_both_years(workspace: Workspace, pairs) -> None:
+    """A one-line error unless every place has a tile of each year in tiles.gpkg (whose tiles
+    get descriptors)."""
+    from geosiam.tiling.index import read_index
+
+    tiles = read_index(workspace.tiles_index, "tiles")
+    for year_column, id_column in (("year_a", "tile_id_a"), ("year_b", "tile_id_b")):
+        year = int(pairs[year_column].iloc[0])
+        listed = set(tiles.loc[tiles["year"] == year, "tile_id"])
+        missing = [t for t in pairs[id_column] if t not in listed]
+        if len(missing) == len(pairs):
+            raise WorkspaceError(
+                f"{workspace.tiles_index} has no tile of {year}, so the places have no descriptor "
+                f"of {year}: re-run 'geosiam prepare' for both years"
+            )
+        if missing:
+            raise WorkspaceError(
+                f"{len(missing)} of {len(pairs)} places have no descriptor of {year} (first: "
+                f"{missing[0]}, not in {workspace.tiles_index}): re-run 'geosiam prepare' so that "
+                "tiles.gpkg and pairs.gpkg agree"
+            )
+
+
+def place_descriptors(workspace: Workspace, run_dir: Path, embedder, pairs) -> tuple[np.ndarray, np.ndarray]:
+    """(older, newer) descriptors of ``pairs``' places, row i = pair i, by the run's model
+    (see :func:`require_both_years`)."""
+    from geosiam.retrieval.search import workspace_descriptors
+
+    found = []
+    for year_column, id_column in (("year_a", "tile_id_a"), ("year_b", "tile_id_b")):
+        descriptors = workspace_descriptors(workspace, run_dir, embedder, int(pairs[year_column].iloc[0]))
+        row_of = {tile_id: i for i, tile_id in enumerate(descriptors.table["tile_id"])}
+        found.append(np.asarray(descriptors.vectors)[[row_of[t] for t in pairs[id_column]]])
+    return found[0], found[1]
+
+
+def map_changes(workspace: Workspace, run_dir: Path, split: str | None, output: Path):
+    """The ``changes`` table of a run's places (a split, or all with None), written to
+    ``output`` (GeoPackage) and its GeoTIFF; returns the table."""
+    from geosiam.model.embedder import load_embedder
+    from geosiam.preparation import grid_of
+    from geosiam.retrieval.evaluate import split_pairs  # evaluate imports this module
+
+    output = check_output(output)
+    settings = workspace.require_prepared()
+    pairs = split_pairs(workspace, split)
+    require_both_years(workspace, pairs)
+    embedder = load_embedder(run_dir)
+    older, newer = place_descriptors(workspace, run_dir, embedder, pairs)
+    table = place_table(pairs, cosine_distances(older, newer), true_match_ranks(older, newer))
+    write_change_map(output, table, grid_of(settings))
+    return table
+
+
+def write_change_map(output: Path, table, grid) -> None:
+    """The layer (styled by distance) and, beside it, the GeoTIFF, each written atomically."""
+    import rasterio
+
+    array, transform = grid_raster(table["tile_id"], table["distance"].to_numpy(), grid)
+    profile = dict(
+        driver="GTiff",
+        width=array.shape[1],
+        height=array.shape[0],
+        count=1,
+        dtype="float32",
+        crs=table.crs,
+        transform=transform,
+        nodata=NODATA,
+        compress="deflate",
+    )
+    with atomic.atomic_path(raster_path(output), suffix=".tif") as tmp:
+        with rasterio.open(tmp, "w", **profile) as dst:
+            dst.write(array, 1)
+            dst.set_band_description(1, "cosine distance between the two years' descriptors")
+    with atomic.atomic_path(output, suffix=".gpkg") as tmp:
+        table.to_file(tmp, layer=LAYER, driver="GPKG")
+
+
+def change_map_figure(footprints, distances: np.ndarray, changed: np.ndarray | None, title: str):
+    """Places coloured by distance (darker: moved more); changed places outlined when known."""
+    from matplotlib.collections import PatchCollection
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Polygon
+
+    xmin, ymin, xmax, ymax = footprints.total_bounds
+    aspect = np.clip((ymax - ymin) / max(xmax - xmin, 1e-9), 0.25, 2.0)
+    fig = Figure(figsize=(9, 2 + 6 * aspect), layout="constrained")
+    ax = fig.subplots()
+    parts, values, outlined = [], [], []
+    for i, geometry in enumerate(footprints):
+        for part in getattr(geometry, "geoms", [geometry]):
+            parts.append(Polygon(np.asarray(part.exterior.coords), closed=True))
+            values.append(distances[i])
+            outlined.append(changed is not None and bool(changed[i]))
+    places = PatchCollection(parts, cmap="magma_r", edgecolor="#404040", linewidth=0.3)
+    places.set_array(np.asarray(values))
+    ax.add_collection(places)
+    fig.colorbar(places, ax=ax, label="cosine distance between the two years")
+    if any(outlined):
+        marks = [p for p, o in zip(parts, outlined) if o]
+        ax.add_collection(PatchCollection(marks, facecolor="none", edgecolor=CHANGED_COLOUR, linewidth=1.5))
+        ax.legend(
+            handles=[Line2D([], [], color=CHANGED_COLOUR, lw=1.5, label=f"changed ({sum(outlined)})")],
+            loc="upper left",
+            bbox_to_anchor=(0, -0.05),
+            fontsize="small",
+        )
+    pad = 0.02 * max(xmax - xmin, ymax - ymin, 1.0)
+    ax.set(xlim=(xmin - pad, xmax + pad), ylim=(ymin - pad, ymax + pad), aspect="equal", title=title)
+    ax.ticklabel_format(useOffset=False, style="plain")
+    ax.tick_params(labelsize=7)
+    return fig
+
+
+def add_change_detection(metrics: dict, table: str, pairs, vectors: dict, labels: dict, main: str, out: Path):
+    """eval's change detection, where ``pairs`` have ground truth (``changed_fraction``).
+
+    Adds ``change_detection`` to ``metrics`` and writes ``change_map.png`` (``main``'s distances)
+    into ``out``; returns eval's table with the detection table appended, and the figure to list
+    in the report. Without ground truth, nothing changes.
+    """
+    if "changed_fraction" not in pairs:
+        return table, {}
+    fraction = pairs["changed_fraction"].to_numpy(dtype=float)
+    detection = change_detection(fraction, pairs["block"].to_numpy(), vectors, main)
+    if not detection:
+        return table, {}
+    metrics["change_detection"] = detection
+    figure = change_map_figure(
+        pairs.geometry,
+        cosine_distances(*vectors[main]),
+        np.nan_to_num(fraction, nan=0.0) > CHANGED_ABOVE,
+        f"distance between the two years, {labels.get(main, main)}, {metrics['split']} split",
+    )
+    report.save_figure(figure, Path(out) / "change_map.png")
+    caption = f"change map (outlined: more than {CHANGED_ABOVE:.0%} of the place changed)"
+    return f"{table}\n\n{detection_table(detection, labels)}", {"change_map.png": caption}
