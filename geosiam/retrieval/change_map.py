@@ -21,6 +21,7 @@ import numpy as np
 
 from geosiam import atomic
 from geosiam.errors import SettingsError, WorkspaceError
+from geosiam.layer_styles import Graduated
 from geosiam.retrieval import report
 from geosiam.retrieval.changes import (
     CHANGED_ABOVE,
@@ -35,6 +36,11 @@ from geosiam.retrieval.changes import (
 from geosiam.workspace import Workspace
 
 LAYER = "changes"
+# the layer opens in QGIS in five classes of as many places each, light (the same) to dark
+# (moved most), the PNG map's colours, half transparent over the imagery
+DISTANCE_STYLE = Graduated(
+    "distance", ("#fcfdbf", "#fe9f6d", "#de4968", "#8c2981", "#3b0f70"), mode="quantile", opacity=0.6
+)
 CHANGED_COLOUR = "#00a0ff"  # outline of places that changed (ground truth) on the PNG map
 
 
@@ -117,6 +123,8 @@ def write_change_map(output: Path, table, grid) -> None:
     """The layer (styled by distance) and, beside it, the GeoTIFF, each written atomically."""
     import rasterio
 
+    from geosiam.tiling.index import write_index
+
     array, transform = grid_raster(table["tile_id"], table["distance"].to_numpy(), grid)
     profile = dict(
         driver="GTiff",
@@ -133,13 +141,13 @@ def write_change_map(output: Path, table, grid) -> None:
         with rasterio.open(tmp, "w", **profile) as dst:
             dst.write(array, 1)
             dst.set_band_description(1, "cosine distance between the two years' descriptors")
-    with atomic.atomic_path(output, suffix=".gpkg") as tmp:
-        table.to_file(tmp, layer=LAYER, driver="GPKG")
+    write_index(table, output, LAYER, DISTANCE_STYLE)
 
 
 def change_map_figure(footprints, distances: np.ndarray, changed: np.ndarray | None, title: str):
     """Places coloured by distance (darker: moved more); changed places outlined when known."""
     from matplotlib.collections import PatchCollection
+    from matplotlib.colors import LinearSegmentedColormap
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
     from matplotlib.patches import Polygon
@@ -154,7 +162,12 @@ def change_map_figure(footprints, distances: np.ndarray, changed: np.ndarray | N
             parts.append(Polygon(np.asarray(part.exterior.coords), closed=True))
             values.append(distances[i])
             outlined.append(changed is not None and bool(changed[i]))
-    places = PatchCollection(parts, cmap="magma_r", edgecolor="#404040", linewidth=0.3)
+    places = PatchCollection(
+        parts,
+        cmap=LinearSegmentedColormap.from_list("distance", DISTANCE_STYLE.ramp),
+        edgecolor="#404040",
+        linewidth=0.3,
+    )
     places.set_array(np.asarray(values))
     ax.add_collection(places)
     fig.colorbar(places, ax=ax, label="cosine distance between the two years")

@@ -17,6 +17,7 @@ from geosiam.retrieval.evaluate import evaluate_run, split_pairs
 from geosiam.tiling.grid import parse_tile_id
 from geosiam.tiling.index import read_index, write_index
 from geosiam.tiling.read import read_many
+from tests.qgis_desktop import qgis_open, stored_style
 from tests.retrieval.factory import make_workspace
 from tests.retrieval.ground_truth import FRACTIONS, PLACES, TRAIN, changing_world
 
@@ -53,6 +54,17 @@ def test_the_layer_holds_every_place_of_the_split_with_eval_s_distances(world, m
     known = FRACTIONS[[i for i in range(PLACES) if i not in TRAIN]]
     assert np.allclose(layer["changed_fraction"], known, equal_nan=True)
     assert (world.run / "vectors" / "2000.npy").exists()  # descriptors kept for the next call
+
+
+def test_the_layer_opens_in_qgis_coloured_by_distance(mapped):
+    table, output = mapped
+    assert stored_style(output, "changes")["renderer"] == "graduatedSymbol"
+    (shown,) = qgis_open(f"{output}|layername=changes")
+    assert shown["valid"] and shown["renderer"] == "graduatedSymbol" and shown["attribute"] == "distance"
+    limits = [limit for (limit, _, _) in shown["classes"]]
+    assert len(limits) == 5 and limits[0][0] == pytest.approx(table["distance"].min())
+    assert limits[-1][1] == pytest.approx(table["distance"].max())
+    assert shown["classes"][0][2] == "#fcfdbf" and shown["classes"][-1][2] == "#3b0f70"
 
 
 def test_the_geotiff_has_each_place_s_distance_on_its_tile_and_nodata_elsewhere(world, mapped):
