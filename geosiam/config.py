@@ -172,6 +172,21 @@ class TrainSettings:
 
 
 @dataclass
+class SampleSettings:
+    """The built-in sample area (``prepare --sample``): its size, its world's seed, its old photos.
+
+    ``km``: side of the square area (grows east and south from its north-west corner); ``seed``:
+    draws the world (its own setting, so that a new ``split.seed`` never redraws it);
+    ``panchromatic_before``: campaigns before this year are one-band grey and coarser, as IGN's
+    historical orthophotos; BD ORTHO's first national coverage, from 2000, is in colour.
+    """
+
+    km: int = 8
+    seed: int = 0
+    panchromatic_before: int = 2000
+
+
+@dataclass
 class Settings:
     """Everything a workspace and its runs depend on."""
 
@@ -182,6 +197,7 @@ class Settings:
     prepare: PrepareSettings = field(default_factory=PrepareSettings)
     split: SplitSettings = field(default_factory=SplitSettings)
     labels: LabelSettings = field(default_factory=LabelSettings)
+    sample: SampleSettings = field(default_factory=SampleSettings)
     train: TrainSettings = field(default_factory=TrainSettings)
 
 

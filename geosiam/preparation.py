@@ -84,9 +84,9 @@ def _resolve_grid(settings: Settings) -> None:
     """Fill the grid fields left to the area's defaults."""
     grid = settings.grid
     if settings.area.sample:
-        from geosiam.sources.sample import SAMPLE_GRID
+        from geosiam.sources.sample import sample_grid, sample_layout
 
-        defaults = SAMPLE_GRID
+        defaults = sample_grid(sample_layout(settings.sample))
         # the origin belongs to the sample (half a tile inside its corner), not to the user: a
         # workspace prepared from an earlier, differently sized sample is then told apart (claim)
         grid.origin_x, grid.origin_y = defaults["origin_x"], defaults["origin_y"]
@@ -99,6 +99,10 @@ def _resolve_grid(settings: Settings) -> None:
     grid.tile_px = grid.tile_px or defaults["tile_px"]
     if settings.split.block_size_m is None:
         settings.split.block_size_m = BLOCK_TILES * grid.tile_size_m
+    if settings.area.sample:
+        from geosiam.sources.sample import check_sample
+
+        check_sample(settings)
 
 
 def _first_raster_crs(settings: Settings) -> str:
@@ -180,7 +184,7 @@ def resolve_sources(settings: Settings, workspace: Workspace, grid: Grid) -> lis
     if settings.area.sample:
         from geosiam.sources import sample
 
-        records = sample.generate(workspace.cache_dir / "sample", settings.years, seed=settings.split.seed)
+        records = sample.generate(workspace.cache_dir / "sample", settings.years, settings.sample)
     elif settings.sources.ortho:
         from geosiam.sources.local import local_sources
 

@@ -134,7 +134,17 @@ def data_identity(settings: Settings, classes_digest: str) -> dict:
         "classes": classes_digest,
         "min_valid_fraction": settings.prepare.min_valid_fraction,
         "bands": settings.prepare.bands,
+        "sample": _sample_identity(settings),
     }
+
+
+def _sample_identity(settings: Settings) -> dict:
+    """The built-in sample's settings and generator version; nothing for other areas."""
+    if not settings.area.sample:
+        return {}
+    from geosiam.sources.sample import GENERATOR_VERSION
+
+    return {**to_dict(settings.sample), "generator": GENERATOR_VERSION}
 
 
 def claim(workspace: Workspace, settings: Settings, classes_text: str, force: bool) -> None:

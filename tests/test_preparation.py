@@ -11,6 +11,7 @@ import shapely
 from geosiam.errors import SettingsError, SourceError, WorkspaceMismatchError
 from geosiam.preparation import prepare_workspace, resolve_settings
 from geosiam.stac import validate
+from geosiam.workspace import Workspace
 from tests.qgis_desktop import stored_style
 from tests.synthetic import write_layers, write_raster
 
@@ -438,3 +439,63 @@ def test_changing_the_label_mode_remakes_only_what_it_changes(tmp_path, sources,
     assert summary["classes"] == [] and sum(summary["pairs"].values()) == 32
     with pytest.raises(SettingsError, match="unknown --labels 'sometimes'"):
         run(tmp_path, sources, **{"labels.mode": "sometimes"})
+
+
+def sample_overrides(**extra):
+    return {"years": [1995, 2020], "area.sample": True, **extra}
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ({"sample.km": 0}, "--sample-km must be a whole number of km above 0"),
+        ({"sample.km": -3}, "--sample-km must be a whole number of km above 0"),
+        ({"sample.km": 1}, r"1 km sample holds 1 split block\(s\) of 1250 m, fewer than the 3 splits"),
+        ({"sample.km": 2, "split.block_size_m": 5000.0}, "give a larger --sample-km"),
+        ({"sample.panchromatic_before": 1900}, "--panchromatic-before 1900 is outside the sample's years"),
+        ({"sample.panchromatic_before": 2101}, "give a year from 1950 to 2100"),
+    ],
+)
+def test_bad_sample_settings_are_refused_before_anything_is_written(tmp_path, extra, message):
+    with pytest.raises(SettingsError, match=message):
+        resolve_settings(tmp_path, sample_overrides(**extra))
+    assert not any(tmp_path.iterdir())
+
+
+def test_the_split_seed_does_not_redraw_the_sample_world(tmp_path, monkeypatch):
+    from geosiam.preparation import grid_of, resolve_sources
+    from geosiam.sources import sample
+    from geosiam.workspace import Workspace
+
+    drawn = []
+    monkeypatch.setattr(sample, "generate", lambda root, years, settings: drawn.append(settings) or [])
+    for split_seed in (0, 7):
+        settings = resolve_settings(tmp_path, sample_overrides(**{"split.seed": split_seed, "sample.km": 2}))
+        with pytest.raises(SourceError):  # nothing generated: no sources
+            resolve_sources(settings, Workspace(tmp_path), grid_of(settings))
+    assert [(s.seed, s.km) for s in drawn] == [(0, 2), (0, 2)]
+
+
+def test_a_small_sample_prepares_with_ground_truth_grey_old_year_and_2x_edition(tmp_path):
+    settings = resolve_settings(tmp_path, sample_overrides(**{"sample.km": 2}))
+    summary = prepare_workspace(tmp_path, settings, jobs=1, force=False)
+    assert min(summary["pairs"].values()) > 0  # a 2 km sample still has every split
+    pairs = gpd.read_file(tmp_path / "pairs.gpkg")
+    assert len(pairs) == 49  # 7 x 7 whole tiles of 250 m
+    fraction = pairs["changed_fraction"]
+    assert fraction.notna().all() and fraction.between(0, 1).all() and (fraction > 0).any()
+    assert (tmp_path / "cache" / "sample" / "changes.gpkg").is_file()
+    stored = Workspace(tmp_path).load_settings()
+    assert stored.sample.km == 2
+    assert (stored.labels.years["1995"]["version"], stored.labels.years["2020"]["version"]) == ("2", "3")
+    for year in ("1995", "2020"):  # each edition burnt with its data model's table: buildings, roads
+        masks = [rasterio.open(p).read(1) for p in (tmp_path / "masks" / year).glob("*.tif")]
+        assert {5, 7} <= set(np.unique(np.stack(masks))), year
+    assert list((tmp_path / "cache" / "sample").glob("BDTOPO_2-2_*_SHP_*/**/ROUTE.shp"))  # 1995: BD TOPO 2.x
+    with (
+        rasterio.open(tmp_path / pairs["image_a"][0]) as old,
+        rasterio.open(tmp_path / pairs["image_b"][0]) as new,
+    ):
+        grey, colour = old.read(), new.read()
+    assert np.array_equal(grey[0], grey[1]) and np.array_equal(grey[0], grey[2])  # one band read as grey
+    assert not np.array_equal(colour[0], colour[1])

@@ -78,7 +78,14 @@ def prepare(
         envvar="GEOSIAM_DASK_SCHEDULER",
         help="Run chunks on a Dask cluster (tcp://host:8786) sharing the workspace's file system.",
     ),
-    seed: int = typer.Option(None, "--seed", help="Seed of the sample area and of the split assignment."),
+    seed: int = typer.Option(None, "--seed", help="Seed of the split assignment."),
+    sample_km: int = typer.Option(None, "--sample-km", help="Side of the sample area in km (default 8)."),
+    sample_seed: int = typer.Option(
+        None, "--sample-seed", help="Seed of the sample area's world (default 0; --seed leaves it)."
+    ),
+    panchromatic_before: int = typer.Option(
+        None, "--panchromatic-before", help="Sample campaigns before this year are grey (default 2000)."
+    ),
     force: bool = typer.Option(False, "--force", help="Discard tiles and masks made with other settings."),
     workspace: Path = WORKSPACE,
 ) -> None:
@@ -109,6 +116,9 @@ def prepare(
         "grid.tile_size_m": tile_size_m,
         "grid.tile_px": tile_px,
         "split.seed": seed,
+        "sample.km": sample_km,
+        "sample.seed": sample_seed,
+        "sample.panchromatic_before": panchromatic_before,
     }
     settings = resolve_settings(workspace, overrides)
     prepare_workspace(

@@ -14,6 +14,7 @@ call finds the markers and returns at once; an interrupted call is completed by 
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -21,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from geosiam import atomic
-from geosiam.config import FIRST_YEAR, LAST_YEAR
+from geosiam.config import FIRST_YEAR, LAST_YEAR, SampleSettings, Settings
 from geosiam.errors import SettingsError, SourceError
 from geosiam.progress import progress
 from geosiam.sources.ground_truth import GROUND_TRUTH
@@ -29,7 +30,8 @@ from geosiam.sources.sourceset import YearSources
 
 SAMPLE_DEPT = "54"
 SAMPLE_ORIGIN = "sample"
-GENERATOR_VERSION = 2  # bump when the drawing changes, so that cached samples are redrawn
+GENERATOR_VERSION = 3  # bump when the drawing changes, so that cached samples are redrawn
+PANCHROMATIC_RESOLUTION_M = 5.0  # grey campaigns: coarser dalles, resampled to the grid by tiling
 
 _JP2_OPTIONS = {
     "QUALITY": "30",
@@ -45,9 +47,10 @@ _JP2_OPTIONS = {
 class SampleLayout:
     """Where the sample lies and how it is cut: ``dalles`` x ``dalles`` dalles of ``dalle_km``.
 
-    8 x 8 km by default, 961 tile pairs on :data:`SAMPLE_GRID`: at 6 x 6 km (529 pairs) the
-    network, trained from scratch on 309 places, overfitted, and the val and test splits (115 and
-    105 places) ranked models differently; 580 training and 190/191 val/test places fix both.
+    8 x 8 km by default (``--sample-km``), 961 tile pairs on :data:`SAMPLE_GRID`: at 6 x 6 km
+    (529 pairs) the network, trained from scratch on 309 places, overfitted, and the val and test
+    splits (115 and 105 places) ranked models differently; 580 training and 190/191 val/test
+    places fix both. Colour campaigns are written at ``resolution_m``, panchromatic ones coarser.
     """
 
     left_km: int = 916  # Lambert-93, south of Nancy
@@ -66,11 +69,15 @@ class SampleLayout:
             self.top_km * 1000.0,
         )
 
-    @property
-    def resolution_token(self) -> str:
+    def resolution(self, grey: bool = False) -> float:
+        """Metres per pixel of a colour or a panchromatic campaign's dalles."""
+        return PANCHROMATIC_RESOLUTION_M if grey else self.resolution_m
+
+    def resolution_token(self, grey: bool = False) -> str:
         """IGN's resolution token: 0M50, 1M00, 2M00..."""
-        metres = int(self.resolution_m)
-        return f"{metres}M{round((self.resolution_m - metres) * 100):02d}"
+        resolution = self.resolution(grey)
+        metres = int(resolution)
+        return f"{metres}M{round((resolution - metres) * 100):02d}"
 
     def dalle_corners(self) -> list[tuple[int, int]]:
         """(left km, top km) of every dalle, row by row from the north-west."""
@@ -81,35 +88,89 @@ class SampleLayout:
         ]
 
 
-SAMPLE_LAYOUT = SampleLayout()
-# The grid the sample is meant for: 250 m tiles at 64 px (about 3.9 m/px, the prototype's ground
-# scale); its origin is half a tile off the 2 km dalle grid, so tiles cross dalle borders.
-SAMPLE_GRID = dict(
-    crs="EPSG:2154",
-    origin_x=SAMPLE_LAYOUT.bounds[0] + 125.0,
-    origin_y=SAMPLE_LAYOUT.bounds[1] + 125.0,
-    tile_size_m=250.0,
-    tile_px=64,
-)
+def sample_layout(sample: SampleSettings) -> SampleLayout:
+    """The layout of a ``sample.km`` side: 2 km dalles, or 1 km ones for an odd number of km."""
+    dalle_km = 2 if sample.km % 2 == 0 else 1
+    return SampleLayout(dalles=sample.km // dalle_km, dalle_km=dalle_km)
+
+
+def sample_grid(layout: SampleLayout) -> dict:
+    """The grid the sample is meant for: 250 m tiles at 64 px (about 3.9 m/px, the prototype's
+    ground scale); its origin is half a tile off the dalle grid, so tiles cross dalle borders."""
+    return dict(
+        crs="EPSG:2154",
+        origin_x=layout.bounds[0] + 125.0,
+        origin_y=layout.bounds[1] + 125.0,
+        tile_size_m=250.0,
+        tile_px=64,
+    )
+
+
+SAMPLE_LAYOUT = sample_layout(SampleSettings())
+SAMPLE_GRID = sample_grid(SAMPLE_LAYOUT)
+
+
+def check_sample(settings: Settings) -> None:
+    """Refuse, before anything is drawn, a sample too small for the splits or a wrong grey year."""
+    sample = settings.sample
+    if isinstance(sample.km, bool) or not isinstance(sample.km, int) or sample.km <= 0:
+        raise SettingsError(
+            f"--sample-km must be a whole number of km above 0, got {sample.km}: e.g. --sample-km 8"
+        )
+    if not FIRST_YEAR <= sample.panchromatic_before <= LAST_YEAR:
+        raise SettingsError(
+            f"--panchromatic-before {sample.panchromatic_before} is outside the sample's years: "
+            f"give a year from {FIRST_YEAR} to {LAST_YEAR}"
+        )
+    split, grid = settings.split, settings.grid
+    wanted = sum(1 for f in split.fractions if f > 0)
+    if split.method != "blocks" or not grid.tile_size_m:
+        return
+    xmin, ymin, xmax, ymax = sample_layout(sample).bounds
+    blocks = len(_blocks_along(xmin, xmax, grid.origin_x, grid.tile_size_m, split.block_size_m)) * len(
+        _blocks_along(ymin, ymax, grid.origin_y, grid.tile_size_m, split.block_size_m)
+    )
+    if blocks < wanted:
+        raise SettingsError(
+            f"a {sample.km} km sample holds {blocks} split block(s) of {split.block_size_m:g} m, "
+            f"fewer than the {wanted} splits: give a larger --sample-km"
+        )
+
+
+def _blocks_along(low: float, high: float, origin: float, tile: float, block: float) -> set[int]:
+    """Split blocks (by tile centre, as pairing assigns them) of the whole tiles in [low, high]."""
+    first = math.ceil((low - origin) / tile - 1e-9)
+    last = math.floor((high - origin) / tile + 1e-9) - 1
+    return {math.floor((origin + (k + 0.5) * tile) / block) for k in range(first, last + 1)}
 
 
 # --- IGN's names and folders ------------------------------------------------------------------
 
 
-def ortho_delivery(year: int, layout: SampleLayout = SAMPLE_LAYOUT) -> str:
+def _product(grey: bool) -> str:
+    return "PAN" if grey else "RVB"
+
+
+def ortho_delivery(year: int, layout: SampleLayout = SAMPLE_LAYOUT, grey: bool = False) -> str:
     """The BD ORTHO archive name, e.g. ``BDORTHO_2-0_RVB-2M00_JP2-E080_LAMB93_D054_2015-01-01``."""
-    return f"BDORTHO_2-0_RVB-{layout.resolution_token}_JP2-E080_LAMB93_D{SAMPLE_DEPT:0>3}_{year}-01-01"
+    token = layout.resolution_token(grey)
+    return f"BDORTHO_2-0_{_product(grey)}-{token}_JP2-E080_LAMB93_D{SAMPLE_DEPT:0>3}_{year}-01-01"
 
 
-def dalle_name(year: int, left_km: int, top_km: int, layout: SampleLayout = SAMPLE_LAYOUT) -> str:
+def dalle_name(
+    year: int, left_km: int, top_km: int, layout: SampleLayout = SAMPLE_LAYOUT, grey: bool = False
+) -> str:
     """IGN's dalle name: département, year, left and top edge in km, ``LA93``, resolution."""
-    return f"{SAMPLE_DEPT}-{year}-{left_km:04d}-{top_km:04d}-LA93-{layout.resolution_token}-E080.jp2"
+    return f"{SAMPLE_DEPT}-{year}-{left_km:04d}-{top_km:04d}-LA93-{layout.resolution_token(grey)}-E080.jp2"
 
 
-def ortho_folders(root: Path, year: int, layout: SampleLayout = SAMPLE_LAYOUT) -> tuple[Path, Path]:
+def ortho_folders(
+    root: Path, year: int, layout: SampleLayout = SAMPLE_LAYOUT, grey: bool = False
+) -> tuple[Path, Path]:
     """(the dalles' folder, the supplements' folder holding ``dalles.shp``) of a year."""
-    product = f"BDO_RVB_{layout.resolution_token}_JP2-E080_LAMB93_D{SAMPLE_DEPT}-{year}"
-    base = root / ortho_delivery(year, layout) / "BDORTHO"
+    token = layout.resolution_token(grey)
+    product = f"BDO_{_product(grey)}_{token}_JP2-E080_LAMB93_D{SAMPLE_DEPT}-{year}"
+    base = root / ortho_delivery(year, layout, grey) / "BDORTHO"
     delivery = f"{year}-12-{int(SAMPLE_DEPT):05d}"
     return (
         base / f"1_DONNEES_LIVRAISON_{delivery}" / product,
@@ -117,24 +178,32 @@ def ortho_folders(root: Path, year: int, layout: SampleLayout = SAMPLE_LAYOUT) -
     )
 
 
-def topo_version(year: int) -> str:
-    """The BD TOPO version token IGN used for an edition year (3-0 until 2022)."""
+def topo_version(date: str) -> str:
+    """The BD TOPO version token IGN used for an edition published on ``date`` (ISO)."""
+    year = int(date[:4])
+    if year < 2019:
+        return "2-2"
     return "3-0" if year <= 2022 else "3-3" if year == 2023 else "3-4" if year == 2024 else "3-5"
 
 
-def topo_path(root: Path, year: int) -> Path:
-    """The BD TOPO GeoPackage of a year, in IGN's delivery layout (edition of June 15th)."""
-    version, edition = topo_version(year), f"{year}-06-15"
-    zone = f"D{SAMPLE_DEPT:0>3}"
-    product = f"BDT_{version}_GPKG_LAMB93_{zone}-ED{edition}"
+def topo_product(root: Path, date: str) -> Path:
+    """The folder of a BD TOPO edition in IGN's delivery layout: GeoPackage (v3) or Shapefiles (2.x)."""
+    version, zone, year = topo_version(date), f"D{SAMPLE_DEPT:0>3}", date[:4]
+    fmt = "SHP" if version.startswith("2") else "GPKG"
+    edition = date if fmt == "GPKG" else f"{year[2:]}{date[5:7]}"  # 2.x products: ED + YYMM
     return (
         root
-        / f"BDTOPO_{version}_TOUSTHEMES_GPKG_LAMB93_{zone}_{edition}"
+        / f"BDTOPO_{version}_TOUSTHEMES_{fmt}_LAMB93_{zone}_{date}"
         / "BDTOPO"
-        / f"1_DONNEES_LIVRAISON_{year}-06-{int(SAMPLE_DEPT):05d}"
-        / product
-        / f"{product}.gpkg"
+        / f"1_DONNEES_LIVRAISON_{date[:7]}-{int(SAMPLE_DEPT):05d}"
+        / f"BDT_{version}_{fmt}_LAMB93_{zone}-ED{edition}"
     )
+
+
+def topo_path(root: Path, date: str) -> Path:
+    """The GeoPackage of a v3 edition published on ``date``."""
+    product = topo_product(root, date)
+    return product / f"{product.name}.gpkg"
 
 
 def _marker(root: Path, year: int) -> Path:
@@ -167,30 +236,38 @@ def check_years(years: Sequence[int]) -> list[int]:
 
 
 def generate(
-    root: Path, years: Sequence[int], seed: int = 0, layout: SampleLayout = SAMPLE_LAYOUT
+    root: Path, years: Sequence[int], sample: SampleSettings | None = None, layout: SampleLayout | None = None
 ) -> list[YearSources]:
     """Write the sample area's imagery and vectors for ``years`` under ``root``; one record per year.
 
-    Deterministic for (years, seed): the world depends on the seed alone and each year is a
-    snapshot of it. Years already complete (their marker matches seed, layout and generator
-    version) are not redrawn.
+    Deterministic for (years, settings): the world depends on the seed alone and each year is a
+    snapshot of it. ``layout`` defaults to ``sample.km``'s. Years already complete (their marker
+    matches the settings, layout and generator version) are not redrawn.
     """
     years = check_years(years)
+    sample = sample or SampleSettings()
+    layout = layout or sample_layout(sample)
     root = Path(root)
-    fingerprint = {"seed": seed, "layout": asdict(layout), "generator": GENERATOR_VERSION}
+    fingerprint = {
+        "seed": sample.seed,
+        "panchromatic_before": sample.panchromatic_before,
+        "layout": asdict(layout),
+        "generator": GENERATOR_VERSION,
+    }
     done = {year: _finished(root, year, fingerprint) for year in years}
     todo = [year for year in years if done[year] is None]
     if todo:
         from geosiam.sources.sample_world import build_world
 
-        world = build_world(layout.bounds, seed)
+        world = build_world(layout.bounds, sample.seed)
         _write_changes(changes_path(root), world)
         bar = progress(
             total=len(todo) * (len(layout.dalle_corners()) + 1), desc="drawing the sample area", unit="file"
         )
         with bar:
             for year in todo:
-                done[year] = _write_year(root, world, year, layout, fingerprint, bar)
+                grey = year < sample.panchromatic_before
+                done[year] = _write_year(root, world, year, layout, grey, fingerprint, bar)
     return [done[year] for year in years]
 
 
@@ -216,51 +293,79 @@ def _record(root: Path, year: int, marker: dict) -> YearSources:
         origin=SAMPLE_ORIGIN,
         zone=SAMPLE_DEPT,
         acquisition=marker["acquisition"],
+        label_date=marker["label_date"],
+        label_version=marker["label_version"],
         extra={GROUND_TRUTH: changes_path(root)},
     )
 
 
-def _write_year(root: Path, world, year: int, layout: SampleLayout, fingerprint: dict, bar) -> YearSources:
-    """Draw and write one year: dalles, their index, the GeoPackage; the marker last."""
+def _write_year(
+    root: Path, world, year: int, layout: SampleLayout, grey: bool, fingerprint: dict, bar
+) -> YearSources:
+    """Draw and write one year: dalles, their index, its BD TOPO edition; the marker last."""
     from geosiam.sources.sample_render import render, survey
-    from geosiam.sources.sample_topo import topo_layers
+    from geosiam.sources.sample_topo import edition
 
-    image = render(world, year, layout.bounds, layout.resolution_m)
-    dalles_dir, supplements_dir = ortho_folders(root, year, layout)
-    px = round(layout.dalle_km * 1000 / layout.resolution_m)
+    resolution = layout.resolution(grey)
+    image = render(world, year, layout.bounds, resolution, grey)
+    dalles_dir, supplements_dir = ortho_folders(root, year, layout, grey)
+    px = round(layout.dalle_km * 1000 / resolution)
     rasters = []
     for left_km, top_km in layout.dalle_corners():
-        col = round((left_km * 1000 - layout.bounds[0]) / layout.resolution_m)
-        row = round((layout.bounds[3] - top_km * 1000) / layout.resolution_m)
-        path = dalles_dir / dalle_name(year, left_km, top_km, layout)
-        _write_dalle(path, image[:, row : row + px, col : col + px], left_km, top_km, layout.resolution_m)
+        col = round((left_km * 1000 - layout.bounds[0]) / resolution)
+        row = round((layout.bounds[3] - top_km * 1000) / resolution)
+        path = dalles_dir / dalle_name(year, left_km, top_km, layout, grey)
+        _write_dalle(path, image[:, row : row + px, col : col + px], left_km, top_km, resolution)
         rasters.append(path)
         bar.update(1)
     _write_dalle_index(supplements_dir / "dalles.shp", rasters, layout)
-    gpkg = topo_path(root, year)
-    _write_gpkg(gpkg, topo_layers(world, year))
+    ed = edition(world.seed, year)
+    vectors = _write_edition(root, world, ed)
     bar.update(1)
     marker = {
         "fingerprint": fingerprint,
         "rasters": [str(p.relative_to(root)) for p in rasters],
-        "vectors": [str(gpkg.relative_to(root))],
+        "vectors": [str(p.relative_to(root)) for p in vectors],
         "acquisition": survey(world.seed, year).date.isoformat(),
+        "label_date": ed.date,
+        "label_version": ed.version,
     }
     atomic.write_text(_marker(root, year), json.dumps(marker, indent=1))
     return _record(root, year, marker)
 
 
+def _write_edition(root: Path, world, ed) -> list[Path]:
+    """A BD TOPO edition: one GeoPackage (v3), or Shapefiles by theme (2.x, before 2019)."""
+    from geosiam.sources.sample_topo import topo_layers
+
+    layers = topo_layers(world, ed)
+    if ed.version == "3":
+        gpkg = topo_path(root, ed.date)
+        _write_gpkg(gpkg, layers)
+        return [gpkg]
+    from geosiam.sources.sample_topo2 import GEOMETRY_TYPES2, THEMES, topo2_layers
+
+    product = topo_product(root, ed.date)
+    # an empty Shapefile has no geometry type of its own (GDAL reads it as measured): left out
+    frames = {name: frame for name, frame in topo2_layers(layers).items() if len(frame)}
+    _write_shapefiles(
+        product,
+        {f"{THEMES[name]}/{name}.shp": (frame, GEOMETRY_TYPES2[name]) for name, frame in frames.items()},
+    )
+    return [product / THEMES[name] / f"{name}.shp" for name in frames]
+
+
 def _write_dalle(path: Path, pixels, left_km: int, top_km: int, resolution: float) -> None:
-    """One RGB JPEG2000 dalle in EPSG:2154, with resolution levels, written atomically."""
+    """One RGB or grey JPEG2000 dalle in EPSG:2154, with resolution levels, written atomically."""
     import rasterio
     from rasterio.transform import from_origin
 
-    _, height, width = pixels.shape
+    count, height, width = pixels.shape
     profile = dict(
         driver="JP2OpenJPEG",
         width=width,
         height=height,
-        count=3,
+        count=count,
         dtype="uint8",
         crs="EPSG:2154",
         transform=from_origin(left_km * 1000.0, top_km * 1000.0, resolution, resolution),
@@ -268,7 +373,8 @@ def _write_dalle(path: Path, pixels, left_km: int, top_km: int, resolution: floa
     try:
         with atomic.atomic_path(path, ".jp2") as tmp:
             with rasterio.Env(GDAL_PAM_ENABLED="NO"):
-                with rasterio.open(tmp, "w", **profile, **_JP2_OPTIONS) as dst:
+                options = {**_JP2_OPTIONS, "YCC": "YES" if count == 3 else "NO"}
+                with rasterio.open(tmp, "w", **profile, **options) as dst:
                     dst.write(pixels)
     except rasterio.errors.RasterioError as exc:
         raise SourceError(
@@ -290,13 +396,31 @@ def _write_dalle_index(path: Path, rasters: list[Path], layout: SampleLayout) ->
         )
         names.append(raster.name)
     frame = gpd.GeoDataFrame({"NOM": names}, geometry=boxes, crs="EPSG:2154")
-    # a shapefile is several files: write them aside, then rename each into place, the .shp last
-    path.parent.mkdir(parents=True, exist_ok=True)
-    parts = Path(tempfile.mkdtemp(prefix=".dalles-", dir=path.parent))
+    _write_shapefiles(path.parent, {path.name: (frame, "Polygon")})
+
+
+def _write_shapefiles(folder: Path, layers: dict) -> None:
+    """Shapefiles (relative path -> (frame, geometry type)) under ``folder``: a shapefile is
+    several files, so all are written aside, then renamed into place, each ``.shp`` last."""
+    folder.mkdir(parents=True, exist_ok=True)
+    parts = Path(tempfile.mkdtemp(prefix=".shapefiles-", dir=folder))
     try:
-        frame.to_file(parts / path.name, driver="ESRI Shapefile", engine="pyogrio")
-        for part in sorted(parts.iterdir(), key=lambda p: p.suffix == ".shp"):
-            part.replace(path.parent / part.name)
+        for relative, (frame, geometry_type) in layers.items():
+            target = parts / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            frame.to_file(
+                target,
+                driver="ESRI Shapefile",
+                engine="pyogrio",
+                geometry_type=geometry_type,
+                encoding="UTF-8",
+            )
+        for part in sorted(
+            (p for p in parts.rglob("*") if p.is_file()), key=lambda p: p.suffix.lower() == ".shp"
+        ):
+            destination = folder / part.relative_to(parts)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            part.replace(destination)
     finally:
         shutil.rmtree(parts, ignore_errors=True)
 

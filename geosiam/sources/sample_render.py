@@ -1,11 +1,12 @@
-"""Draw one survey year of the sample world as an aerial orthophoto (RGB uint8).
+"""Draw one survey year of the sample world as an aerial orthophoto (RGB or grey, uint8).
 
 Each survey is its own campaign: a date in the flying season (crops, leaves and meadows follow
 it), a sun position (shadows of buildings and trees), a camera and a scanner or sensor (colour
 balance, contrast, saturation, haze, blur, grain, uneven lighting between photos) and a small
-misregistration of the orthorectification. Before 1966 the survey is black and white, like IGN's
-historical orthophotos. What persists between years is what persists on the ground: the road and
-river network, the village layouts and most buildings, parcel borders, hedges and forest edges.
+misregistration of the orthorectification (a smooth field, not one shift). Panchromatic campaigns
+(before a year the caller chooses) are one band, like IGN's historical orthophotos. What persists
+between years is what persists on the ground: the road and river network, the village layouts
+and most buildings, parcel borders, hedges and forest edges; everything else is drawn anew.
 
 The ground is drawn as a map of materials (a code per pixel, burnt from the world's shapes in
 drawing order) coloured through look-up tables, which keeps a 3000 x 3000 px year to a second or
@@ -31,6 +32,7 @@ from geosiam.sources.sample_world import (
     Bounds,
     Thing,
     World,
+    alive,
 )
 
 PAD_PX = 8  # drawn beyond the bounds on each side, so that blur and shifts have real neighbours
@@ -157,6 +159,7 @@ class Survey:
     """One aerial campaign: when it flew and how its camera and processing rendered colours."""
 
     date: dt.date
+    leaf_off: bool  # flown before the broadleaves are out (early spring)
     sun_azimuth: float  # radians, clockwise from north
     sun_elevation: float  # radians
     gain: tuple[float, float, float]
@@ -168,21 +171,49 @@ class Survey:
     blur_px: float
     grain: float
     lighting: float  # amplitude of uneven lighting between photos
-    shift_m: tuple[float, float]  # misregistration of the orthorectification (east, south), metres
-    grayscale: bool
+    grayscale: bool  # panchromatic film: one band
 
 
-def survey(seed: int, year: int) -> Survey:
-    """The campaign of ``year`` (deterministic for the seed); older ones are softer and grainier."""
+# Misregistration of the orthorectification (DEM errors, aerotriangulation): a smooth field over
+# the area, each campaign its own, of 0.5 to 3 pixels of the sample's 3.9 m tiles in any direction.
+MISREGISTRATION_M = (0.5 * 250 / 64, 3.0 * 250 / 64)
+MISREGISTRATION_SCALE_M = 1500.0  # distance over which the field turns and grows or shrinks
+LEAF_OFF_SHARE = 0.25  # campaigns flown in early spring, before the broadleaves are out
+LATITUDE = np.radians(48.6)  # the sample's latitude (south of Nancy), for the sun's position
+
+
+def sun_position(date: dt.date, hours_from_noon: float) -> tuple[float, float]:
+    """(azimuth clockwise from north, elevation), radians, of the sun at the sample's latitude."""
+    declination = np.radians(23.44) * np.sin(2 * np.pi * (284 + date.timetuple().tm_yday) / 365)
+    hour = np.radians(15.0 * hours_from_noon)
+    elevation = np.arcsin(
+        np.sin(LATITUDE) * np.sin(declination) + np.cos(LATITUDE) * np.cos(declination) * np.cos(hour)
+    )
+    azimuth = np.pi + np.arctan2(
+        np.sin(hour), np.cos(hour) * np.sin(LATITUDE) - np.tan(declination) * np.cos(LATITUDE)
+    )
+    return float(azimuth), float(elevation)
+
+
+def survey(seed: int, year: int, grayscale: bool = False) -> Survey:
+    """The campaign of ``year`` (deterministic for the seed); older ones are softer and grainier.
+
+    Its own season (about one in four flown leaf-off, in early spring), time of day (so sun
+    azimuth and elevation follow the date), haze, camera and processing.
+    """
     rng = np.random.default_rng([seed, year, 7])
-    day = dt.date(year, 4, 20) + dt.timedelta(days=int(rng.integers(0, 160)))
+    leaf_off = bool(rng.random() < LEAF_OFF_SHARE)
+    if leaf_off:
+        day = dt.date(year, 3, 20) + dt.timedelta(days=int(rng.integers(0, 32)))
+    else:
+        day = dt.date(year, 5, 1) + dt.timedelta(days=int(rng.integers(0, 148)))
+    azimuth, elevation = sun_position(day, rng.uniform(-2.5, 2.5))
     age = float(np.clip((2025 - year) / 60, 0, 1.2))
-    shift_len = rng.uniform(4.0, 8.0)  # about 1-2 px of the sample's 3.9 m tiles
-    angle = rng.uniform(0, 2 * np.pi)
     return Survey(
         date=day,
-        sun_azimuth=float(np.radians(rng.uniform(120, 240))),
-        sun_elevation=float(np.radians(rng.uniform(35, 62))),
+        leaf_off=leaf_off,
+        sun_azimuth=azimuth,
+        sun_elevation=elevation,
         gain=tuple(
             float(g)
             for g in rng.normal(1.0, 0.06)
@@ -197,8 +228,7 @@ def survey(seed: int, year: int) -> Survey:
         blur_px=float(rng.uniform(0.5, 1.0) + 0.6 * age),
         grain=float(rng.uniform(0.01, 0.025) + 0.02 * age),
         lighting=float(rng.uniform(0.08, 0.2)),
-        shift_m=(float(shift_len * np.cos(angle)), float(shift_len * np.sin(angle))),
-        grayscale=year < 1966,
+        grayscale=grayscale,
     )
 
 
@@ -272,31 +302,24 @@ class _Canvas:
         return x[None, :], y[:, None]
 
 
-def _alive(things: list[Thing], year: int) -> list[Thing]:
-    return [t for t in things if t.exists(year)]
-
-
-def render(world: World, year: int, bounds: Bounds, resolution: float) -> np.ndarray:
-    """The orthophoto of ``year`` over ``bounds`` at ``resolution`` m/px, as (3, H, W) uint8."""
-    campaign = survey(world.seed, year)
+def render(world: World, year: int, bounds: Bounds, resolution: float, grayscale: bool = False) -> np.ndarray:
+    """The orthophoto of ``year`` over ``bounds`` at ``resolution`` m/px, as (3, H, W) uint8, or
+    (1, H, W) for a panchromatic campaign."""
+    campaign = survey(world.seed, year, grayscale)
     rng = np.random.default_rng([world.seed, year, 11])
-    fixed = np.random.default_rng([world.seed, 13])  # the ground's own texture, the same every year
     canvas = _Canvas(bounds, resolution)
-    # tree crowns about 4-5 m across: the same trees, but lit and grown differently each year
-    crowns = fine_noise(fixed, canvas.shape, 2.0 / resolution) * np.float32(0.3)
-    crowns += fine_noise(rng, canvas.shape, 2.0 / resolution) * np.float32(0.95)
+    # tree crowns about 4-5 m across, drawn anew by each campaign (grown, lit, seen differently)
+    crowns = fine_noise(rng, canvas.shape, 2.0 / resolution)
     rgb = _fields(canvas, world, year, campaign.date, rng)
     material, heights, stand_px = _ground(canvas, world, year, crowns)
     _colour_ground(rgb, material, crowns, campaign.date, rng)
     _phenology(rgb, material, stand_px, rng)
-    buildings = canvas.burn(
-        [(b.geometry, i + 1) for i, b in enumerate(_alive(world.buildings, year))], dtype="int32"
-    )
-    alive = _alive(world.buildings, year)
-    roof_heights = np.array([0] + [min(255, round(b.height)) for b in alive], np.uint8)
+    standing = alive(world.buildings, year)
+    buildings = canvas.burn([(b.geometry, i + 1) for i, b in enumerate(standing)], dtype="int32")
+    roof_heights = np.array([0] + [min(255, round(b.height)) for b in standing], np.uint8)
     heights = np.maximum(heights, roof_heights[buildings])
     _shadows(rgb, heights, campaign, resolution)
-    _roofs(rgb, buildings, alive, canvas, year, campaign)
+    _roofs(rgb, buildings, standing, canvas, year, campaign)
     rgb *= _photo_mosaic(canvas, campaign, rng)
     return np.moveaxis(_camera(rgb, campaign, rng, resolution), -1, 0)
 
@@ -354,14 +377,14 @@ def _fields(canvas: _Canvas, world: World, year: int, date: dt.date, rng) -> np.
 def _ground(canvas: _Canvas, world: World, year: int, crowns: np.ndarray):
     """The material of every pixel that is not bare field, tree heights (m), forest stand ids."""
     material = np.zeros(canvas.shape, np.uint8)
-    houses = [b for b in _alive(world.buildings, year) if b.kind in ("house", "annex")]
+    houses = [b for b in alive(world.buildings, year) if b.kind in ("house", "annex")]
     gardens = canvas.burn((b.geometry.buffer(12, quad_segs=2), 1) for b in houses) > 0
     material[gardens] = _M.LAWN
     material[gardens & (crowns > 0.9)] = _M.GARDEN_TREE
     # forest stands by age and species
     stands = world.stands
-    alive = np.flatnonzero(stands.exists(year))
-    stand_px = canvas.burn(zip(stands.geometry[alive], alive + 1), dtype="int32")
+    present = np.flatnonzero(stands.exists(year))
+    stand_px = canvas.burn(zip(stands.geometry[present], present + 1), dtype="int32")
     age = stands.age(year)
     code = np.where(
         age < 3, _M.FELLED, np.where(age < 25, _M.YOUNG, np.vectorize(_M.MATURE.get)(stands.species))
@@ -373,11 +396,11 @@ def _ground(canvas: _Canvas, world: World, year: int, crowns: np.ndarray):
     material[forest] = code[forest]
     heights = np.concatenate([[0], height]).astype(np.uint8)[stand_px]
     # lines of trees and single trees outside forests
-    lines = _alive(world.hedges, year) + world.riparian
+    lines = alive(world.hedges, year) + alive(world.riparian, year)
     belts = (
         canvas.burn(
             [(t.geometry.buffer(t.width / 2, quad_segs=2), 1) for t in lines]
-            + [(g.geometry, 1) for g in _alive(world.groves, year)]
+            + [(g.geometry, 1) for g in alive(world.groves, year)]
         )
         > 0
     )
@@ -394,21 +417,23 @@ def _ground(canvas: _Canvas, world: World, year: int, crowns: np.ndarray):
     material[treed] = _M.TREE
     heights[treed] = 12
     # everything built, in drawing order: later shapes cover earlier ones
-    shapes = [(s.geometry, _M.SITE) for s in _alive(world.sites, year)]
-    shapes += [(w.geometry, _M.WATER) for w in _alive(world.water, year)]
-    shapes += [(s.geometry.buffer(s.width / 2), _M.STREAM) for s in world.streams if s.kind == "stream"]
-    shapes += [(r.geometry.buffer(11), _M.EMBANKMENT) for r in world.railways]
-    shapes += [(r.geometry.buffer(r.width / 2), _M.BALLAST) for r in world.railways]
-    roads = sorted(_alive(world.roads, year), key=lambda r: _ROAD_KINDS.index(r.kind))
+    shapes = [(s.geometry, _M.SITE) for s in alive(world.sites, year)]
+    shapes += [(w.geometry, _M.WATER) for w in alive(world.water, year)]
+    streams = [s for s in alive(world.streams, year) if s.kind != "river"]
+    shapes += [(s.geometry.buffer(s.width / 2), _M.STREAM) for s in streams]
+    railways = alive(world.railways, year)
+    shapes += [(r.geometry.buffer(11), _M.EMBANKMENT) for r in world.railways]  # the trackbed stays
+    shapes += [(r.geometry.buffer(r.width / 2), _M.BALLAST) for r in railways]
+    roads = sorted(alive(world.roads, year), key=lambda r: _ROAD_KINDS.index(r.kind))
     shapes += [
         (r.geometry.buffer(r.width / 2, cap_style="round" if r.kind == "street" else "flat"), _M.ROAD[r.kind])
         for r in roads
     ]
-    shapes += [(p.geometry, _M.PARKING) for p in _alive(world.parking, year)]
-    shapes += [(s.geometry, _M.SPORT) for s in _alive(world.sports, year)]
-    shapes += [(s.geometry.exterior.buffer(1.0), _M.SPORT_LINE) for s in _alive(world.sports, year)]
-    shapes += [(c.geometry, _M.CEMETERY) for c in _alive(world.cemeteries, year)]
-    shapes += [(c.geometry.exterior.buffer(0.8), _M.WALL) for c in _alive(world.cemeteries, year)]
+    shapes += [(p.geometry, _M.PARKING) for p in alive(world.parking, year)]
+    shapes += [(s.geometry, _M.SPORT) for s in alive(world.sports, year)]
+    shapes += [(s.geometry.exterior.buffer(1.0), _M.SPORT_LINE) for s in alive(world.sports, year)]
+    shapes += [(c.geometry, _M.CEMETERY) for c in alive(world.cemeteries, year)]
+    shapes += [(c.geometry.exterior.buffer(0.8), _M.WALL) for c in alive(world.cemeteries, year)]
     built = canvas.burn(shapes)
     x, y = canvas.coords()
     built[(built == _M.SPORT) & (np.sin(x * np.float32(0.35)) > 0)] = _M.SPORT_STRIPE
@@ -522,16 +547,16 @@ def _roof_colour(thing: Thing, year: int) -> np.ndarray:
 
 
 def _roofs(
-    rgb: np.ndarray, ids: np.ndarray, alive: list[Thing], canvas: _Canvas, year: int, campaign: Survey
+    rgb: np.ndarray, ids: np.ndarray, standing: list[Thing], canvas: _Canvas, year: int, campaign: Survey
 ) -> None:
     """Roofs over everything: pitched roofs in two halves, the sunlit one brighter."""
-    if not alive:
+    if not standing:
         return
     rows, cols = np.nonzero(ids)
     which = ids[rows, cols] - 1
-    colours = np.stack([_roof_colour(b, year) for b in alive])
-    rect = shapely.oriented_envelope(np.asarray([b.geometry for b in alive], dtype=object))
-    corners = shapely.get_coordinates(shapely.get_exterior_ring(rect)).reshape(len(alive), -1, 2)[:, :4]
+    colours = np.stack([_roof_colour(b, year) for b in standing])
+    rect = shapely.oriented_envelope(np.asarray([b.geometry for b in standing], dtype=object))
+    corners = shapely.get_coordinates(shapely.get_exterior_ring(rect)).reshape(len(standing), -1, 2)[:, :4]
     centre = corners.mean(axis=1)
     side_a, side_b = corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 1]
     long_axis = np.where((np.hypot(*side_a.T) >= np.hypot(*side_b.T))[:, None], side_a, side_b)
@@ -542,7 +567,7 @@ def _roofs(
     across = (x - centre[which, 0]) * normal[which, 0] + (y - centre[which, 1]) * normal[which, 1]
     sun = np.array([np.sin(campaign.sun_azimuth), np.cos(campaign.sun_azimuth)])
     facing = np.sign(across) * (normal[which] @ sun)
-    pitched = np.array([b.kind not in ("industry", "silo") for b in alive])[which]
+    pitched = np.array([b.kind not in ("industry", "silo") for b in standing])[which]
     light = np.where(pitched, np.where(facing > 0, 1.12, 0.82), 1.0).astype(np.float32)
     rgb[rows, cols] = colours[which] * light[:, None]
 
@@ -575,6 +600,20 @@ def _photo_mosaic(canvas: _Canvas, campaign: Survey, rng, step: int = 8) -> np.n
     return gains[: canvas.height, : canvas.width]
 
 
+def _misregistration(rng, shape: tuple[int, int], resolution: float) -> tuple[np.ndarray, np.ndarray]:
+    """Where each output pixel is read from the padded canvas: a smooth field of displacements
+    whose length runs from ``MISREGISTRATION_M[0]`` to ``[1]`` and whose direction turns."""
+    from scipy.special import ndtr
+
+    cell = MISREGISTRATION_SCALE_M / resolution
+    low, high = (m / resolution for m in MISREGISTRATION_M)
+    length = low + (high - low) * ndtr(smooth_field(rng, shape, cell))  # Gaussian -> uniform-ish
+    angle = np.float32(np.pi) * smooth_field(rng, shape, cell)
+    rows = np.arange(shape[0], dtype=np.float32)[:, None] + np.float32(PAD_PX) + length * np.sin(angle)
+    cols = np.arange(shape[1], dtype=np.float32)[None, :] + np.float32(PAD_PX) + length * np.cos(angle)
+    return rows, cols
+
+
 def _camera(rgb: np.ndarray, campaign: Survey, rng, resolution: float) -> np.ndarray:
     """Film or sensor, processing and orthorectification: colour, blur, grain, shift; to uint8."""
     from scipy import ndimage
@@ -582,24 +621,24 @@ def _camera(rgb: np.ndarray, campaign: Survey, rng, resolution: float) -> np.nda
     h, w, _ = rgb.shape
     rgb *= (1 + np.float32(campaign.lighting) * smooth_field(rng, (h, w), 300))[..., None]
     # saturation, contrast, gain, offset and haze are one affine map of the colours
-    sat = 0.0 if campaign.grayscale else campaign.saturation
-    mix = sat * np.eye(3) + (1 - sat) / 3 * np.ones((3, 3))
+    if campaign.grayscale:  # panchromatic film, most sensitive in the green
+        mix = np.tile(np.float32([0.3, 0.5, 0.2]), (3, 1))
+    else:
+        mix = campaign.saturation * np.eye(3) + (1 - campaign.saturation) / 3 * np.ones((3, 3))
     mix = campaign.contrast * np.diag(campaign.gain) @ mix * (1 - campaign.haze)
     shift = (0.4 * (1 - campaign.contrast) * np.asarray(campaign.gain) + np.asarray(campaign.offset)) * (
         1 - campaign.haze
     )
     shift = shift + campaign.haze * np.array([0.75, 0.8, 0.9])
     bands = [rgb[..., 0], rgb[..., 1], rgb[..., 2]]
-    out = np.empty((h, w, 3), np.float32)
+    count = 1 if campaign.grayscale else 3
     grain = fine_noise(rng, (h, w), 0.7) * np.float32(campaign.grain)
-    for c in range(3):
+    rows, cols = _misregistration(rng, (h - 2 * PAD_PX, w - 2 * PAD_PX), resolution)
+    out = np.empty((h - 2 * PAD_PX, w - 2 * PAD_PX, count), np.float32)
+    for c in range(count):
         band = sum(np.float32(mix[c, k]) * bands[k] for k in range(3)) + np.float32(shift[c])
-        band = ndimage.gaussian_filter(band, campaign.blur_px)
-        out[..., c] = band + grain
-    if campaign.grayscale:
-        out *= np.float32([1.02, 1.0, 0.96])
-    dc, dr = (int(np.clip(round(m / resolution), -PAD_PX, PAD_PX)) for m in campaign.shift_m)
-    out = out[PAD_PX - dr : h - PAD_PX - dr, PAD_PX - dc : w - PAD_PX - dc]
+        band = ndimage.gaussian_filter(band, campaign.blur_px) + grain
+        out[..., c] = ndimage.map_coordinates(band, (rows, cols), order=1, mode="nearest")
     levels = np.clip(out * 1023 + 0.5, 0, 1023).astype(np.uint16)
     gamma = (np.linspace(0, 1, 1024) ** campaign.gamma * 255 + 0.5).astype(np.uint8)
     return gamma[levels]

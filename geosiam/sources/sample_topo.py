@@ -1,11 +1,14 @@
-"""Map one year of the sample world as an edition of IGN's BD TOPO v3 (layers, attributes, 3D).
+"""Map the sample world as an edition of IGN's BD TOPO (layers, attributes, 3D).
 
 An edition is not the ground: it is a capture of it, with its own lag, completeness, shift and
-generalisation, and two editions differ the way real ones do. Older editions are coarser: their
-vegetation is smoothed and updated years late, small woods, hedges and orchards are missing, farm
-tracks and footpaths are partly captured, small annexes are left out and neighbouring buildings
-merged; every edition is shifted by 1-3 m as a whole. Objects keep their ``cleabs`` from one
-edition to the next. Layer names, attribute names and ``nature`` values are BD TOPO v3's.
+generalisation, and two editions differ the way real ones do. It is published a year or two after
+the photo it goes with and captures the ground of up to two years before that photo, its
+vegetation theme later still, so a change shows in the photo before it shows in the map. Older
+editions are coarser: their vegetation is smoothed, small woods, hedges and orchards are missing,
+farm tracks and footpaths are partly captured, small annexes are left out and neighbouring
+buildings merged; every edition is shifted by 1-3 m as a whole. Objects keep their ``cleabs``
+from one edition to the next. Layer names, attribute names and ``nature`` values are BD TOPO
+v3's; :mod:`.sample_topo2` re-casts an edition published before 2019 into the 2.x data model.
 Pure: returns GeoDataFrames, writes nothing.
 """
 
@@ -19,7 +22,9 @@ import shapely
 import shapely.affinity
 from shapely.geometry.base import BaseGeometry
 
-from geosiam.sources.sample_world import BROADLEAF, CONIFER, MIXED, ORCHARD, POPLAR, Thing, World
+from geosiam.sources.sample_world import BROADLEAF, CONIFER, MIXED, ORCHARD, POPLAR, Thing, World, alive
+
+FIRST_V3_YEAR = 2019  # BD TOPO v3's first edition; 2.x (another data model) before
 
 # Every layer's attributes and their types ("str", "float", nullable "Int64", "bool"): a layer with
 # no feature in the area still carries its columns, as in IGN's deliveries.
@@ -111,13 +116,23 @@ _ROADS = {  # kind -> nature, importance, carriageway width known, lanes
 
 @dataclass(frozen=True)
 class Edition:
-    """How one edition captured the ground: when, how completely, how generalised, how shifted."""
+    """How one edition captured the ground: when, how completely, how generalised, how shifted.
 
-    year: int
-    vegetation_year: int  # the vegetation theme lags behind: state of the ground that year
+    It is published (``date``) a year or two after the photo it is paired with, yet captures the
+    ground of ``year``, up to two years before that photo: IGN updates from the previous campaign.
+    """
+
+    year: int  # the ground it captured (buildings, roads, water)
+    vegetation_year: int  # the vegetation theme lags further behind: state of the ground that year
+    date: str  # ISO date it was published
     detail: float  # 0 (coarse, before 1985) .. 1 (fine, 2015 on)
     vegetation_detail: float  # 0 (large generalised woods) .. 1 (every grove and hedge)
     shift: tuple[float, float]  # metres east, north
+
+    @property
+    def version(self) -> str:
+        """The data model: BD TOPO v3 from 2019, 2.x before."""
+        return "3" if int(self.date[:4]) >= FIRST_V3_YEAR else "2"
 
     @property
     def track_share(self) -> float:
@@ -146,25 +161,27 @@ class Edition:
 
 
 def edition(seed: int, year: int) -> Edition:
-    """The BD TOPO edition of ``year`` (deterministic for the seed)."""
+    """The BD TOPO edition paired with the photo of ``year`` (deterministic for the seed)."""
     rng = np.random.default_rng([seed, year, 5])
     angle, shift = rng.uniform(0, 2 * np.pi), rng.uniform(1.0, 3.0)
+    published = year + int(rng.integers(1, 3))
+    ground = min(year, published - int(rng.integers(2, 4)))
     return Edition(
-        year=year,
-        vegetation_year=year - int(rng.integers(0, 9)),
-        detail=float(np.clip((year - 1985) / 30, 0, 1)),
+        year=ground,
+        vegetation_year=ground - int(rng.integers(0, 7)),
+        date=f"{published}-{int(rng.integers(3, 13)):02d}-15",
+        detail=float(np.clip((published - 1985) / 30, 0, 1)),
         vegetation_detail=float(rng.uniform(0, 1)),
         shift=(shift * math.cos(angle), shift * math.sin(angle)),
     )
 
 
-def topo_layers(world: World, year: int):
-    """The BD TOPO edition of ``year``: layer name -> GeoDataFrame (EPSG:2154, 3D), clipped to the area."""
+def topo_layers(world: World, ed: Edition):
+    """The BD TOPO v3 layers of edition ``ed``: name -> GeoDataFrame (EPSG:2154, 3D), clipped to the area."""
     import geopandas as gpd
     import pandas as pd
 
-    ed = edition(world.seed, year)
-    rng = np.random.default_rng([world.seed, year, 17])
+    rng = np.random.default_rng([world.seed, int(ed.date.replace("-", "")), 17])
     builders = {
         "batiment": _buildings,
         "troncon_de_route": _roads,
@@ -334,9 +351,9 @@ def _railways(world: World, ed: Edition, rng) -> tuple[list, list]:
             "position_par_rapport_au_sol": "0",
             "vitesse_maximale": 160,
         }
-        for r in world.railways
+        for r in alive(world.railways, ed.year)
     ]
-    return [r.geometry for r in world.railways], rows
+    return [r.geometry for r in alive(world.railways, ed.year)], rows
 
 
 def _water_surfaces(world: World, ed: Edition, rng) -> tuple[list, list]:
@@ -362,7 +379,7 @@ def _watercourses(world: World, ed: Edition, rng) -> tuple[list, list]:
     rows = [
         {
             "cleabs": _cleabs("troncon_hydrographique", s.key),
-            "nature": "Ecoulement naturel",
+            "nature": "Ecoulement canalisé" if s.kind == "channel" else "Ecoulement naturel",
             "fictif": False,
             "persistance": "Permanent"
             if s.kind == "river"
@@ -370,9 +387,9 @@ def _watercourses(world: World, ed: Edition, rng) -> tuple[list, list]:
             "largeur": round(s.width, 1),
             "position_par_rapport_au_sol": "0",
         }
-        for s in world.streams
+        for s in alive(world.streams, ed.year)
     ]
-    return [s.geometry for s in world.streams], rows
+    return [s.geometry for s in alive(world.streams, ed.year)], rows
 
 
 def _vegetation(world: World, ed: Edition, rng) -> tuple[list, list]:
@@ -401,7 +418,7 @@ def _vegetation(world: World, ed: Edition, rng) -> tuple[list, list]:
         if grove.exists(when) and _captured(rng, ed.vegetation_detail):
             geoms.append(grove.geometry.simplify(1.0))
             rows.append({"cleabs": _cleabs("zone_de_vegetation", 20_000 + grove.key), "nature": "Bois"})
-    for hedge in world.hedges + [r for r in world.riparian if r.width < 18]:
+    for hedge in world.hedges + [r for r in world.riparian if r.width < 18]:  # alive: checked below
         if hedge.exists(when) and _captured(rng, ed.hedge_share):
             geoms.append(hedge.geometry.buffer(hedge.width / 2, quad_segs=2).simplify(1.0))
             rows.append({"cleabs": _cleabs("zone_de_vegetation", 10_000 + hedge.key), "nature": "Haie"})

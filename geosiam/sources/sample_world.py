@@ -6,7 +6,8 @@ gardens and annexes, farms, an industrial zone), main roads between them, farm t
 split into stands, and fields split into blocks of strip parcels. Every object carries the years it
 exists (``born <= year < gone``), so any survey year is a snapshot and two years differ more the
 further apart they are: housing estates and new roads are built, stands are clear-cut and grow
-back, fields are planted, parcels are merged and hedges grubbed up. Pure: no file is read or
+back, fields are planted, parcels are merged and hedges grubbed up, at the rates of
+:class:`ChangeRates`; :mod:`.sample_changes` lists every change as ground truth. Pure: no file is read or
 written here (:mod:`geosiam.sources.sample_render` draws a year, :mod:`.sample_topo` maps it).
 """
 
@@ -29,6 +30,42 @@ ALWAYS = -math.inf  # born before any survey year
 NEVER = math.inf  # never gone
 
 WORLD_MARGIN_M = 250.0  # objects are drawn beyond the area so that nothing stops at its edge
+
+
+@dataclass(frozen=True)
+class ChangeRates:
+    """How often the ground changes: the generator's settings, fixed before any model is trained.
+
+    Orders of magnitude for rural and peri-urban Lorraine, not a fit to one data set:
+    - building land: France built over about 20-30,000 ha a year in 2009-2019 (Cerema's
+      observatoire de l'artificialisation), 0.04 %/yr of the land, several times more in the
+      communes around towns; here each village grows by 3-6 housing estates (10-40 houses each,
+      built over up to 8 years, from 1952 on), single houses along the roads out of it
+      (``single_houses_per_100m`` over the period), farm and industrial sheds; about 4 % of the
+      old houses, 20 % of annexes and 20 % of farms are demolished over the period;
+    - forests: stands are clear-cut every 60-130 years (a rotation of high forest, 0.8-1.7 %/yr
+      of the forest area), young growth covers the ground 3 years on and closes 25 years on;
+      2.5 % of parcels are planted with trees over the period (poplars near water);
+    - farmland: remembrement, the consolidation of Lorraine's strip fields, came mostly between
+      the 1950s and the 1990s (``merge_before``: 85 % of merged blocks by then); a quarter of
+      the parcels switch between grass and crops, and the mirabelle and plum orchards around the
+      villages are grubbed up for crops; 40 % of hedges are grubbed up, a quarter are planted;
+    - water and quarries: 40 % of ponds are dug during the period, and a gravel pit in the river
+      plain (``quarry``: the share of worlds with one) is dug in stages that flood into lakes;
+    - networks: a bypass round the market town, estate streets; a railway branch line closes
+      (``railway_closed``) and becomes a cycle path; brooks are straightened into ditches
+      (``stream_channelised``, per brook) and lose their trees.
+    Each object's year is drawn over 1950-2100, so the rate is about constant in time.
+    """
+
+    single_houses_per_100m: float = 0.25
+    merge_before: int = 1995
+    quarry: float = 0.7
+    railway_closed: float = 0.5
+    stream_channelised: float = 0.3
+
+
+RATES = ChangeRates()
 
 # Forest stand species (the BD TOPO natures they are mapped as, see sample_topo).
 BROADLEAF, CONIFER, MIXED, POPLAR = 0, 1, 2, 3
@@ -138,6 +175,11 @@ class World:
         c = (xy[:, 0] - xmin) / (xmax - xmin) * (cols - 1)
         r = (ymax - xy[:, 1]) / (ymax - ymin) * (rows - 1)
         return ndimage.map_coordinates(self.terrain, [r, c], order=1, mode="nearest")
+
+
+def alive(things: list[Thing], year: float) -> list[Thing]:
+    """The objects on the ground in ``year``."""
+    return [t for t in things if t.exists(year)]
 
 
 def build_world(area: Bounds, seed: int) -> World:
@@ -291,6 +333,7 @@ class _Builder:
             self.add_village(index)
         self.add_industry()
         self.add_ponds()
+        self.add_quarry()
         stands = self.add_forest()
         parcels = self.add_fields(stands)
         self.add_trees()
@@ -358,10 +401,15 @@ class _Builder:
             if stream.is_empty:
                 continue
             w = rng.uniform(2, 4)
+            # some brooks are straightened into ditches (drainage, remembrement), their trees felled
+            works = self.year(1955, 2095) if rng.random() < RATES.stream_channelised else NEVER
             for part in getattr(stream, "geoms", [stream]):
                 for piece in self._split(part, 700.0):
-                    self.streams.append(self.thing("stream", piece, width=w))
-                    self.riparian.append(self.thing("riparian", piece, width=rng.uniform(8, 16)))
+                    self.streams.append(self.thing("stream", piece, gone=works, width=w))
+                    self.riparian.append(self.thing("riparian", piece, gone=works, width=rng.uniform(8, 16)))
+                    if works != NEVER:
+                        straight = piece.simplify(40.0)
+                        self.streams.append(self.thing("channel", straight, born=works, width=w))
         self.riparian.append(self.thing("riparian", river, width=width + rng.uniform(10, 22)))
 
     @staticmethod
@@ -388,9 +436,13 @@ class _Builder:
         d = np.array([np.cos(heading), np.sin(heading)])
         line = wiggly_line(rng, centre - d * span, centre + d * span, 0.02).intersection(self.box)
         self.railway = line
+        # a branch line may close: rails lifted, the trackbed becomes a cycle path (voie verte)
+        closed = self.year(1955, 2095) if rng.random() < RATES.railway_closed else NEVER
         for part in getattr(line, "geoms", [line]):
             for piece in self._split(part, 1500.0):
-                self.railways.append(self.thing("railway", piece, width=9.0))
+                self.railways.append(self.thing("railway", piece, gone=closed, width=9.0))
+                if closed != NEVER:
+                    self.roads.append(self.thing("path", piece, born=closed + 2, width=3.0))
 
     def obstacles(self) -> BaseGeometry:
         lines = [self.river.buffer(40)]
@@ -525,6 +577,17 @@ class _Builder:
             site = shapely.union_all([h.geometry.buffer(14) for h in houses] + [street.buffer(6)])
             self.sites.append(self.thing("site", site, born=built - 2, gone=built + 3))
             candidates.extend(houses)
+        # single houses on fields along the roads out of the village, one by one
+        for line in self.main_roads:
+            ring = shapely.Point(x, y).buffer(r + 280).difference(core.buffer(40))
+            stretch = line.intersection(ring)
+            for part in getattr(stretch, "geoms", [stretch]):
+                if part.geom_type != "LineString" or part.length < 60:
+                    continue
+                for _ in range(int(rng.poisson(RATES.single_houses_per_100m * part.length / 100))):
+                    at = rng.uniform(0, part.length - 30)
+                    plot = shapely.ops.substring(part, at, at + 30)
+                    candidates.extend(self._houses_along(plot, born=self.year(1952, 2095))[:1])
         # farms at the edge of the village
         for _ in range(int(rng.integers(1, 4))):
             angle = rng.uniform(0, 2 * np.pi)
@@ -712,6 +775,36 @@ class _Builder:
             if born != ALWAYS:
                 self.sites.append(self.thing("site", pond.buffer(15), born=born - 2, gone=born))
 
+    def add_quarry(self) -> None:
+        """A gravel pit in the river plain, dug in stages; each stage floods into a lake when worked out."""
+        rng = self.rng
+        if self.size_km2 < 10 or rng.random() >= RATES.quarry or self.river.geom_type != "LineString":
+            return
+        blocked = shapely.union_all(
+            [b.geometry.buffer(30) for b in self.buildings]
+            + [t.geometry.buffer(t.width / 2 + 15) for t in self.roads]
+            + [w.geometry.buffer(15) for w in self.water]
+            + [self.obstacles()]
+        )
+        opened = self.year(1955, 2080)
+        for _ in range(20):
+            base = self.river.interpolate(rng.uniform(0, self.river.length))
+            angle = rng.uniform(0, 2 * np.pi)
+            x, y = base.x + 260 * np.cos(angle), base.y + 260 * np.sin(angle)
+            stages = [
+                blob(rng, x + 90 * k * np.cos(angle + 1.5), y + 90 * k * np.sin(angle + 1.5), 55)
+                for k in range(3)
+            ]
+            if any(stage.intersects(blocked) for stage in stages):
+                continue
+            start = opened
+            for stage in stages:
+                flooded = start + float(rng.integers(6, 12))
+                self.sites.append(self.thing("quarry", stage, born=start, gone=flooded))
+                self.water.append(self.thing("pond", stage.buffer(-6), born=flooded))
+                start = flooded - float(rng.integers(0, 3))  # the next stage opens as this one ends
+            return
+
     def add_forest(self) -> Stands:
         """Forests (about a third of the land) away from villages, split into stands of 3-10 ha."""
         from rasterio import features
@@ -857,9 +950,14 @@ class _Builder:
             rng.integers(FIRST_YEAR, LAST_YEAR, len(geoms)).astype(float),
             np.inf,
         )
+        early = rng.random(len(blocks)) < 0.85  # remembrement: mostly before RATES.merge_before
         merge_year = np.where(
             rng.random(len(blocks)) < 0.6,
-            rng.integers(FIRST_YEAR, LAST_YEAR, len(blocks)).astype(float),
+            np.where(
+                early,
+                rng.integers(FIRST_YEAR, RATES.merge_before, len(blocks)),
+                rng.integers(RATES.merge_before, LAST_YEAR, len(blocks)),
+            ).astype(float),
             np.inf,
         )
         merge_by = rng.integers(2, 4, len(blocks))

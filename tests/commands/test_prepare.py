@@ -31,6 +31,12 @@ def test_help_lists_commands_without_loading_heavy_libraries():
         (["prepare", "--years", "2000", "2000"], "two distinct years"),
         (["prepare", "--years", "1066", "2015"], "unknown year 1066"),
         (["prepare", "--years", "2000", "2015", "--ortho", "2000"], "YEAR=VALUE"),
+        (["prepare", "--years", "2000", "2015", "--sample-km", "0"], "--sample-km must be"),
+        (["prepare", "--years", "2000", "2015", "--sample-km", "1"], "give a larger --sample-km"),
+        (
+            ["prepare", "--years", "2000", "2015", "--panchromatic-before", "1900"],
+            "outside the sample's years",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):
