@@ -192,8 +192,12 @@ def resolve_sources(settings: Settings, workspace: Workspace, grid: Grid) -> lis
     else:
         from geosiam.sources import ign
 
+        read = load_classes(settings.prepare.classes, "2").layers  # what a 2.x delivery must hold
         records = ign.fetch_sources(
-            settings, workspace, area_bounds(settings.area.bbox, settings.area.aoi, grid.crs)
+            settings,
+            workspace,
+            area_bounds(settings.area.bbox, settings.area.aoi, grid.crs),
+            shapefile_layers=None if "*" in read else read,
         )
     years = by_year(records)
     for year in settings.years:

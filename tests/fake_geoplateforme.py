@@ -502,7 +502,7 @@ def topo_layers(bounds=DEPT54) -> dict:
 
 def topo2_layers(bounds=DEPT54) -> dict:
     """The same few features in the BD TOPO 2.x model: BATI_INDIFFERENCIE, BATI_REMARQUABLE (a
-    church), ROUTE with NATURE/LARGEUR, ZONE_VEGETATION."""
+    church), ROUTE with NATURE/LARGEUR, ZONE_VEGETATION; and H_ADMINISTRATIF/COMMUNE."""
     import shapely
 
     x0, y0, _, _ = bounds
@@ -517,6 +517,7 @@ def topo2_layers(bounds=DEPT54) -> dict:
             {"nature": ["Route à 1 chaussée"], "largeur": [8.0], "pos_sol": [0]},
         ),
         "zone_vegetation": ([shapely.box(x0 + 3000, y0 + 3000, x0 + 4500, y0 + 4500)], {"nature": ["Bois"]}),
+        "commune": ([shapely.box(*bounds)], {"nom": ["Nancy"]}),  # not a class: not extracted
     }
 
 

@@ -69,6 +69,7 @@ BDTOPO2_THEMES = {
     "troncon_cours_eau": "D_HYDROGRAPHIE",
     "surface_eau": "D_HYDROGRAPHIE",
     "zone_vegetation": "F_VEGETATION",
+    "commune": "H_ADMINISTRATIF",
 }  # every other layer: E_BATI
 
 

@@ -396,14 +396,18 @@ class ZonePlan:
 
 
 def fetch_sources(
-    settings: Settings, workspace: Workspace, area_bounds_2154: Bounds | None
+    settings: Settings,
+    workspace: Workspace,
+    area_bounds_2154: Bounds | None,
+    shapefile_layers: set[str] | None = None,
 ) -> list[YearSources]:
     """Each year's BD ORTHO dalles (or WMS-R blocks) and BD TOPO vectors for the area, on disk.
 
     The area is ``settings.area.depts`` (else the départements the WFS finds in
     ``area_bounds_2154``), clipped to ``area_bounds_2154`` when given. Each year's nearest BD
     TOPO edition is named on its records (``label_date``, ``label_version``), but downloaded only
-    when the label rules (:mod:`geosiam.sources.labels`) give that year labels.
+    when the label rules (:mod:`geosiam.sources.labels`) give that year labels. Of a 2.x
+    Shapefile delivery, only ``shapefile_layers`` (lower-case file stems; None: all) are extracted.
     """
     src = settings.sources
     ign_url = src.ign_url.rstrip("/")
@@ -421,7 +425,9 @@ def fetch_sources(
         parts = _download_all(client, ign_url, deliveries, files, downloads)
         records = []
         for plan in plans:
-            record = _year_sources(client, settings, workspace, plan, parts, area_bounds_2154)
+            record = _year_sources(
+                client, settings, workspace, plan, parts, area_bounds_2154, shapefile_layers
+            )
             if record is not None:
                 records.append(record)
     return records
@@ -576,9 +582,12 @@ def _year_sources(
     plan: ZonePlan,
     parts: dict[str, list[Path]],
     area: Bounds | None,
+    shapefile_layers: set[str] | None,
 ) -> YearSources | None:
     extracted = workspace.cache_dir / "extracted"
-    vectors = _topo_vectors(plan.topo, parts, extracted) if plan.topo and plan.topo.name in parts else ()
+    vectors = ()
+    if plan.topo and plan.topo.name in parts:
+        vectors = _topo_vectors(plan.topo, parts[plan.topo.name], extracted, shapefile_layers)
     common = {"year": plan.year, "vectors": vectors, "zone": plan.code, **_label_fields(plan.topo)}
     if plan.ortho is not None:
         files = archives.extract(
@@ -620,21 +629,18 @@ def _year_sources(
     )
 
 
-def _topo_vectors(topo: Delivery, parts: dict[str, list[Path]], extracted: Path) -> tuple[Path, ...]:
+def _topo_vectors(
+    topo: Delivery, parts: list[Path], extracted: Path, layers: set[str] | None
+) -> tuple[Path, ...]:
     """The vector files of a BD TOPO delivery: its GeoPackage, or a 2.x edition's Shapefiles
-    (theme folders ``E_BATI/BATI_INDIFFERENCIE.SHP``..., each with its .DBF, .SHX, .PRJ)."""
+    (theme folders ``E_BATI/BATI_INDIFFERENCIE.SHP``..., each with its .DBF, .SHX, .PRJ) of
+    ``layers`` (None: all)."""
     if topo.format == "GPKG":
         files = archives.extract(
-            parts[topo.name],
-            extracted / topo.name,
-            lambda names: [n for n in names if n.lower().endswith(".gpkg")],
+            parts, extracted / topo.name, lambda names: [n for n in names if n.lower().endswith(".gpkg")]
         )
     else:
-        files = archives.extract(
-            parts[topo.name],
-            extracted / topo.name,
-            lambda names: [n for n in names if n.lower().endswith(SHAPEFILE_PARTS)],
-        )
+        files = archives.extract(parts, extracted / topo.name, lambda names: _shapefiles(names, layers))
         files = [f for f in files if f.suffix.lower() == ".shp"]
     if not files:
         raise SourceError(
@@ -642,6 +648,16 @@ def _topo_vectors(topo: Delivery, parts: dict[str, list[Path]], extracted: Path)
             "choose another edition with --topo-edition"
         )
     return tuple(sorted(files))
+
+
+def _shapefiles(names: list[str], layers: set[str] | None) -> list[str]:
+    """The parts (.shp, .dbf, .shx, .prj, .cpg) of the Shapefiles of ``layers`` among ``names``."""
+    chosen = []
+    for name in names:
+        stem, dot, suffix = Path(name).name.rpartition(".")
+        if dot and f".{suffix.lower()}" in SHAPEFILE_PARTS and (layers is None or stem.lower() in layers):
+            chosen.append(name)
+    return chosen
 
 
 # -- what exists (``geosiam sources``) -------------------------------------------------------------

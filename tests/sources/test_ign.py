@@ -248,6 +248,7 @@ def test_fetch_sources_archives_and_wms_fallback(geoplateforme, tmp_path):
     assert (ortho.label_date, ortho.label_version) == ("2016-06-15", "2")
     shapefiles = {p.relative_to(p.parents[1]).as_posix() for p in ortho.vectors}
     assert {"E_BATI/BATI_INDIFFERENCIE.SHP", "A_RESEAU_ROUTIER/ROUTE.SHP"} <= shapefiles
+    assert "H_ADMINISTRATIF/COMMUNE.SHP" in shapefiles  # no layer list given: every layer
     assert all(p.with_suffix(".DBF").exists() and p.with_suffix(".PRJ").exists() for p in ortho.vectors)
     assert (mosaic.label_date, mosaic.vectors) == ("2012-03-26", ())
     assert not geoplateforme.hits("BDTOPO_2-1_TOUSTHEMES_SHP_LAMB93_D054_2012-03-26.7z")
@@ -452,6 +453,9 @@ def test_prepare_states_each_years_labels_and_gives_an_old_year_none(geoplatefor
     assert labels.resolved == "newer" and labels.years["2015"]["version"] == "2"
     assert labels.years["2015"]["source"] == "2016-06-15" and labels.years["2006"]["source"] == ""
     assert not geoplateforme.hits(f"{TOPO_2019}.7z")  # the v3 edition is nobody's nearest
+    extracted = {p.name for p in (ws / "cache" / "extracted").rglob("*.*")}
+    assert {"ROUTE.SHP", "ROUTE.DBF", "BATI_REMARQUABLE.PRJ"} <= extracted  # the layers a class reads
+    assert not {"COMMUNE.SHP", "COMMUNE.DBF"} & extracted
     assert prepare_54(geoplateforme, ws, (2006, 2015), fresh=False) == 0  # says what it used
     again = capsys.readouterr().out
     assert "2015: labels from BD TOPO 2.x edition 2016-06-15" in again and "nothing to do" in again
