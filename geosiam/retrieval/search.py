@@ -89,10 +89,13 @@ def target_year(query_year: int, in_year: int | None, years: list[int], where: s
     return others[0]
 
 
-def workspace_descriptors(workspace: Workspace, run_dir: Path, embedder, year: int) -> Descriptors:
+def workspace_descriptors(
+    workspace: Workspace, run_dir: Path, embedder, year: int, masked: bool = True
+) -> Descriptors:
     """Descriptors of the workspace's tiles of ``year`` by this run's model, embedded once (kept
-    in ``runs/<run>/vectors/<year>.npy``; redone when the tiles or the model change)."""
-    tiles = find_tiles(workspace.tiles_index, embedder.input_px, not embedder.image_only, year=year)
+    in ``runs/<run>/vectors/<year>.npy``; redone when the tiles or the model change). With
+    ``masked`` False the year's masks are not read: a fused model embeds its images alone."""
+    tiles = find_tiles(workspace.tiles_index, embedder.input_px, masked and embedder.uses_masks, year=year)
     return embed_tiles(embedder, tiles, Path(run_dir) / "vectors" / f"{year}.npy")[0]
 
 

@@ -1,14 +1,17 @@
 """The change map of a run on a tiny workspace with ground truth, and eval's change detection."""
 
 import contextlib
+import dataclasses
 import io
 import json
+import shutil
 
 import geopandas as gpd
 import numpy as np
 import pytest
 import rasterio
 
+from geosiam.config import load_settings, save_settings
 from geosiam.errors import SettingsError, WorkspaceError
 from geosiam.model.embedder import load_embedder
 from geosiam.retrieval.change_map import add_change_detection, check_output, default_output, map_changes
@@ -18,7 +21,7 @@ from geosiam.tiling.grid import parse_tile_id
 from geosiam.tiling.index import read_index, write_index
 from geosiam.tiling.read import read_many
 from tests.qgis_desktop import qgis_open, stored_style
-from tests.retrieval.factory import make_workspace
+from tests.retrieval.factory import make_workspace, shared
 from tests.retrieval.ground_truth import FRACTIONS, PLACES, TRAIN, changing_world
 
 
@@ -143,3 +146,59 @@ def test_places_missing_from_the_tiles_index_are_named(tmp_path, world):
         WorkspaceError, match=r"1 of 4 places have no descriptor of 2015 \(first: x3723_y27440"
     ):
         map_changes(ws, world.run, None, tmp_path / "changes.gpkg")
+
+
+def _without_older_labels(root, mask_years=(2000,)):
+    """A workspace as 'prepare --labels newer' leaves it: no masks of 2000, empty mask columns
+    (with 2015 too: as '--labels none')."""
+    ws = make_workspace(root, places=6)
+    tiles = read_index(ws.tiles_index, "tiles")
+    pairs = read_index(ws.pairs_index, "pairs")
+    for year in mask_years:
+        shutil.rmtree(ws.masks_dir / str(year))
+        tiles.loc[tiles["year"] == year, "mask"] = ""
+        pairs["mask_a" if year == 2000 else "mask_b"] = ""
+    write_index(tiles, ws.tiles_index, "tiles")
+    write_index(pairs, ws.pairs_index, "pairs")
+    return ws
+
+
+def _run_copy(ws, source, name, **train):
+    run = ws.run_dir(name)
+    shutil.copytree(source, run, ignore=shutil.ignore_patterns("eval*", "vectors", "changes*"))
+    settings = load_settings(run / "geosiam.toml")
+    settings.train = dataclasses.replace(settings.train, **train)
+    save_settings(settings, run / "geosiam.toml")
+    return run
+
+
+def test_newer_labels_map_changes_from_the_older_images_alone(tmp_path, world):
+    ws = _without_older_labels(tmp_path / "ws")
+    run = _run_copy(ws, world.run, "newer", labels="newer")
+    table = map_changes(ws, run, "test", tmp_path / "changes.gpkg")
+    embedder = load_embedder(run)
+    pairs = split_pairs(ws, "test")
+    older_images = read_many([ws.absolute(p) for p in pairs["image_a"]], None, 32)[0]
+    newer = embedder.embed(
+        *read_many(*[[ws.absolute(p) for p in pairs[c]] for c in ("image_b", "mask_b")], 32)
+    )
+    alone = cosine_distances(embedder.embed(older_images, None), newer)
+    assert np.allclose(table["distance"], alone, atol=1e-5)
+    background = embedder.embed(older_images, np.zeros(older_images.shape[:3], np.uint8))
+    assert not np.allclose(alone, cosine_distances(background, newer), atol=1e-3)  # no mask is not a mask
+
+
+def test_a_run_that_needs_the_missing_masks_says_which_year(tmp_path, world):
+    ws = _without_older_labels(tmp_path / "ws")
+    run = _run_copy(ws, world.run, "both", labels="both")
+    with pytest.raises(
+        WorkspaceError, match="embeds 2000 with its masks, but this workspace has no labels for 2000"
+    ):
+        map_changes(ws, run, "test", tmp_path / "changes.gpkg")
+
+
+def test_an_image_only_run_maps_changes_without_any_mask(tmp_path, tmp_path_factory):
+    ws = _without_older_labels(tmp_path / "ws", mask_years=(2000, 2015))
+    run = _run_copy(ws, shared(tmp_path_factory).image_only_run, "image-only")
+    table = map_changes(ws, run, None, tmp_path / "changes.gpkg")
+    assert len(table) == 6 and (table["distance"] >= 0).all()
