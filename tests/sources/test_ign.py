@@ -504,3 +504,23 @@ def test_labels_newer_when_only_the_older_year_has_labels_is_refused(geoplatefor
     err = capsys.readouterr().err
     assert code == 2 and "--labels newer needs labels for 2018, which has none (the nearest edition" in err
     assert not geoplateforme.hits(".7z") and not geoplateforme.hits(".7z.001")
+
+
+def test_with_v3_editions_only_the_years_never_share_the_2019_map(geoplateforme, tmp_path, capsys):
+    """The feeds list BD TOPO from 2019 only: 2015 and 2006 have no map of their own."""
+    populate_dept54(geoplateforme, tmp_path / "src")
+    topos = geoplateforme.deliveries["BDTOPO"]
+    for name in [n for n in topos if n.startswith("BDTOPO_2-")]:
+        del topos[name]
+    geoplateforme.add(ortho_delivery(tmp_path / "src", "54", 2006, [(900, 6850), (905, 6850)]))
+    assert prepare_54(geoplateforme, tmp_path / "default", (2006, 2015)) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "2015: no labels (the nearest edition, 2019-03-15, is +3.7 years from the image" in out
+    assert "Label mode: none" in out and not (tmp_path / "default" / "masks").exists()
+    assert prepare_54(geoplateforme, tmp_path / "wide", (2006, 2015), "--max-label-gap", "15") == 0
+    out = capsys.readouterr().out
+    assert "2015: labels from BD TOPO 3.x edition 2019-03-15, +3.7 years from the image" in out
+    assert "2006: no labels (its nearest edition, 2019-03-15, is also 2015's" in out
+    tiles = gpd.read_file(tmp_path / "wide" / "tiles.gpkg", layer="tiles")
+    assert set(tiles.loc[tiles["mask"].fillna("") != "", "year"]) == {2015}
+    assert set(tiles["label_source"].fillna("")) == {"", "2019-03-15"}
