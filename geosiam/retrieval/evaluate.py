@@ -3,10 +3,17 @@
 The reference protocol (Khokhlova et al. 2020): on one split (test by default), the tiles of the
 newer year are the queries and those of the older year the database; each query has exactly one
 relevant item, its own place. Exact kNN (FAISS, cosine) gives the rank of that item, hence MAP@5
-(= MRR@5) and recall@1/5/10; the opposite direction is reported too. Beside the trained model,
-the same figures for what needs no learning (raw pixels of the image, of the mask, of both), for
-the network before training, and for an image-only run where one exists, so that a user sees
-what learning, and the mask, add.
+(= MRR@5) and recall@1/5/10; the opposite direction is reported too.
+
+The run is measured in every setting its labels allow (:func:`geosiam.model.labels.retrieval_modes`):
+``fused`` (image and map in both years), ``fused_vs_image_only`` (the newer year with its map
+against the older year's images alone: the realistic case) and ``image_only``. Beside it, in each
+setting, what needs no learning and sees only what that setting sees (raw pixels of the image;
+of the mask and of both where both years have masks), the network before training, and the
+image-only and mask-only ablation runs where they exist. Every figure has a 95% interval from a
+bootstrap over the split's spatial blocks, and each comparison with the run a paired interval
+(:mod:`geosiam.retrieval.scores`). Each model records its recipe, so that runs trained on other
+budgets are not compared unawares.
 
 Outputs, in ``runs/<run>/eval/`` (``eval_<split>/`` for another split), all written atomically:
 metrics.json, report.md, recall_at_k.png, examples.png, failure_map.png, ranks.gpkg.
@@ -15,18 +22,23 @@ metrics.json, report.md, recall_at_k.png, examples.png, failure_map.png, ranks.g
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from geosiam import atomic
+from geosiam.config import TrainSettings
 from geosiam.errors import GeosiamError, SettingsError, WorkspaceError
 from geosiam.mining.index import knn
+from geosiam.model.labels import MODE_SIDES, mask_file, masked_years, retrieval_modes
+from geosiam.model.siamese import NO_LABELS
 from geosiam.retrieval import baselines, report
+from geosiam.retrieval.bootstrap import RESAMPLES
 from geosiam.retrieval.change_map import add_change_detection
-from geosiam.retrieval.metrics import match_ranks, recall_curve, summary
-from geosiam.retrieval.runs import image_only_run
+from geosiam.retrieval.metrics import match_ranks, recall_curve
+from geosiam.retrieval.runs import ablation_run
+from geosiam.retrieval.scores import difference, summary_with_intervals
 from geosiam.tiling.index import SPLITS, read_pairs
 from geosiam.workspace import Workspace
 
@@ -35,6 +47,22 @@ EXAMPLES = 8
 BATCH_SIZE = 64
 MAIN = "model"
 REFERENCE = "newer_to_older"
+DIRECTIONS = (REFERENCE, "older_to_newer")
+RECIPE = (
+    "backbone",
+    "loss",
+    "epochs",
+    "input_px",
+    "mask_dropout",
+    "weights",
+    "labels",
+    "image_only",
+    "mask_only",
+    "learning_rate",
+    "anchors_per_batch",
+    "greyscale",
+    "seed",
+)
 
 
 @dataclass(frozen=True)
@@ -76,33 +104,61 @@ def split_pairs(workspace: Workspace, split: str | None):
 
 
 class _SplitArrays:
-    """The split's tiles and masks, read once per input size."""
+    """The split's tiles, and the masks the run's labels allow, read once per input size."""
 
-    def __init__(self, workspace: Workspace, pairs) -> None:
+    def __init__(self, workspace: Workspace, pairs, labels: str) -> None:
         self.workspace, self.pairs, self._cache = workspace, pairs, {}
+        self.masked = masked_years(labels)
 
-    def at(self, size: int) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-        """((older images, masks), (newer images, masks)) at ``size`` px."""
+    def at(
+        self, size: int
+    ) -> tuple[tuple[np.ndarray, np.ndarray | None], tuple[np.ndarray, np.ndarray | None]]:
+        """((older images, masks), (newer images, masks)) at ``size`` px; masks None where the
+        label mode leaves a year out (its files are never opened)."""
         from geosiam.tiling.read import read_many
 
         if size not in self._cache:
-            paths = {
-                c: [self.workspace.absolute(p) for p in self.pairs[c]]
-                for c in ("image_a", "mask_a", "image_b", "mask_b")
-            }
-            self._cache[size] = (
-                read_many(paths["image_a"], paths["mask_a"], size),
-                read_many(paths["image_b"], paths["mask_b"], size),
-            )
+            sides = []
+            for side, used in zip("ab", self.masked):
+                images = [self.workspace.absolute(p) for p in self.pairs[f"image_{side}"]]
+                masks = [mask_file(self.workspace, p) for p in self.pairs[f"mask_{side}"]] if used else None
+                if masks is not None and None in masks:
+                    raise WorkspaceError(
+                        f"{self.workspace.pairs_index} lists tiles of {self.pairs[f'year_{side}'].iloc[0]} "
+                        "without masks, but the run uses that year's labels: evaluate a run trained "
+                        "with the workspace's labels (geosiam train --labels newer)"
+                    )
+                sides.append(read_many(images, masks, size))
+            self._cache[size] = tuple(sides)
         return self._cache[size]
 
 
-def _embed_both(embedder, older: tuple, newer: tuple) -> tuple[np.ndarray, np.ndarray]:
-    """Descriptors of both years in one model call (one graph trace instead of two)."""
+def _embed_both(embedder, older: tuple, newer: tuple, mode: str) -> tuple[np.ndarray, np.ndarray]:
+    """Descriptors of both years in ``mode`` (which years keep their masks), in one model call."""
     images = np.concatenate([older[0], newer[0]])
-    masks = None if embedder.image_only else np.concatenate([older[1], newer[1]])
+    masks = None
+    if embedder.uses_masks:
+        sides = [
+            t[1] if (keep and t[1] is not None) else np.full(t[0].shape[:3], NO_LABELS, np.uint8)
+            for t, keep in zip((older, newer), MODE_SIDES[mode])
+        ]
+        masks = np.concatenate(sides)
     vectors = embedder.embed(images, masks, batch_size=BATCH_SIZE)
     return vectors[: len(older[0])], vectors[len(older[0]) :]
+
+
+@dataclass
+class _Candidates:
+    """The models to measure: name -> (embedder or baseline kind, description, run, recipe)."""
+
+    embedders: dict = field(default_factory=dict)
+    models: dict = field(default_factory=dict)
+    skipped: dict = field(default_factory=dict)
+
+
+def recipe(train: TrainSettings) -> dict:
+    """What a run was trained with, as far as comparing its figures goes."""
+    return {key: getattr(train, key) for key in RECIPE}
 
 
 def evaluate_run(
@@ -110,11 +166,10 @@ def evaluate_run(
     run_dir: Path,
     split: str = "test",
     image_only_name: str | None = None,
+    mask_only_name: str | None = None,
 ) -> dict:
-    """Evaluate ``run_dir`` and its baselines on ``split``; write the report; print the table.
-
-    Returns the metrics (as written to metrics.json).
-    """
+    """Evaluate ``run_dir``, its ablations and baselines on ``split`` in every setting the run's
+    labels allow; write the report; print the tables. Returns the metrics (as in metrics.json)."""
     from geosiam.model.embedder import load_embedder, untrained_embedder
     from geosiam.rasterize.classes import load_classes
 
@@ -122,69 +177,137 @@ def evaluate_run(
     run_dir = Path(run_dir)
     workspace.require_prepared()
     pairs = split_pairs(workspace, split)
-    arrays = _SplitArrays(workspace, pairs)
+    blocks = pairs["block"].astype(str).to_numpy()
     main = load_embedder(run_dir)
-    (older, newer) = arrays.at(main.input_px)
-    vectors = {MAIN: _embed_both(main, older, newer)}
-    models = {MAIN: f"the trained run {run_dir.name} (model {main.identity})"}
-    skipped: dict[str, str] = {}
-
-    other = image_only_run(workspace, image_only_name, run_dir)
-    if other is not None:
-        image_only = load_embedder(other)
-        vectors["image_only"] = _embed_both(image_only, *arrays.at(image_only.input_px))
-        models["image_only"] = f"the image-only run {other.name}, trained without masks"
-    elif not main.image_only:
-        skipped["image_only"] = "no image-only run in this workspace (train one with image_only = true)"
-
+    labels = main.settings.labels or "both"
+    modes = retrieval_modes(labels, main.settings)
+    arrays = _SplitArrays(workspace, pairs, labels)
+    found = _Candidates()
+    found.embedders[MAIN] = main
+    found.models[MAIN] = _entry(
+        f"the trained run {run_dir.name} (model {main.identity})", run_dir, main.settings
+    )
+    for kind, name in (("image_only", image_only_name), ("mask_only", mask_only_name)):
+        other = ablation_run(workspace, kind, name, run_dir)
+        if other is not None:
+            found.embedders[kind] = load_embedder(other)
+            what = "images alone" if kind == "image_only" else "masks alone"
+            found.models[kind] = _entry(
+                f"the ablation run {other.name}, trained on {what}", other, found.embedders[kind].settings
+            )
+        elif not getattr(main.settings, kind):
+            flag = kind.replace("_", "-")
+            found.skipped[kind] = (
+                f"no {kind.replace('_', '-')} run in this workspace (train one with --{flag})"
+            )
     try:
-        untrained = untrained_embedder(main.settings, main.num_classes, main.input_px)
-        vectors["untrained"] = _embed_both(untrained, older, newer)
-        models["untrained"] = "the same network with its initial weights, before training"
+        found.embedders["untrained"] = untrained_embedder(main.settings, main.num_classes, main.input_px)
+        found.models["untrained"] = _entry(
+            "the same network with its initial weights, before training", None, main.settings, epochs=0
+        )
     except GeosiamError as exc:
-        skipped["untrained"] = str(exc)
+        found.skipped["untrained"] = str(exc)
+    cells = baselines.CELLS
+    found.models["pixels_rgb"] = _entry(f"raw pixels of the image ({cells}x{cells} thumbnail, mean-centred)")
+    found.models["pixels_mask"] = _entry(f"raw pixels of the mask (class shares on a {cells}x{cells} grid)")
+    found.models["pixels_rgb_mask"] = _entry("raw pixels of image and mask, side by side")
 
     num_classes = load_classes(workspace.classes_path).num_classes
-    vectors["pixels_rgb"] = tuple(baselines.rgb_descriptors(t[0]) for t in (older, newer))
-    vectors["pixels_mask"] = tuple(baselines.mask_descriptors(t[1], num_classes) for t in (older, newer))
-    vectors["pixels_rgb_mask"] = tuple(
-        baselines.rgb_mask_descriptors(t[0], t[1], num_classes) for t in (older, newer)
-    )
-    cells = baselines.CELLS
-    models["pixels_rgb"] = f"raw pixels of the image ({cells}x{cells} thumbnail, mean-centred)"
-    models["pixels_mask"] = f"raw pixels of the mask (class shares on a {cells}x{cells} grid)"
-    models["pixels_rgb_mask"] = "raw pixels of image and mask, side by side"
-
-    results = {name: both_directions(*pair) for name, pair in vectors.items()}
-    years = {"older": int(pairs["year_a"].iloc[0]), "newer": int(pairs["year_b"].iloc[0])}
-    directions = {
-        d: {name: summary(r[d].ranks) for name, r in results.items()} for d in (REFERENCE, "older_to_newer")
+    vectors = {mode: _descriptors(mode, found, arrays, num_classes) for mode in modes}
+    results = {
+        mode: {name: both_directions(*pair) for name, pair in per_model.items()}
+        for mode, per_model in vectors.items()
     }
+    years = {"older": int(pairs["year_a"].iloc[0]), "newer": int(pairs["year_b"].iloc[0])}
+    report_modes = {mode: _figures(per_model, blocks) for mode, per_model in results.items()}
+    primary = modes[0]
     metrics = {
-        **directions[REFERENCE][MAIN],
+        **report_modes[primary]["directions"][REFERENCE][MAIN],
         "run": run_dir.name,
         "model_identity": main.identity,
         "split": split,
         "years": years,
+        "labels": labels,
+        "mode": primary,
         "n_pairs": len(pairs),
-        "directions": directions,
-        "models": models,
-        "skipped": skipped,
+        "n_blocks": int(len(set(blocks))),
+        "bootstrap": {"unit": "spatial block", "resamples": RESAMPLES, "level": 0.95},
+        "directions": report_modes[primary]["directions"],
+        "modes": report_modes,
+        "models": {
+            name: entry for name, entry in found.models.items() if any(name in r for r in results.values())
+        },
+        "skipped": found.skipped,
     }
-    labels = _labels(run_dir.name, other)
-    table = report.metrics_table(directions, labels)
+    names = _labels(run_dir.name, found)
+    table = report.modes_tables(report_modes, names)
     out = run_dir / ("eval" if split == "test" else f"eval_{split}")
-    table, change_figures = add_change_detection(metrics, table, pairs, vectors, labels, MAIN, out)
-    _write_outputs(out, metrics, table, labels, results, pairs, newer, older, workspace, change_figures)
+    table, change_figures = add_change_detection(metrics, table, pairs, vectors[primary], names, MAIN, out)
+    _write_outputs(
+        out,
+        metrics,
+        table,
+        names,
+        results[primary],
+        pairs,
+        arrays.at(main.input_px),
+        workspace,
+        change_figures,
+    )
     print(table)
     print(f"\nreport: {out / 'report.md'}")
     return metrics
 
 
-def _labels(run_name: str, image_only: Path | None) -> dict[str, str]:
+def _entry(description: str, run: Path | None = None, train: TrainSettings | None = None, **changes) -> dict:
+    """A model's entry in metrics.json: what it is, its run and its recipe (None for baselines)."""
+    return {
+        "description": description,
+        "run": run.name if run is not None else None,
+        "recipe": (recipe(train) | changes) if train is not None else None,
+    }
+
+
+def _descriptors(mode: str, found: _Candidates, arrays: _SplitArrays, num_classes: int) -> dict[str, tuple]:
+    """name -> (older, newer) descriptors of every model that can be measured in ``mode``."""
+    older_masked, newer_masked = MODE_SIDES[mode]
+    vectors = {}
+    for name, embedder in found.embedders.items():
+        if embedder.mask_only and not (older_masked and newer_masked):
+            continue
+        vectors[name] = _embed_both(embedder, *arrays.at(embedder.input_px), mode)
+    older, newer = arrays.at(found.embedders[MAIN].input_px)
+    vectors["pixels_rgb"] = tuple(baselines.rgb_descriptors(t[0]) for t in (older, newer))
+    if older_masked and newer_masked:  # mask baselines only where both years have their masks
+        vectors["pixels_mask"] = tuple(baselines.mask_descriptors(t[1], num_classes) for t in (older, newer))
+        vectors["pixels_rgb_mask"] = tuple(
+            baselines.rgb_mask_descriptors(t[0], t[1], num_classes) for t in (older, newer)
+        )
+    return vectors
+
+
+def _figures(per_model: dict[str, dict], blocks: np.ndarray) -> dict:
+    """Figures with intervals per direction and model, and each model's paired difference to MAIN."""
+    directions, differences = {}, {}
+    for direction in DIRECTIONS:
+        directions[direction] = {
+            name: summary_with_intervals(r[direction].ranks, blocks) for name, r in per_model.items()
+        }
+        main = per_model[MAIN][direction].ranks
+        differences[direction] = {
+            name: difference(main, r[direction].ranks, blocks)
+            for name, r in per_model.items()
+            if name != MAIN
+        }
+    return {"directions": directions, "differences": differences}
+
+
+def _labels(run_name: str, found: _Candidates) -> dict[str, str]:
+    runs = {name: entry["run"] for name, entry in found.models.items()}
     return {
         MAIN: f"trained ({run_name})",
-        "image_only": f"image only ({image_only.name})" if image_only else "image only",
+        "image_only": f"image-only run ({runs.get('image_only')})",
+        "mask_only": f"mask-only run ({runs.get('mask_only')})",
         "untrained": "untrained network",
         "pixels_rgb": "pixels: image",
         "pixels_mask": "pixels: mask",
@@ -192,18 +315,15 @@ def _labels(run_name: str, image_only: Path | None) -> dict[str, str]:
     }
 
 
-def _write_outputs(
-    out, metrics, table, labels, results, pairs, newer, older, workspace, figures_more
-) -> None:
-    """metrics.json, the figures, ranks.gpkg and report.md (last, as it links the rest)."""
+def _write_outputs(out, metrics, table, labels, results, pairs, arrays, workspace, figures_more) -> None:
+    """metrics.json, the figures (of the main setting), ranks.gpkg and report.md (last, as it
+    links the rest)."""
     from geosiam.rasterize.classes import load_classes
     from geosiam.tiling.index import write_index
 
+    older, newer = arrays
     main = results[MAIN][REFERENCE]
-    curves = {
-        d: {name: recall_curve(r[d].ranks, MAX_K) for name, r in results.items()}
-        for d in (REFERENCE, "older_to_newer")
-    }
+    curves = {d: {name: recall_curve(r[d].ranks, MAX_K) for name, r in results.items()} for d in DIRECTIONS}
     atomic.write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     report.save_figure(report.recall_figure(curves, labels), out / "recall_at_k.png")
     titles = [
@@ -220,7 +340,9 @@ def _write_outputs(
     )
     report.save_figure(
         report.failure_map_figure(
-            pairs.geometry, main.ranks, f"rank of the true match, {labels[MAIN]}, {metrics['split']} split"
+            pairs.geometry,
+            main.ranks,
+            f"rank of the true match, {labels[MAIN]}, {metrics['mode']}, {metrics['split']} split",
         ),
         out / "failure_map.png",
     )

@@ -39,22 +39,65 @@ FRAME = 4  # pixels of frame around each mosaic cell
 CAPTION_PX = 16  # white band above each mosaic row for captions
 
 
+MODE_TITLES = {
+    "fused": "fused: image and map in both years",
+    "fused_vs_image_only": "fused vs image-only: the newer year with its map, the older year's images alone",
+    "image_only": "image-only: images alone in both years",
+}
+VERDICT_WORDS = {
+    "above": "above",
+    "below": "below",
+    "indistinguishable": "indistinguishable from",
+    "unknown": "not comparable (too few spatial blocks for an interval) with",
+}
+
+
 def metrics_table(directions: dict[str, dict[str, dict]], labels: dict[str, str]) -> str:
-    """Markdown tables, one per direction, one row per model (in the order given)."""
+    """Markdown tables, one per direction, one row per model (in the order given); a figure
+    with an interval is shown as ``value [low, high]``."""
     header = "| model | " + " | ".join(title for _, title in METRIC_COLUMNS) + " |"
     rule = "|---|" + "---:|" * len(METRIC_COLUMNS)
     blocks = []
     for direction, per_model in directions.items():
         rows = [f"**{DIRECTION_TITLES.get(direction, direction)}**", "", header, rule]
         for name, figures in per_model.items():
-            cells = [_cell(figures[key]) for key, _ in METRIC_COLUMNS]
+            cells = [_cell(figures[key], figures.get(f"{key}_ci")) for key, _ in METRIC_COLUMNS]
             rows.append(f"| {labels.get(name, name)} | " + " | ".join(cells) + " |")
         blocks.append("\n".join(rows))
     return "\n\n".join(blocks)
 
 
-def _cell(value) -> str:
-    return str(value) if isinstance(value, int) else f"{value:.3f}"
+def modes_tables(modes: dict[str, dict], labels: dict[str, str]) -> str:
+    """One section per retrieval setting: its tables, then how the run compares with each model."""
+    sections = []
+    for mode, result in modes.items():
+        lines = [f"### {MODE_TITLES.get(mode, mode)}", "", metrics_table(result["directions"], labels), ""]
+        lines += comparison_lines(result["differences"], labels)
+        sections.append("\n".join(lines))
+    return "\n\n".join(sections)
+
+
+def comparison_lines(differences: dict[str, dict[str, dict]], labels: dict[str, str]) -> list[str]:
+    """In words, per model: is the run above, below or indistinguishable from it (MAP@5, paired
+    95% interval of the difference, reference direction)?"""
+    lines = []
+    run = labels.get("model", "the run")
+    for name, diff in differences.get("newer_to_older", {}).items():
+        low, high = diff["map_at_5_ci"]
+        interval = f"95% interval {low:+.3f} to {high:+.3f}" if low is not None else "no interval"
+        lines.append(
+            f"- {run} is **{VERDICT_WORDS[diff['verdict']]}** {labels.get(name, name)}: "
+            f"MAP@5 {diff['map_at_5']:+.3f} ({interval})"
+        )
+    return lines
+
+
+def _cell(value, interval=None) -> str:
+    if isinstance(value, int):
+        return str(value)
+    if interval and interval[0] is not None:
+        return f"{value:.3f} [{interval[0]:.2f}, {interval[1]:.2f}]"
+    return f"{value:.3f}"
 
 
 def rank_classes(ranks: np.ndarray) -> np.ndarray:
@@ -230,6 +273,13 @@ def save_figure(fig, path: Path) -> None:
         fig.savefig(tmp, dpi=110, format="png")
 
 
+def _model_line(entry: dict) -> str:
+    recipe = entry.get("recipe")
+    if not recipe:
+        return entry["description"]
+    return f"{entry['description']}; recipe: " + ", ".join(f"{k} {v}" for k, v in recipe.items())
+
+
 def report_markdown(metrics: dict, table: str, labels: dict[str, str], figures: dict[str, str]) -> str:
     """report.md: what was evaluated, the tables, what was skipped, the figures."""
     years = metrics["years"]
@@ -241,9 +291,14 @@ def report_markdown(metrics: dict, table: str, labels: dict[str, str], figures: 
         "tiles of the split; exactly one of them is the query's own place. Exact kNN (FAISS, "
         "cosine). MAP@5 is the mean of 1/rank of the true match within the top 5 (= MRR@5).",
         "",
+        f"Labels: **{metrics['labels']}**. Figures in brackets are 95% intervals from "
+        f"{metrics['bootstrap']['resamples']} bootstrap resamples of the split's "
+        f"{metrics['n_blocks']} spatial blocks; each comparison with the run is paired (same "
+        "places), and 'indistinguishable' means that its interval holds 0.",
+        "",
         "Models:",
         "",
-        *[f"- **{labels[name]}**: {metrics['models'][name]}" for name in metrics["models"]],
+        *[f"- **{labels[name]}**: {_model_line(entry)}" for name, entry in metrics["models"].items()],
         "",
         table,
         "",

@@ -1,4 +1,4 @@
-"""Find training runs by name: the one a command uses, and the image-only one to compare with."""
+"""Find training runs by name: the one a command uses, and the ablations to compare it with."""
 
 from __future__ import annotations
 
@@ -55,27 +55,31 @@ def run_settings(run_dir: Path) -> Settings:
     return load_settings(path)
 
 
-def image_only_run(workspace: Workspace, name: str | None, main: Path) -> Path | None:
-    """The image-only run to compare ``main`` with: ``name``, else the newest such run, else None.
+ABLATIONS = {"image_only": "--image-only", "mask_only": "--mask-only"}
 
-    None as well when ``main`` itself is image-only (there is nothing to compare it with).
-    """
-    if run_settings(main).train.image_only:
+
+def ablation_run(workspace: Workspace, kind: str, name: str | None, main: Path) -> Path | None:
+    """The ``kind`` ablation run (image_only or mask_only) to compare ``main`` with: ``name``,
+    else the newest such run, else None. None as well when ``main`` is itself that ablation."""
+    if _is_ablation(main, kind):
         return None
+    flag = ABLATIONS[kind]
     if name is not None:
         run = resolve_run(workspace, name)
-        if not run_settings(run).train.image_only:
+        if not _is_ablation(run, kind):
             raise ModelError(
-                f"run '{name}' was trained with image and mask, not image-only: pass an "
-                "image-only run to --image-only-run (train one with image_only = true)"
+                f"run '{name}' was not trained with {flag}: pass a {flag} run to {flag}-run "
+                f"(train one with 'geosiam train {flag}')"
             )
         return run
-    candidates = [r for r in trained_runs(workspace) if r.resolve() != main.resolve() and _is_image_only(r)]
+    candidates = [
+        r for r in trained_runs(workspace) if r.resolve() != main.resolve() and _is_ablation(r, kind)
+    ]
     return candidates[0] if candidates else None
 
 
-def _is_image_only(run_dir: Path) -> bool:
+def _is_ablation(run_dir: Path, kind: str) -> bool:
     try:
-        return run_settings(run_dir).train.image_only
+        return bool(getattr(run_settings(run_dir).train, kind))
     except GeosiamError:  # an unreadable run is simply not a candidate
         return False

@@ -133,7 +133,15 @@ def make_workspace(
     return workspace
 
 
-def make_run(workspace: Workspace, name: str, image_only: bool = False, px: int = 32, seed: int = 1) -> Path:
+def make_run(
+    workspace: Workspace,
+    name: str,
+    image_only: bool = False,
+    px: int = 32,
+    seed: int = 1,
+    mask_only: bool = False,
+    labels: str = "both",
+) -> Path:
     """A run folder holding a small network with its initial weights (seeded), saved the way
     'geosiam train' saves its model, so that load_embedder reads it."""
     from geosiam.config import TrainSettings
@@ -145,6 +153,8 @@ def make_run(workspace: Workspace, name: str, image_only: bool = False, px: int 
         weights="none",
         descriptor_dim=16,
         image_only=image_only,
+        mask_only=mask_only,
+        labels=labels,
         input_px=px,
         seed=seed,
         workers=1,
@@ -159,11 +169,13 @@ def make_run(workspace: Workspace, name: str, image_only: bool = False, px: int 
 
 @dataclass(frozen=True)
 class Shared:
-    """One workspace with a fused run and an image-only run, built once per test session."""
+    """One workspace with a fused run and the image-only and mask-only ablations, built once per
+    test session."""
 
     workspace: Workspace
     run: Path
     image_only_run: Path
+    mask_only_run: Path
 
 
 _SHARED: dict[Path, Shared] = {}
@@ -179,5 +191,6 @@ def shared(tmp_path_factory) -> Shared:
     if root not in _SHARED:
         workspace = make_workspace(root)
         image_only = make_run(workspace, "image-only", image_only=True, seed=2)
-        _SHARED[root] = Shared(workspace, make_run(workspace, "fused"), image_only)
+        mask_only = make_run(workspace, "mask-only", mask_only=True, seed=3)
+        _SHARED[root] = Shared(workspace, make_run(workspace, "fused"), image_only, mask_only)
     return _SHARED[root]

@@ -14,10 +14,12 @@ from geosiam.errors import SettingsError, WorkspaceError
 from geosiam.retrieval import report
 from geosiam.retrieval.evaluate import both_directions, evaluate_run, retrieve, split_pairs
 from tests.qgis_desktop import stored_style
-from tests.retrieval.factory import make_workspace, shared
+from tests.retrieval.factory import make_run, make_workspace, shared
 
-KEYS = {"map_at_5", "recall_at_1", "recall_at_5", "recall_at_10", "n_queries"}
-MODELS = {"model", "image_only", "untrained", "pixels_rgb", "pixels_mask", "pixels_rgb_mask"}
+FIGURES = ("map_at_5", "recall_at_1", "recall_at_5", "recall_at_10")
+KEYS = {*FIGURES, "n_queries"} | {f"{f}_ci" for f in FIGURES}
+MODELS = {"model", "image_only", "mask_only", "untrained", "pixels_rgb", "pixels_mask", "pixels_rgb_mask"}
+IMAGE_SIDE_MODELS = {"model", "image_only", "untrained", "pixels_rgb"}  # no mask, no mask baseline
 
 
 def test_retrieve_ranks_each_query_against_its_aligned_match():
@@ -56,17 +58,76 @@ def evaluated(tmp_path_factory):
     return ws, metrics, printed.getvalue()
 
 
-def test_metrics_cover_every_model_both_directions_and_the_top_level(evaluated):
+def test_metrics_cover_every_setting_model_and_direction_with_intervals(evaluated):
     ws, metrics, _ = evaluated
-    for direction in ("newer_to_older", "older_to_newer"):
-        assert set(metrics["directions"][direction]) == MODELS
-        for figures in metrics["directions"][direction].values():
-            assert set(figures) == KEYS and figures["n_queries"] == 12
-            assert figures["recall_at_1"] <= figures["map_at_5"] <= figures["recall_at_5"]
+    assert metrics["labels"] == "both" and metrics["mode"] == "fused"
+    assert list(metrics["modes"]) == ["fused", "fused_vs_image_only", "image_only"]
+    assert metrics["directions"] == metrics["modes"]["fused"]["directions"]
+    for mode, expected in (
+        ("fused", MODELS),
+        ("fused_vs_image_only", IMAGE_SIDE_MODELS),
+        ("image_only", IMAGE_SIDE_MODELS),
+    ):
+        for direction in ("newer_to_older", "older_to_newer"):
+            per_model = metrics["modes"][mode]["directions"][direction]
+            assert set(per_model) == expected
+            for figures in per_model.values():
+                assert set(figures) == KEYS and figures["n_queries"] == 12
+                assert figures["recall_at_1"] <= figures["map_at_5"] <= figures["recall_at_5"]
+                for name in FIGURES:
+                    low, high = figures[f"{name}_ci"]
+                    assert 0 <= low <= high <= 1
+            differences = metrics["modes"][mode]["differences"][direction]
+            assert set(differences) == expected - {"model"}
+            for name, diff in differences.items():
+                ours, theirs = per_model["model"]["map_at_5"], per_model[name]["map_at_5"]
+                assert diff["map_at_5"] == pytest.approx(ours - theirs)
+                low, high = diff["map_at_5_ci"]
+                assert low <= high
+                assert diff["verdict"] == (
+                    "above" if low > 0 else "below" if high < 0 else "indistinguishable"
+                )
     main = metrics["directions"]["newer_to_older"]["model"]
     assert {key: metrics[key] for key in KEYS} == main
     assert metrics["split"] == "test" and metrics["years"] == {"older": 2000, "newer": 2015}
-    assert metrics["skipped"] == {}
+    assert metrics["skipped"] == {} and metrics["n_blocks"] == 3
+    assert metrics["bootstrap"]["resamples"] >= 1000
+    recipe = metrics["models"]["model"]["recipe"]
+    assert {"backbone", "loss", "epochs", "input_px", "mask_dropout", "weights"} <= set(recipe)
+    assert recipe["backbone"] == "mobilenetv3small" and recipe["input_px"] == 32
+    assert (
+        metrics["models"]["mask_only"]["run"] == "mask-only"
+        and metrics["models"]["mask_only"]["recipe"]["mask_only"]
+    )
+    assert metrics["models"]["untrained"]["recipe"]["epochs"] == 0
+    assert metrics["models"]["pixels_rgb"]["recipe"] is None
+
+
+def test_the_image_only_setting_never_reads_a_mask(evaluated):
+    """A fused network fed no mask in either year is the same as the image-only setting; the
+    raw-pixel image baseline does not change with the setting."""
+    _, metrics, _ = evaluated
+    modes = metrics["modes"]
+    pixels = [modes[m]["directions"]["newer_to_older"]["pixels_rgb"] for m in modes]
+    assert pixels[0] == pixels[1] == pixels[2]
+    ablation = [modes[m]["directions"]["newer_to_older"]["image_only"] for m in modes]
+    assert ablation[0] == ablation[2]
+
+
+def test_newer_labels_evaluate_with_the_older_masks_deleted(tmp_path):
+    ws = make_workspace(tmp_path / "ws", places=10, changed=1)
+    run = make_run(ws, "newer", labels="newer")
+    shutil.rmtree(ws.root / "masks" / "2000")
+    with contextlib.redirect_stdout(io.StringIO()):
+        metrics = evaluate_run(ws, run)
+    assert metrics["labels"] == "newer" and metrics["mode"] == "fused_vs_image_only"
+    assert list(metrics["modes"]) == ["fused_vs_image_only", "image_only"]
+    for mode in metrics["modes"].values():
+        per_model = mode["directions"]["newer_to_older"]
+        assert "pixels_mask" not in per_model and "pixels_rgb_mask" not in per_model
+        assert all(len(figures["map_at_5_ci"]) == 2 for figures in per_model.values())
+    report_text = (run / "eval" / "report.md").read_text()
+    assert "Labels: **newer**" in report_text and "fused vs image-only" in report_text
 
 
 def test_raw_pixels_find_unchanged_places_and_miss_rebuilt_ones(evaluated):
@@ -91,7 +152,10 @@ def test_report_files_are_written(evaluated):
     for figure in ("recall_at_k.png", "examples.png", "failure_map.png"):
         assert (out / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"]({figure})" in report
-    assert "pixels: mask" in report and "image only (image-only)" in report
+    assert "pixels: mask" in report and "image-only run (image-only)" in report
+    assert "mask-only run (mask-only)" in report and "recipe: backbone mobilenetv3small" in report
+    assert "[0." in report  # intervals in the tables
+    assert any(f"**{word}**" in report for word in ("above", "below", "indistinguishable from"))
     assert not list(out.glob("*.tmp*"))
 
 
@@ -108,7 +172,7 @@ def test_other_splits_and_missing_baselines_are_reported(tmp_path, tmp_path_fact
     settings.train.weights = str(tmp_path / "deleted-weights.h5")  # the untrained net cannot be built
     save_settings(settings, run / "geosiam.toml")
     metrics = evaluate_run(ws, run, split="val")
-    assert set(metrics["skipped"]) == {"untrained", "image_only"}
+    assert set(metrics["skipped"]) == {"untrained", "image_only", "mask_only"}
     assert "does not exist" in metrics["skipped"]["untrained"]
     assert "untrained" not in metrics["directions"]["newer_to_older"]
     assert (run / "eval_val" / "metrics.json").exists() and not (run / "eval").exists()
