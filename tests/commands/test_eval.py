@@ -15,15 +15,28 @@ def ws(tmp_path_factory):
 
 def test_eval_prints_the_table_and_writes_the_report(ws, capsys):
     code, stdout, _ = run_cli(
-        ["eval", "--run", "fused", "--image-only-run", "image-only", "-w", str(ws.workspace.root), "-q"],
+        [
+            "eval",
+            "--run",
+            "fused",
+            "--image-only-run",
+            "image-only",
+            "--mask-only-run",
+            "mask-only",
+            "-w",
+            str(ws.workspace.root),
+            "-q",
+        ],
         capsys,
     )
     assert code == 0
-    assert "| trained (fused) |" in stdout and "| image only (image-only) |" in stdout
+    assert "| trained (fused) |" in stdout and "| image-only run (image-only) |" in stdout
+    assert "| mask-only run (mask-only) |" in stdout and "### fused vs image-only" in stdout
     assert "| pixels: image + mask |" in stdout and "older year -> newer year" in stdout
     metrics = json.loads((ws.run / "eval" / "metrics.json").read_text())
     assert metrics["n_queries"] == 12 and 0 <= metrics["map_at_5"] <= 1
-    assert set(metrics["directions"]["older_to_newer"]) >= {"model", "image_only", "untrained"}
+    assert set(metrics["directions"]["older_to_newer"]) >= {"model", "image_only", "mask_only", "untrained"}
+    assert metrics["labels"] == "both" and len(metrics["map_at_5_ci"]) == 2
 
 
 @pytest.mark.parametrize(
@@ -32,6 +45,7 @@ def test_eval_prints_the_table_and_writes_the_report(ws, capsys):
         (["--split", "val"], "split 'val' has no pairs (test: 12): choose another --split"),
         (["--split", "dev"], "unknown split 'dev'"),
         (["--run", "nope"], "no trained run 'nope'"),
+        (["--mask-only-run", "image-only"], "run 'image-only' was not trained with --mask-only"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(ws, capsys, args, message):
