@@ -96,21 +96,49 @@ def test_failure_map_legend_counts_each_band():
     assert labels == ["rank 1 (2)", "rank 2-5 (0)", "rank 6-10 (1)", "not in top 10 (1)"]
 
 
-def test_report_links_figures_and_lists_skipped_models():
+def test_report_links_figures_and_lists_models_with_recipes_and_skipped_ones():
     metrics = {
         "run": "r1",
         "split": "test",
         "n_pairs": 4,
+        "n_blocks": 2,
+        "labels": "newer",
+        "bootstrap": {"resamples": 1000},
         "years": {"older": 2000, "newer": 2015},
-        "models": {"model": "the trained run"},
+        "models": {
+            "model": {
+                "description": "the trained run",
+                "run": "r1",
+                "recipe": {"backbone": "resnet50", "epochs": 3},
+            },
+            "pixels_rgb": {"description": "raw pixels", "run": None, "recipe": None},
+        },
         "skipped": {"untrained": "no weights"},
     }
-    text = report.report_markdown(
-        metrics, "TABLE", {"model": "trained", "untrained": "untrained net"}, {"a.png": "curves"}
-    )
+    labels = {"model": "trained", "pixels_rgb": "pixels", "untrained": "untrained net"}
+    text = report.report_markdown(metrics, "TABLE", labels, {"a.png": "curves"})
     assert text.startswith("# geosiam evaluation: run r1")
-    assert "- **trained**: the trained run" in text and "- untrained net: no weights" in text
+    assert "- **trained**: the trained run; recipe: backbone resnet50, epochs 3" in text
+    assert "- **pixels**: raw pixels\n" in text and "- untrained net: no weights" in text
+    assert "Labels: **newer**" in text and "1000 bootstrap resamples of the split's 2 spatial blocks" in text
     assert "![curves](a.png)" in text and "TABLE" in text
+
+
+def test_tables_show_intervals_and_comparisons_in_words():
+    with_ci = figures(0.875) | {"map_at_5_ci": [0.8, 0.95]}
+    table = report.metrics_table({"newer_to_older": {"model": with_ci}}, {"model": "trained"})
+    assert "| trained | 0.875 [0.80, 0.95] | 0.500 |" in table
+    differences = {
+        "newer_to_older": {
+            "pixels_rgb": {"map_at_5": 0.3, "map_at_5_ci": [0.2, 0.4], "verdict": "above"},
+            "mask_only": {"map_at_5": -0.01, "map_at_5_ci": [-0.05, 0.03], "verdict": "indistinguishable"},
+            "image_only": {"map_at_5": 0.0, "map_at_5_ci": [None, None], "verdict": "unknown"},
+        }
+    }
+    lines = report.comparison_lines(differences, {"model": "trained", "pixels_rgb": "pixels: image"})
+    assert lines[0] == "- trained is **above** pixels: image: MAP@5 +0.300 (95% interval +0.200 to +0.400)"
+    assert "**indistinguishable from** mask_only" in lines[1]
+    assert "not comparable" in lines[2] and "no interval" in lines[2]
 
 
 def test_no_examples_for_no_queries():
