@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 BENCHMARKS = [
     "benchmarks.sample_difficulty",
     "benchmarks.data_prepare",
+    "benchmarks.tiling_dalles",  # first run: generates ~1 GB of real-size dalles (~20 min), cached
     "benchmarks.train_pipeline",
     "benchmarks.mining",
     "benchmarks.embedding",

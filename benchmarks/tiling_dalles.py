@@ -304,10 +304,8 @@ def _quality(path: Path, workspace: Path, tiles) -> tuple[float, float, np.ndarr
 
     with rasterio.open(path) as src:
         xmin, ymin, xmax, ymax = src.bounds
-        centre = tiles[
-            tiles.geometry.bounds.eval("minx").between(xmin + 2000, xmin + 2000)
-            & tiles.geometry.bounds.eval("miny").between(ymin + 2000, ymin + 2000)
-        ].iloc[0]
+        col, row = int(xmin // 1000) + 2, int(ymin // 1000) + 2  # the dalle's centre tile (1000 m grid)
+        centre = tiles[(tiles["col"] == col) & (tiles["row"] == row)].iloc[0]
         full = src.read(window=from_bounds(*centre.geometry.bounds, transform=src.transform))
     ideal = area_resize(full.astype(np.float32), (256, 256))
     with rasterio.open(workspace / centre.image) as tile:

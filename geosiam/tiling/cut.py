@@ -1,11 +1,12 @@
 """Cut every year's source rasters into RGB tiles on the workspace grid.
 
-Per chunk of tiles: each source raster overlapping it is read once, in a block-aligned window and
-at the decimation the tile resolution needs (GDAL then decodes a JPEG2000 resolution level or an
-overview instead of full resolution: many times faster, see peers.md), reprojected/resampled
-onto the chunk canvas, mosaicked across dalle borders (first raster wins where both are valid),
-then cut into tiles. Tiles below the valid-fraction threshold are dropped; the others are written
-as tiled, DEFLATE-compressed GeoTIFFs with an internal validity mask.
+Per chunk of tiles: each source raster overlapping it is read once, at the coarsest resolution
+level (JPEG2000) or overview the tile resolution and ``prepare.oversampling`` allow (decoding a
+level instead of full resolution is many times faster, see peers.md), brought onto the chunk
+canvas (resized where the grids are aligned, warped otherwise: see :mod:`resample`), mosaicked
+across dalle borders (first raster wins where both are valid), then cut into tiles. Tiles below
+the valid-fraction threshold are dropped; the others are written as tiled, ZSTD-compressed
+GeoTIFFs with an internal validity mask.
 """
 
 from __future__ import annotations
