@@ -164,37 +164,41 @@ def write_change_map(output: Path, table, grid) -> None:
 
 
 def change_map_figure(footprints, distances: np.ndarray, changed: np.ndarray | None, title: str):
-    """Places coloured by distance (darker: moved more); changed places outlined when known."""
+    """Places coloured by distance (darker: moved more); changed places, where known, outlined
+    inside their footprint (so that neighbouring changed places stay apart)."""
     from matplotlib.collections import PatchCollection
     from matplotlib.colors import LinearSegmentedColormap
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
     from matplotlib.patches import Polygon
+    from shapely.affinity import scale
+
+    def patches(geometry) -> list:
+        return [
+            Polygon(np.asarray(p.exterior.coords), closed=True)
+            for p in getattr(geometry, "geoms", [geometry])
+        ]
 
     xmin, ymin, xmax, ymax = footprints.total_bounds
     aspect = np.clip((ymax - ymin) / max(xmax - xmin, 1e-9), 0.25, 2.0)
     fig = Figure(figsize=(9, 2 + 6 * aspect), layout="constrained")
     ax = fig.subplots()
-    parts, values, outlined = [], [], []
-    for i, geometry in enumerate(footprints):
-        for part in getattr(geometry, "geoms", [geometry]):
-            parts.append(Polygon(np.asarray(part.exterior.coords), closed=True))
-            values.append(distances[i])
-            outlined.append(changed is not None and bool(changed[i]))
+    parts = [patches(g) for g in footprints]
     places = PatchCollection(
-        parts,
+        [p for ps in parts for p in ps],
         cmap=LinearSegmentedColormap.from_list("distance", DISTANCE_STYLE.ramp),
         edgecolor="#404040",
         linewidth=0.3,
     )
-    places.set_array(np.asarray(values))
+    places.set_array(np.repeat(np.asarray(distances, dtype=float), [len(ps) for ps in parts]))
     ax.add_collection(places)
     fig.colorbar(places, ax=ax, label="cosine distance between the two years")
-    if any(outlined):
-        marks = [p for p, o in zip(parts, outlined) if o]
-        ax.add_collection(PatchCollection(marks, facecolor="none", edgecolor=CHANGED_COLOUR, linewidth=1.5))
+    marked = [g for g, c in zip(footprints, changed if changed is not None else []) if c]
+    if marked:
+        inset = [p for g in marked for p in patches(scale(g, 0.8, 0.8))]
+        ax.add_collection(PatchCollection(inset, facecolor="none", edgecolor=CHANGED_COLOUR, linewidth=1.2))
         ax.legend(
-            handles=[Line2D([], [], color=CHANGED_COLOUR, lw=1.5, label=f"changed ({sum(outlined)})")],
+            handles=[Line2D([], [], color=CHANGED_COLOUR, lw=1.2, label=f"changed ({len(marked)})")],
             loc="upper left",
             bbox_to_anchor=(0, -0.05),
             fontsize="small",
