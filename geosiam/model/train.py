@@ -8,7 +8,8 @@ A run lives in ``runs/<run>/``::
     history.csv           one row per epoch: loss, learning rate, MAP@5 where mined, seconds
     mining.json           mining history and the best validation score
     hard_negatives.npy    the current hard negatives, (2, N, K)
-    logs/                 TensorBoard (TensorFlow backend)
+    curves.png            loss and train/validation MAP@5 by epoch, redrawn after each epoch
+    logs/                 TensorBoard (train/ and validation/, every backend: model/logs.py)
 
 Mining happens before the first epoch and after every ``mine_every`` epochs (and the last):
 embed every training tile of both years, exact kNN of each year against the other, hard
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import importlib.util
 import io
 import json
 import logging
@@ -40,6 +40,7 @@ from geosiam.errors import ModelError, SettingsError, TrainingError, WorkspaceEr
 from geosiam.mining.index import knn, knn_keras
 from geosiam.mining.miner import mine, retrieval_ranks
 from geosiam.model import accelerator
+from geosiam.model.curves import HISTORY, MINING_STATE
 from geosiam.model.data import (
     PairBatches,
     PairCache,
@@ -51,6 +52,7 @@ from geosiam.model.data import (
 )
 from geosiam.model.embedder import RUN_SETTINGS, Embedder, save_embedding
 from geosiam.model.labels import mask_file, masked_years, run_labels, workspace_labels
+from geosiam.model.logs import TrainingLogs
 from geosiam.model.losses import make_loss
 from geosiam.model.siamese import (
     IN_BATCH_LOSSES,
@@ -68,8 +70,6 @@ from geosiam.workspace import Workspace
 log = logging.getLogger(__name__)
 
 CHECKPOINTS = "checkpoints"
-HISTORY = "history.csv"
-MINING_STATE = "mining.json"
 HARD_NEGATIVES = "hard_negatives.npy"
 KEEP_CHECKPOINTS = 2
 RESUMABLE_CHANGES = {
@@ -151,14 +151,12 @@ def train_run(
         mask_dropout=train.mask_dropout,
     )
     keeper = RunKeeper(run_dir, train, num_classes, batches, caches, initial_epoch)
-    callbacks = [keras.callbacks.TerminateOnNaN(), keeper, TrainingProgress(keeper)]
-    if keras.backend.backend() == "tensorflow" and importlib.util.find_spec("tensorboard"):
-        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir / "logs")))
-    else:
-        log.warning(
-            "TensorBoard logs need the TensorFlow backend and the tensorboard package: "
-            "skipped (history.csv holds the same curves)"
-        )
+    callbacks = [
+        keras.callbacks.TerminateOnNaN(),
+        keeper,
+        TrainingLogs(run_dir, keeper),
+        TrainingProgress(keeper),
+    ]
     if initial_epoch < train.epochs:
         model.fit(batches, epochs=train.epochs, initial_epoch=initial_epoch, callbacks=callbacks, verbose=0)
     if keeper.nan_epoch:
@@ -453,9 +451,10 @@ class RunKeeper(keras.callbacks.Callback):
             "learning_rate": f"{float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)):g}",
         }
         if done % self.train.mine_every == 0 or done == self.train.epochs:
-            row |= self.mine(done) | {"mined": 1}
+            mined = self.mine(done)
+            row |= mined | {"mined": 1}
+            logs.update({k: v for k, v in mined.items() if k.endswith("map5")})  # measured epochs only
         self.history.append(row)
-        logs.update({k: v for k, v in self.latest.items() if k.endswith("map5")})
         self._write_history()
         self._write_state()
         self._write_checkpoint(done)

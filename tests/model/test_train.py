@@ -73,7 +73,7 @@ def test_a_run_folder_holds_settings_model_checkpoints_history_and_mining(traine
     assert all(math.isfinite(float(row["loss"])) and 0 <= float(row["val_map5"]) <= 1 for row in history)
     assert all(int(row["hard_anchors"]) >= 0 for row in history)
     assert [float(row["learning_rate"]) for row in history] == [1e-4, 5e-5]  # cosine over 2 epochs
-    assert (run / "logs").is_dir()  # TensorBoard on the TensorFlow backend
+    assert (run / "curves.png").read_bytes()[:4] == b"\x89PNG"
     assert np.load(run / "hard_negatives.npy").shape == (2, 6, 4)
     assert len(list((workspace.cache_dir / "train" / "train").iterdir())) == 1
 
@@ -210,3 +210,16 @@ def test_the_same_training_runs_on_jax(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "jax" in done.stdout and "model.keras" in done.stdout and "checkpoints" in done.stdout
+
+
+def test_tensorboard_holds_train_and_validation_map_under_one_tag(trained):
+    from tests.model.test_logs import scalars
+
+    _, run = trained
+    history = _history(run)  # 2 epochs, 3 once the resume test has run: each logged once
+    epochs = list(range(1, len(history) + 1))
+    train, validation = scalars(run / "logs" / "train"), scalars(run / "logs" / "validation")
+    assert [step for step, _ in train["epoch_map_at_5"]] == [0, *epochs]  # mined before and after each
+    assert [step for step, _ in validation["epoch_map_at_5"]] == [0, *epochs]
+    assert [step for step, _ in train["epoch_loss"]] == epochs
+    assert validation["epoch_map_at_5"][-1][1] == pytest.approx(float(history[-1]["val_map5"]), abs=1e-6)
