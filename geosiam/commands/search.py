@@ -16,7 +16,8 @@ QUERY_STYLE = Single(Symbol("#2b83ba", outline="#2b83ba", outline_mm=0.8, filled
 def search(
     query: Path = typer.Argument(
         ...,
-        help="The query: a tile of the workspace or any georeferenced RGB GeoTIFF.",
+        help="The query: a tile of the workspace, any georeferenced RGB GeoTIFF, or a photo "
+        "without georeference (JPEG, PNG, scan).",
     ),
     k: int = typer.Option(5, "-k", min=1, help="Number of places to return."),
     vectors: Path = typer.Option(
@@ -45,10 +46,22 @@ def search(
         "-o",
         help="Write the matches as a GeoPackage (layers 'matches' and 'query').",
     ),
+    gsd: float = typer.Option(
+        None,
+        "--gsd",
+        help="A photo's scale: the ground size of one of its pixels, in metres "
+        "(default: the photo's shorter side is one tile).",
+    ),
     workspace: Path = WORKSPACE,
 ) -> None:
-    """Find where a tile's place is in the other year: ranked footprints with scores."""
+    """Find where a tile's or a photo's place is in another year: ranked footprints with scores.
+
+    A photo without georeference is cut into tiles at its scale (--gsd), embedded image-only,
+    and its tiles' matches vote for footprints of the whole photo.
+    """
+    from geosiam.errors import SettingsError
     from geosiam.model.embedder import load_embedder
+    from geosiam.retrieval import photo
     from geosiam.retrieval import search as lookup
     from geosiam.retrieval.descriptors import read_descriptors, require_identity
     from geosiam.retrieval.runs import resolve_run, run_that_made
@@ -63,14 +76,30 @@ def search(
     embedder = load_embedder(run_dir)
     if descriptors is not None:
         require_identity(descriptors, embedder.identity, vectors)
-    query_set = lookup.query_tiles(query, embedder.input_px, not embedder.image_only, mask, year)
-    query_year = query_set.years[0]
+    is_photo = not photo.is_georeferenced(query)
+    if is_photo:
+        if mask is not None:
+            raise SettingsError(f"{query} is a photo, searched by image only: drop --mask")
+        pixels = photo.read_photo(query)
+        query_year = year or 0
+    else:
+        if gsd is not None:
+            raise SettingsError(f"{query} is georeferenced, its scale is known: drop --gsd")
+        query_set = lookup.query_tiles(query, embedder.input_px, not embedder.image_only, mask, year)
+        query_year = query_set.years[0]
     if descriptors is not None:
         years = sorted({int(y) for y in descriptors.table["year"]})
         target = lookup.target_year(query_year, in_year, years, str(vectors))
     else:
         target = lookup.target_year(query_year, in_year, ws.require_prepared().years, str(ws.root))
         descriptors = lookup.workspace_descriptors(ws, run_dir, embedder, target)
+    if is_photo:
+        candidates = photo.search_photo(embedder, pixels, descriptors, target, k, gsd, str(query))
+        typer.echo(photo.format_candidates(candidates))
+        if output is not None:
+            photo.write_candidates(output, candidates)
+            typer.echo(f"candidate footprints written to {output} (layer 'matches')")
+        return
     matches = lookup.best_matches(lookup.embed_query(embedder, query_set), descriptors, k, target)
     typer.echo(lookup.format_matches(matches))
     if output is not None:

@@ -121,3 +121,66 @@ def test_bad_queries_are_one_line_errors(ws, tmp_path, capsys, query, extra, mes
     shutil.copy(ws.workspace.tile_path(2015, QUERY), tmp_path / "mine.tif")
     code, _, stderr = run_cli(["search", str(tmp_path / query), *extra, "-w", str(ws.workspace.root)], capsys)
     assert code == 2 and message in stderr and stderr.count("\n") == 1
+
+
+def _photo(ws, path, tile_ids, year=2015):
+    """A JPEG without georeference cut from workspace tiles side by side."""
+    import numpy as np
+    from PIL import Image
+
+    from geosiam.tiling.read import read_tile
+
+    pixels = np.concatenate([read_tile(ws.workspace.tile_path(year, t)) for t in tile_ids], axis=1)
+    Image.fromarray(pixels).save(path, quality=90)
+    return path
+
+
+def test_a_photo_without_georeference_finds_its_place(ws, tmp_path, capsys):
+    tiles = ["x3724_y27440", "x3725_y27440"]
+    jpeg = _photo(ws, tmp_path / "print.jpg", tiles)
+    out = tmp_path / "candidates.gpkg"
+    gsd = 250 / 32  # metres per pixel of the tiles it was cut from
+    args = ["search", str(jpeg), "--gsd", str(gsd), "--run", "image-only", "--year", "2015", "-o", str(out)]
+    code, stdout, _ = run_cli([*args, "-w", str(ws.workspace.root), "-q"], capsys)
+    assert code == 0
+    lines = stdout.splitlines()
+    assert lines[0].split()[:4] == ["rank", "score", "votes", "year"] and len(lines) == 7
+    best = lines[1].split()
+    assert best[2:4] == ["2/2", "2000"] and best[-2:] == tiles  # both windows agree on the place
+    candidates = gpd.read_file(out, layer="matches")
+    left = gpd.read_file(ws.workspace.tiles_index).set_index(["tile_id", "year"]).geometry
+    assert candidates.geometry[0].equals(left[(tiles[0], 2000)].union(left[(tiles[1], 2000)]).envelope)
+    assert list(candidates["rank"]) == [1, 2, 3, 4, 5] and candidates.crs == "EPSG:2154"
+
+
+def test_a_photo_of_one_tile_needs_no_scale(ws, tmp_path, capsys):
+    png = _photo(ws, tmp_path / "scan.png", [QUERY])
+    code, stdout, _ = run_cli(
+        ["search", str(png), "--run", "image-only", "--in-year", "2000", "-w", str(ws.workspace.root), "-q"],
+        capsys,
+    )
+    assert code == 0 and stdout.splitlines()[1].split()[-1] == QUERY
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--gsd", "1", "--in-year", "2000"], "smaller than one tile of 250 m: check --gsd"),
+        (["--gsd", "0", "--in-year", "2000"], "--gsd must be a positive number"),
+        (["--mask", "MASK", "--in-year", "2000"], "is a photo, searched by image only: drop --mask"),
+        ([], "cannot tell which year to search"),
+    ],
+)
+def test_bad_photo_searches_are_one_line_errors(ws, tmp_path, capsys, extra, message):
+    png = _photo(ws, tmp_path / "scan.png", [QUERY])
+    extra = [str(ws.workspace.mask_path(2015, QUERY)) if a == "MASK" else a for a in extra]
+    code, _, stderr = run_cli(
+        ["search", str(png), "--run", "image-only", *extra, "-w", str(ws.workspace.root)], capsys
+    )
+    assert code == 2 and message in stderr and stderr.count("\n") == 1
+
+
+def test_a_tile_takes_no_gsd(ws, capsys):
+    query = str(ws.workspace.tile_path(2015, QUERY))
+    code, _, stderr = run_cli(["search", query, "--gsd", "2", "-w", str(ws.workspace.root)], capsys)
+    assert code == 2 and "is georeferenced, its scale is known: drop --gsd" in stderr
