@@ -98,6 +98,7 @@ def search(
         typer.echo(photo.format_candidates(candidates))
         if output is not None:
             photo.write_candidates(output, candidates)
+            write_search_styles(output, k, query=False)
             typer.echo(f"candidate footprints written to {output} (layer 'matches')")
         return
     matches = lookup.best_matches(lookup.embed_query(embedder, query_set), descriptors, k, target)
@@ -108,10 +109,12 @@ def search(
         typer.echo(f"matches written to {output} (layers 'matches' and 'query')")
 
 
-def write_search_styles(path: Path, k: int) -> None:
-    """QGIS styles for the search's GeoPackage: matches coloured by rank, the query outlined."""
+def write_search_styles(path: Path, k: int, query: bool = True) -> None:
+    """QGIS styles for the search's GeoPackage: matches coloured by rank, the query outlined
+    (a photo's output has no query layer)."""
     ranks = tuple(
         Category(r, ramp_colour(MATCH_RAMP, (r - 1) / max(k - 1, 1)), f"rank {r}") for r in range(1, k + 1)
     )
     write_style(path, "matches", Categorized("rank", ranks, opacity=0.6))
-    write_style(path, "query", QUERY_STYLE)
+    if query:
+        write_style(path, "query", QUERY_STYLE)

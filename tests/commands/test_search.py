@@ -151,6 +151,7 @@ def test_a_photo_without_georeference_finds_its_place(ws, tmp_path, capsys):
     left = gpd.read_file(ws.workspace.tiles_index).set_index(["tile_id", "year"]).geometry
     assert candidates.geometry[0].equals(left[(tiles[0], 2000)].union(left[(tiles[1], 2000)]).envelope)
     assert list(candidates["rank"]) == [1, 2, 3, 4, 5] and candidates.crs == "EPSG:2154"
+    assert stored_style(out, "matches")["attribute"] == "rank"  # coloured by rank in QGIS
 
 
 def test_a_photo_of_one_tile_needs_no_scale(ws, tmp_path, capsys):
