@@ -16,7 +16,8 @@ bootstrap over the split's spatial blocks, and each comparison with the run a pa
 budgets are not compared unawares.
 
 Outputs, in ``runs/<run>/eval/`` (``eval_<split>/`` for another split), all written atomically:
-metrics.json, report.md, recall_at_k.png, examples.png, failure_map.png, ranks.gpkg.
+metrics.json, report.md, report.html (self-contained, with a map), recall_at_k.png, examples.png,
+failure_map.png, ranks.gpkg.
 """
 
 from __future__ import annotations
@@ -33,9 +34,10 @@ from geosiam.errors import GeosiamError, SettingsError, WorkspaceError
 from geosiam.mining.index import knn
 from geosiam.model.labels import MODE_SIDES, mask_file, masked_years, retrieval_modes
 from geosiam.model.siamese import NO_LABELS
-from geosiam.retrieval import baselines, report
+from geosiam.retrieval import baselines, report, report_html
 from geosiam.retrieval.bootstrap import RESAMPLES
 from geosiam.retrieval.change_map import add_change_detection
+from geosiam.retrieval.changes import cosine_distances
 from geosiam.retrieval.metrics import match_ranks, recall_curve
 from geosiam.retrieval.runs import ablation_run
 from geosiam.retrieval.scores import difference, summary_with_intervals
@@ -254,8 +256,19 @@ def evaluate_run(
         workspace,
         change_figures,
     )
+    older, newer = arrays.at(main.input_px)
+    report_html.write_report_html(
+        out,
+        metrics,
+        names,
+        pairs,
+        results[primary][MAIN][REFERENCE],
+        (newer[0], newer[1], older[0]),
+        _class_names(workspace),
+        cosine_distances(*vectors[primary][MAIN]),
+    )
     print(table)
-    print(f"\nreport: {out / 'report.md'}")
+    print(f"\nreport: {out / 'report.md'} and {out / 'report.html'}")
     return metrics
 
 
@@ -300,6 +313,15 @@ def _figures(per_model: dict[str, dict], blocks: np.ndarray) -> dict:
             if name != MAIN
         }
     return {"directions": directions, "differences": differences}
+
+
+def _class_names(workspace: Workspace) -> dict[int, tuple[str, tuple[int, int, int]]]:
+    """Class id -> (name, colour) of the workspace's class table, background included."""
+    from geosiam.rasterize.classes import load_classes
+
+    return {0: ("background", (0, 0, 0))} | {
+        c.id: (c.name, c.colour) for c in load_classes(workspace.classes_path).classes
+    }
 
 
 def _labels(run_name: str, found: _Candidates) -> dict[str, str]:

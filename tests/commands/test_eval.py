@@ -37,6 +37,9 @@ def test_eval_prints_the_table_and_writes_the_report(ws, capsys):
     assert metrics["n_queries"] == 12 and 0 <= metrics["map_at_5"] <= 1
     assert set(metrics["directions"]["older_to_newer"]) >= {"model", "image_only", "mask_only", "untrained"}
     assert metrics["labels"] == "both" and len(metrics["map_at_5_ci"]) == 2
+    page = (ws.run / "eval" / "report.html").read_text(encoding="utf-8")  # beside report.md
+    assert "report.html" in stdout and "| trained (fused) |" not in page and "<td>" in page
+    assert page.count('"rank":') == 12 and "https:" not in page and 'class="ci"' in page
 
 
 @pytest.mark.parametrize(
