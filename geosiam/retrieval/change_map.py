@@ -139,7 +139,8 @@ def map_changes(workspace: Workspace, run_dir: Path, split: str | None, output: 
 
 
 def write_change_map(output: Path, table, grid) -> None:
-    """The layer (styled by distance) and, beside it, the GeoTIFF, each written atomically."""
+    """The layer (styled by distance) and, beside it, the GeoTIFF, written atomically: the
+    GeoTIFF is renamed into place only once the layer is."""
     import rasterio
 
     from geosiam.tiling.index import write_index
@@ -160,7 +161,7 @@ def write_change_map(output: Path, table, grid) -> None:
         with rasterio.open(tmp, "w", **profile) as dst:
             dst.write(array, 1)
             dst.set_band_description(1, "cosine distance between the two years' descriptors")
-    write_index(table, output, LAYER, DISTANCE_STYLE)
+        write_index(table, output, LAYER, DISTANCE_STYLE)
 
 
 def change_map_figure(footprints, distances: np.ndarray, changed: np.ndarray | None, title: str):

@@ -14,10 +14,16 @@ import rasterio
 from geosiam.config import load_settings, save_settings
 from geosiam.errors import SettingsError, WorkspaceError
 from geosiam.model.embedder import load_embedder
-from geosiam.retrieval.change_map import add_change_detection, check_output, default_output, map_changes
+from geosiam.retrieval.change_map import (
+    add_change_detection,
+    check_output,
+    default_output,
+    map_changes,
+    write_change_map,
+)
 from geosiam.retrieval.changes import NODATA, cosine_distances
 from geosiam.retrieval.evaluate import evaluate_run, split_pairs
-from geosiam.tiling.grid import parse_tile_id
+from geosiam.tiling.grid import Grid, parse_tile_id
 from geosiam.tiling.index import read_index, write_index
 from geosiam.tiling.read import read_many
 from tests.qgis_desktop import qgis_open, stored_style
@@ -202,3 +208,12 @@ def test_an_image_only_run_maps_changes_without_any_mask(tmp_path, tmp_path_fact
     run = _run_copy(ws, shared(tmp_path_factory).image_only_run, "image-only")
     table = map_changes(ws, run, None, tmp_path / "changes.gpkg")
     assert len(table) == 6 and (table["distance"] >= 0).all()
+
+
+def test_a_layer_that_cannot_be_written_leaves_no_raster_without_it(tmp_path, mapped):
+    table, _ = mapped
+    blocked = tmp_path / "changes.gpkg"
+    blocked.mkdir()  # a folder where the layer should go
+    with pytest.raises(OSError):
+        write_change_map(blocked, table, Grid("EPSG:2154", 0.0, 0.0, 250.0, 32))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["changes.gpkg"]
