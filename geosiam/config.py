@@ -78,6 +78,22 @@ class SourceSettings:
 
 
 @dataclass
+class DiskSettings:
+    """How much of the download cache ``prepare`` keeps (``--no-keep-downloads``, ``--max-disk``).
+
+    They change what stays on disk, never what is prepared, so they are not part of a
+    workspace's identity. ``max_gb`` 0 means no budget.
+    """
+
+    keep_downloads: bool = True  # False: a finished département's archives and dalles are deleted
+    max_gb: float = 0.0  # the cache (downloads, extracted dalles, stage records) stays under this
+
+    def __post_init__(self) -> None:
+        if not self.max_gb >= 0:
+            raise SettingsError(f"--max-disk must be a number of GB >= 0 (0: no budget), got {self.max_gb}")
+
+
+@dataclass
 class PrepareSettings:
     """How tiles and masks are made."""
 
@@ -195,6 +211,7 @@ class Settings:
     area: AreaSettings = field(default_factory=AreaSettings)
     sources: SourceSettings = field(default_factory=SourceSettings)
     prepare: PrepareSettings = field(default_factory=PrepareSettings)
+    disk: DiskSettings = field(default_factory=DiskSettings)
     split: SplitSettings = field(default_factory=SplitSettings)
     labels: LabelSettings = field(default_factory=LabelSettings)
     sample: SampleSettings = field(default_factory=SampleSettings)

@@ -126,11 +126,17 @@ def check_safe(members: list[Member], archive: Path) -> None:
             )
 
 
-def extract(parts: list[Path], target: Path, choose: Callable[[list[str]], Iterable[str]]) -> list[Path]:
+def extract(
+    parts: list[Path],
+    target: Path,
+    choose: Callable[[list[str]], Iterable[str]],
+    reserve: Callable[[int, str], None] | None = None,
+) -> list[Path]:
     """Extract the members ``choose`` picks (from all file names) into ``target``; their paths.
 
     Members already extracted by an earlier run (listed in the target's marker, on disk with
-    their size) are kept; only the missing ones are extracted.
+    their size) are kept; only the missing ones are extracted. ``reserve(bytes, what)`` is asked
+    for room first (a disk budget), beside the check of the disk's free space.
     """
     try:
         members = list_members(parts)
@@ -144,7 +150,10 @@ def extract(parts: list[Path], target: Path, choose: Callable[[list[str]], Itera
     missing = [m for m in chosen if not _in_place(target, m, done)]
     if missing:
         needed = sum(m.size for m in missing)
-        ensure_free_space(target, needed, f"extracting {len(missing)} files of {parts[0].name}")
+        what = f"extracting {len(missing)} files of {parts[0].name}"
+        if reserve is not None:
+            reserve(needed, what)
+        ensure_free_space(target, needed, what)
         _extract_members(parts, target, missing)
         done.update({m.name: m.size for m in missing})
         atomic.write_text(target / MARKER, json.dumps(done, indent=0, sort_keys=True))

@@ -8,16 +8,19 @@ its ``length``; ``download/{product}/{delivery}/{file}`` serves a file. Delivery
 ``PRODUCT_VERSION_BANDS-RES_FORMAT_CRS_ZONE_EDITION``; dalles inside are named
 ``DD-YYYY-XXXX-YYYY-LA93-0M50-E080.jp2`` with X the left and Y the **top** edge in km.
 
-:func:`fetch_sources` plans everything first (feeds only, so a missing year is reported before
-any large download), checks the disk, then downloads, verifies and extracts what the area needs.
+:class:`IgnSources` plans everything first (feeds only, so a missing year, or a ``--max-disk``
+that cannot be met, is reported before any large download), then downloads, verifies and
+extracts what the area needs département by département, and deletes a finished département's
+files when asked (``--no-keep-downloads``).
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import shutil
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 from itertools import pairwise
@@ -25,10 +28,11 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from geosiam.config import Settings
-from geosiam.errors import DownloadError, SourceError
+from geosiam.errors import DownloadError, SettingsError, SourceError
 from geosiam.progress import progress
 from geosiam.sources import archives, departements, wms
 from geosiam.sources.area import bounds_overlap
+from geosiam.sources.budget import GB, DiskBudget, folder_bytes, gigabytes
 from geosiam.sources.download import (
     HttpClient,
     RemoteFile,
@@ -395,42 +399,167 @@ class ZonePlan:
     capabilities: wms.Capabilities | None = None  # of the WMS, when the fallback is used
 
 
+class IgnSources:
+    """IGN's sources of an area, planned from the feeds at once, fetched département by département.
+
+    Entering plans every (year, département) from the feeds alone, so a missing year or a disk
+    budget that cannot be met is reported before any large download; :meth:`fetch` then
+    downloads, verifies and extracts one département's deliveries (within ``--max-disk``), and
+    :meth:`release` deletes them once the caller has made its tiles and masks.
+
+    The area is ``settings.area.depts`` (else the départements the WFS finds in ``area``),
+    clipped to ``area`` when given. Each year's nearest BD TOPO edition is named on its records
+    (``label_date``, ``label_version``), but downloaded only when the label rules
+    (:mod:`geosiam.sources.labels`) give that year labels. Of a 2.x Shapefile delivery, only
+    ``shapefile_layers`` (lower-case file stems; None: all) are extracted.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        workspace: Workspace,
+        area: Bounds | None,
+        shapefile_layers: set[str] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.workspace = workspace
+        self.area = area
+        self.shapefile_layers = shapefile_layers
+        self.ign_url = settings.sources.ign_url.rstrip("/")
+        self.client = HttpClient(settings.sources.http)
+        advice = (
+            ""
+            if not settings.disk.keep_downloads
+            else (", or add --no-keep-downloads to delete each finished département's archives")
+        )
+        self.budget = DiskBudget.of_gb(workspace.cache_dir, settings.disk.max_gb, advice)
+        self.zones: list[ZonePlan] = []
+        self.files: dict[str, list[DeliveryFile]] = {}
+        self.labelled: set[int] = set()
+
+    def __enter__(self) -> IgnSources:
+        try:
+            codes = area_departements(self.client, self.ign_url, self.settings.area.depts, self.area)
+            self.zones = plan_years(self.client, self.settings, codes, self.area)
+            self.labelled = _labelled_years(self.zones, self.settings)
+            self.files = {
+                name: delivery_files(self.client, self.ign_url, d)
+                for name, d in progress(self.deliveries().items(), desc="IGN feeds", unit="delivery")
+            }
+            check_budget(self.archive_sizes(), self.settings.disk.max_gb, self.settings.disk.keep_downloads)
+        except BaseException:
+            self.client.close()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.client.close()
+
+    @property
+    def codes(self) -> list[str]:
+        """The départements, in the order given (or found)."""
+        return list(dict.fromkeys(z.code for z in self.zones))
+
+    def deliveries(self, code: str | None = None) -> dict[str, Delivery]:
+        """The deliveries to download (of département ``code``, or all): BD ORTHO archives, and
+        the BD TOPO editions of the years that get labels."""
+        zones = [z for z in self.zones if code is None or z.code == code]
+        orthos = {z.ortho.name: z.ortho for z in zones if z.ortho}
+        return orthos | {z.topo.name: z.topo for z in zones if z.topo and z.year in self.labelled}
+
+    def archive_sizes(self) -> dict[str, dict[str, int]]:
+        """``{code: {archive part: announced bytes}}`` (parts without a length left out)."""
+        return {
+            code: {
+                f.name: f.length
+                for name, delivery in self.deliveries(code).items()
+                for f in archive_parts(delivery, self.files[name])
+                if f.length is not None
+            }
+            for code in self.codes
+        }
+
+    def candidates(self) -> list[YearSources]:
+        """One record per (year, département) naming its nearest BD TOPO edition, and nothing
+        else: what the label rules need, before anything is downloaded."""
+        return [YearSources(z.year, (), zone=z.code, **_label_fields(z.topo)) for z in self.zones]
+
+    def fetch(self, code: str) -> list[YearSources]:
+        """Each year's BD ORTHO dalles (or WMS-R blocks) and BD TOPO vectors of département ``code``."""
+        deliveries = self.deliveries(code)
+        downloads = self.workspace.cache_dir / "downloads"
+        parts = _download_all(self.client, deliveries, self.files, downloads, self.budget)
+        records = []
+        for zone in self.zones:
+            if zone.code == code:
+                record = _year_sources(
+                    self.client,
+                    self.settings,
+                    self.workspace,
+                    zone,
+                    parts,
+                    self.area,
+                    self.shapefile_layers,
+                    self.budget.reserve if self.budget else None,
+                )
+                if record is not None:
+                    records.append(record)
+        return records
+
+    def release(self, code: str) -> int:
+        """Delete the archives and extracted files of département ``code``; the bytes freed."""
+        cache = self.workspace.cache_dir
+        freed = 0
+        for name, delivery in self.deliveries(code).items():
+            for folder in (cache / "downloads" / delivery.resource / name, cache / "extracted" / name):
+                freed += folder_bytes(folder)
+                shutil.rmtree(folder, ignore_errors=True)
+        if freed:
+            log.info("département %s finished: %s of downloads deleted", code, format_bytes(freed))
+        return freed
+
+
 def fetch_sources(
     settings: Settings,
     workspace: Workspace,
     area_bounds_2154: Bounds | None,
     shapefile_layers: set[str] | None = None,
 ) -> list[YearSources]:
-    """Each year's BD ORTHO dalles (or WMS-R blocks) and BD TOPO vectors for the area, on disk.
+    """Each year's sources of every département of the area, all on disk (see :class:`IgnSources`)."""
+    with IgnSources(settings, workspace, area_bounds_2154, shapefile_layers) as sources:
+        return [record for code in sources.codes for record in sources.fetch(code)]
 
-    The area is ``settings.area.depts`` (else the départements the WFS finds in
-    ``area_bounds_2154``), clipped to ``area_bounds_2154`` when given. Each year's nearest BD
-    TOPO edition is named on its records (``label_date``, ``label_version``), but downloaded only
-    when the label rules (:mod:`geosiam.sources.labels`) give that year labels. Of a 2.x
-    Shapefile delivery, only ``shapefile_layers`` (lower-case file stems; None: all) are extracted.
-    """
-    src = settings.sources
-    ign_url = src.ign_url.rstrip("/")
-    downloads = workspace.cache_dir / "downloads"
-    with HttpClient(src.http) as client:
-        codes = area_departements(client, ign_url, settings.area.depts, area_bounds_2154)
-        plans = plan_years(client, settings, codes, area_bounds_2154)
-        labelled = _labelled_years(plans, settings)
-        topos = {p.topo.name: p.topo for p in plans if p.topo and p.year in labelled}
-        deliveries = {p.ortho.name: p.ortho for p in plans if p.ortho} | topos
-        files = {
-            name: delivery_files(client, ign_url, d)
-            for name, d in progress(deliveries.items(), desc="IGN feeds", unit="delivery")
-        }
-        parts = _download_all(client, ign_url, deliveries, files, downloads)
-        records = []
-        for plan in plans:
-            record = _year_sources(
-                client, settings, workspace, plan, parts, area_bounds_2154, shapefile_layers
-            )
-            if record is not None:
-                records.append(record)
-    return records
+
+def check_budget(sizes: dict[str, dict[str, int]], max_gb: float, keep_downloads: bool) -> None:
+    """A one-line error, before anything is downloaded, when ``--max-disk`` cannot be met: below
+    the largest archive part, below one département's archives (they are on disk together), or,
+    keeping every download, below them all."""
+    if not max_gb:
+        return
+    limit = max_gb * GB
+    parts = [(size, name) for per_code in sizes.values() for name, size in per_code.items()]
+    if not parts:
+        return
+    largest, name = max(parts)
+    if largest > limit:
+        raise SettingsError(
+            f"--max-disk {max_gb:g} is below the archive part {name} ({gigabytes(largest)}), which "
+            f"must be on disk whole: raise --max-disk to at least {gigabytes(largest)}"
+        )
+    heaviest, code = max((sum(per_code.values()), code) for code, per_code in sizes.items())
+    if heaviest > limit:
+        raise SettingsError(
+            f"--max-disk {max_gb:g} is below the archives of département {code} "
+            f"({gigabytes(heaviest)}), which are on disk together: raise --max-disk to at least "
+            f"{gigabytes(heaviest)}"
+        )
+    total = sum(size for size, _ in parts)
+    if keep_downloads and total > limit:
+        raise SettingsError(
+            f"--max-disk {max_gb:g} is below the {gigabytes(total)} of archives of all "
+            f"{len(sizes)} départements, which are kept: add --no-keep-downloads (each département's "
+            "are deleted once its tiles and masks are made) or raise --max-disk"
+        )
 
 
 def _labelled_years(plans: list[ZonePlan], settings: Settings) -> set[int]:
@@ -525,10 +654,10 @@ def describe_spans(spans: list[tuple[int, int]]) -> str:
 
 def _download_all(
     client: HttpClient,
-    ign_url: str,
     deliveries: dict[str, Delivery],
     files: dict[str, list[DeliveryFile]],
     downloads: Path,
+    budget: DiskBudget | None = None,
 ) -> dict[str, list[Path]]:
     """Every delivery's 7z parts downloaded and verified; ``{delivery name: part paths}``."""
     todo = {}
@@ -543,7 +672,10 @@ def _download_all(
     ]
     needed = sum((f.length or 0) - file_size(partial_path(path)) for path, f in pending)
     if pending:
-        ensure_free_space(downloads, max(needed, 0), f"{len(pending)} IGN archive files")
+        what = f"{len(pending)} IGN archive files"
+        if budget is not None:
+            budget.reserve(needed, f"downloading {what}")
+        ensure_free_space(downloads, max(needed, 0), what)
     total = sum(f.length or 0 for _, parts in todo.values() for f in parts)
     bar = progress(total=total or None, unit="B", unit_scale=True, unit_divisor=1024, desc="IGN downloads")
     try:
@@ -583,15 +715,19 @@ def _year_sources(
     parts: dict[str, list[Path]],
     area: Bounds | None,
     shapefile_layers: set[str] | None,
+    reserve: Callable[[int, str], None] | None = None,
 ) -> YearSources | None:
     extracted = workspace.cache_dir / "extracted"
     vectors = ()
     if plan.topo and plan.topo.name in parts:
-        vectors = _topo_vectors(plan.topo, parts[plan.topo.name], extracted, shapefile_layers)
+        vectors = _topo_vectors(plan.topo, parts[plan.topo.name], extracted, shapefile_layers, reserve)
     common = {"year": plan.year, "vectors": vectors, "zone": plan.code, **_label_fields(plan.topo)}
     if plan.ortho is not None:
         files = archives.extract(
-            parts[plan.ortho.name], extracted / plan.ortho.name, lambda names: pick_dalles(names, area)
+            parts[plan.ortho.name],
+            extracted / plan.ortho.name,
+            lambda names: pick_dalles(names, area),
+            reserve,
         )
         dalles = tuple(p for p in files if dalle_bounds(p.name))
         if not dalles:
@@ -630,17 +766,26 @@ def _year_sources(
 
 
 def _topo_vectors(
-    topo: Delivery, parts: list[Path], extracted: Path, layers: set[str] | None
+    topo: Delivery,
+    parts: list[Path],
+    extracted: Path,
+    layers: set[str] | None,
+    reserve: Callable[[int, str], None] | None = None,
 ) -> tuple[Path, ...]:
     """The vector files of a BD TOPO delivery: its GeoPackage, or a 2.x edition's Shapefiles
     (theme folders ``E_BATI/BATI_INDIFFERENCIE.SHP``..., each with its .DBF, .SHX, .PRJ) of
     ``layers`` (None: all)."""
     if topo.format == "GPKG":
         files = archives.extract(
-            parts, extracted / topo.name, lambda names: [n for n in names if n.lower().endswith(".gpkg")]
+            parts,
+            extracted / topo.name,
+            lambda names: [n for n in names if n.lower().endswith(".gpkg")],
+            reserve,
         )
     else:
-        files = archives.extract(parts, extracted / topo.name, lambda names: _shapefiles(names, layers))
+        files = archives.extract(
+            parts, extracted / topo.name, lambda names: _shapefiles(names, layers), reserve
+        )
         files = [f for f in files if f.suffix.lower() == ".shp"]
     if not files:
         raise SourceError(
