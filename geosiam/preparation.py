@@ -134,13 +134,8 @@ def prepare_workspace(
     table = load_classes(settings.prepare.classes)
     claim(workspace, settings, table.text, force)
     asked = {"mode": settings.labels.mode, "max_gap_years": settings.labels.max_gap_years}
-    identity = fingerprint(
-        {
-            "data": data_identity(settings, fingerprint(table.text)),
-            "split": to_dict(settings.split),
-            "labels": asked,
-        }
-    )
+    identity_data = data_identity(settings, fingerprint(table.text))
+    identity = fingerprint({"data": identity_data, "split": to_dict(settings.split), "labels": asked})
     state = _read_state(workspace)
     if state.get("prepared") == identity and workspace.pairs_index.exists():
         summary = state["summary"]
@@ -152,16 +147,15 @@ def prepare_workspace(
         return summary
 
     grid = grid_of(settings)
-    records = resolve_sources(settings, workspace, grid)
-    labels, records = choose_labels(settings, records)
-    save_settings(settings, workspace.settings_path)
-    from geosiam.stages import make_masks, make_tiles, pair_and_split
+    from geosiam.stages import pair_and_split
 
     runner = Runner(jobs, dask_scheduler)
-    tiles, bad = make_tiles(workspace, grid, records, settings, runner)
-    versions = {r.label_version for r in records}
-    tables = {v: load_classes(settings.prepare.classes, v) for v in versions}
-    tiles = make_masks(workspace, grid, records, tiles, tables, labels, runner)
+    if _from_ign(settings):
+        tiles, bad = _prepare_ign(workspace, grid, settings, runner, fingerprint([identity_data, asked]))
+        records = []
+    else:
+        records = resolve_sources(settings, workspace, grid)
+        tiles, bad = _prepare_all(workspace, grid, settings, runner, records)
     pairs = pair_and_split(workspace, grid, tiles, settings, records)
     summary = {
         "tiles": {str(y): int((tiles["year"] == y).sum()) for y in settings.years},
@@ -179,26 +173,55 @@ def prepare_workspace(
     return summary
 
 
+def _prepare_all(
+    workspace: Workspace, grid: Grid, settings: Settings, runner: Runner, records: list[YearSources]
+):
+    """Tiles and masks of the whole area at once (the sample, a user's files); (tiles, unreadable)."""
+    from geosiam.stages import make_masks, make_tiles
+
+    labels, records = choose_labels(settings, records)
+    save_settings(settings, workspace.settings_path)
+    tiles, bad = make_tiles(workspace, grid, records, settings, runner)
+    tables = {v: load_classes(settings.prepare.classes, v) for v in {r.label_version for r in records}}
+    return make_masks(workspace, grid, records, tiles, tables, labels, runner), bad
+
+
+def _prepare_ign(workspace: Workspace, grid: Grid, settings: Settings, runner: Runner, identity: str):
+    """Tiles and masks of IGN départements, one département at a time (:mod:`geosiam.streaming`)."""
+    from geosiam.sources.ign import IgnSources
+    from geosiam.streaming import prepare_departements
+
+    read = load_classes(settings.prepare.classes, "2").layers  # what a 2.x delivery must hold
+    area = area_bounds(settings.area.bbox, settings.area.aoi, grid.crs)
+    with IgnSources(settings, workspace, area, None if "*" in read else read) as sources:
+        labels, _ = choose_labels(settings, sources.candidates())
+        save_settings(settings, workspace.settings_path)
+        tiles, bad = prepare_departements(workspace, grid, settings, sources, labels, runner, identity)
+    if tiles is None:
+        raise SourceError(
+            "no tile was made in any département: check the area and the years"
+            + (f" ({'; '.join(bad)})" if bad else "")
+        )
+    for year in settings.years:
+        if not (tiles["year"] == year).any():
+            raise SourceError(f"no sources found for {year}: check the area and the years")
+    return tiles, bad
+
+
+def _from_ign(settings: Settings) -> bool:
+    return not (settings.area.sample or settings.sources.ortho)
+
+
 def resolve_sources(settings: Settings, workspace: Workspace, grid: Grid) -> list[YearSources]:
-    """The files of each year, from the sample, the user's paths or IGN's services."""
+    """The files of each year, from the sample or the user's paths (IGN: :func:`_prepare_ign`)."""
     if settings.area.sample:
         from geosiam.sources import sample
 
         records = sample.generate(workspace.cache_dir / "sample", settings.years, settings.sample)
-    elif settings.sources.ortho:
+    else:
         from geosiam.sources.local import local_sources
 
         records = local_sources(settings.years, settings.sources.ortho, settings.sources.topo)
-    else:
-        from geosiam.sources import ign
-
-        read = load_classes(settings.prepare.classes, "2").layers  # what a 2.x delivery must hold
-        records = ign.fetch_sources(
-            settings,
-            workspace,
-            area_bounds(settings.area.bbox, settings.area.aoi, grid.crs),
-            shapefile_layers=None if "*" in read else read,
-        )
     years = by_year(records)
     for year in settings.years:
         if not years.get(year):

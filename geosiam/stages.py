@@ -32,9 +32,20 @@ log = logging.getLogger(__name__)
 
 
 def make_tiles(
-    workspace: Workspace, grid: Grid, records: list[YearSources], settings: Settings, runner: chunks.Runner
+    workspace: Workspace,
+    grid: Grid,
+    records: list[YearSources],
+    settings: Settings,
+    runner: chunks.Runner,
+    made: frozenset[tuple[int, int]] = frozenset(),
+    part: str = "",
 ):
-    """Cut both years on the grid; returns (tiles GeoDataFrame, unreadable raster messages)."""
+    """Cut both years on the grid; returns (tiles GeoDataFrame, unreadable raster messages).
+
+    Streaming an area by parts (départements), cells ``made`` by an earlier part are left out
+    (the frame is None when none is left) and the chunk markers go under ``part``, so that two
+    parts sharing a chunk keep their own.
+    """
     import geopandas as gpd
     import shapely
 
@@ -69,6 +80,9 @@ def make_tiles(
             "the area is empty: no grid tile lies inside both years' imagery and the area; "
             "check --bbox/--aoi against the rasters' extent"
         )
+    cells = [cell for cell in cells if cell not in made]
+    if not cells:
+        return None, bad
     jobs = []
     stage_dir = workspace.cache_dir / "stages" / "tiles"
     for year in settings.years:
@@ -94,7 +108,7 @@ def make_tiles(
                     settings.prepare.min_valid_fraction,
                     settings.prepare.oversampling,
                     workspace.root,
-                    stage_dir / str(year) / f"{chunk.key}.json",
+                    stage_dir / str(year) / part / f"{chunk.key}.json",
                     inputs,
                 )
             )
@@ -118,6 +132,7 @@ def make_masks(
     tables: Mapping[str, ClassTable],
     labels: LabelPlan,
     runner: chunks.Runner,
+    part: str = "",
 ):
     """Burn each labelled year's vectors on its tiles; returns ``tiles`` with ``mask``,
     ``label_source`` and ``label_gap_years``.
@@ -164,7 +179,7 @@ def make_masks(
                     year,
                     shapes.within(chunk.bounds(grid)),
                     workspace.root,
-                    stage_dir / str(year) / f"{chunk.key}.json",
+                    stage_dir / str(year) / part / f"{chunk.key}.json",
                     inputs,
                     palette,
                 )

@@ -71,6 +71,19 @@ def prepare(
         envvar="GEOSIAM_IGN_URL",
         help="Root of IGN's services (default https://data.geopf.fr).",
     ),
+    keep_downloads: bool = typer.Option(
+        None,
+        "--keep-downloads/--no-keep-downloads",
+        help="Keep IGN archives and extracted dalles (default), or delete each département's once "
+        "its tiles and masks are made.",
+    ),
+    max_disk: float = typer.Option(
+        None,
+        "--max-disk",
+        metavar="GB",
+        help="Keep the cache (downloads, extracted dalles) under this many GB; refuse a download "
+        "that would pass it (default: no budget).",
+    ),
     jobs: int = typer.Option(0, "--jobs", "-j", help="Worker processes (0 = all cores)."),
     dask_scheduler: str = typer.Option(
         None,
@@ -107,6 +120,8 @@ def prepare(
         "sources.resolution": resolution,
         "sources.topo_edition": parse_year_map(topo_edition, "--topo-edition") or None,
         "sources.ign_url": ign_url,
+        "disk.keep_downloads": keep_downloads,
+        "disk.max_gb": max_disk,
         "labels.mode": labels,
         "labels.max_gap_years": max_label_gap,
         "prepare.classes": str(classes) if classes else None,
