@@ -567,3 +567,24 @@ def populate_dept54(server: FakeGeoplateforme, tmp: Path, volumes: int = 3) -> d
     }
     server.departements = {"54": DEPT54, "57": DEPT57}
     return {"ortho": chosen, "topo": topo, "topo2": topo2}
+
+
+DEPT67 = (920000.0, 6845000.0, 930000.0, 6850000.0)
+THREE_DEPTS = {"54": DEPT54, "57": DEPT57, "67": DEPT67}  # side by side, each two dalles wide
+
+
+def populate_departements(
+    server: FakeGeoplateforme, tmp: Path, depts: dict = THREE_DEPTS, years=(2015, 2019), volumes: int = 2
+) -> dict[str, list[FakeDelivery]]:
+    """Several départements side by side, each as IGN publishes it: a BD ORTHO RVB 0M50 delivery
+    per year (two 5 km dalles, ``volumes`` volumes) and a BD TOPO v3 GeoPackage of 2019-03-15
+    (labels for 2019 only, the 2015 image being 3.7 years away). Returns each one's deliveries."""
+    made = {}
+    for code, bounds in depts.items():
+        x0, y0 = int(bounds[0] // 1000), int(bounds[3] // 1000)
+        dalles = [(x0, y0), (x0 + 5, y0)]
+        made[code] = [
+            server.add(ortho_delivery(tmp, code, year, dalles, volumes=volumes)) for year in years
+        ] + [server.add(topo_delivery(tmp, code, "2019-03-15", topo_layers(bounds), version="3-0"))]
+    server.departements = dict(depts)
+    return made
