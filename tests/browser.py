@@ -42,6 +42,7 @@ class Browser:
         from websockets.sync.client import connect
 
         self.profile.mkdir(parents=True, exist_ok=True)
+        (self.profile / "DevToolsActivePort").unlink(missing_ok=True)  # a previous browser's port
         self.process = subprocess.Popen(
             [
                 self.binary,
@@ -61,15 +62,20 @@ class Browser:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        port = self._port()
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as answer:
-            page = next(t for t in json.load(answer) if t["type"] == "page")
         self._closing = contextlib.ExitStack()
-        self.socket = self._closing.enter_context(
-            connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=10)
-        )
-        for domain in ("Page", "Runtime", "Log", "Network"):
-            self.send(f"{domain}.enable")
+        self._closing.callback(self._stop)
+        try:
+            port = self._port()
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as answer:
+                page = next(t for t in json.load(answer) if t["type"] == "page")
+            self.socket = self._closing.enter_context(
+                connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=10)
+            )
+            for domain in ("Page", "Runtime", "Log", "Network"):
+                self.send(f"{domain}.enable")
+        except BaseException:
+            self._closing.close()  # never leave the browser running
+            raise
         return self
 
     def _port(self, timeout: float = 30) -> int:
@@ -85,11 +91,14 @@ class Browser:
 
     def __exit__(self, *exc) -> None:
         self._closing.close()
+
+    def _stop(self) -> None:
         self.process.terminate()
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.process.kill()
+            self.process.wait(timeout=10)
 
     def send(self, method: str, **params) -> dict:
         """Call a protocol method and return its result; events meanwhile are recorded."""

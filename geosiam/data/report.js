@@ -115,8 +115,8 @@
     places.forEach(function (p) { xs.push(p.b[0], p.b[2]); ys.push(-p.b[1], -p.b[3]); });
     var x0 = Math.min.apply(null, xs), x1 = Math.max.apply(null, xs);
     var y0 = Math.min.apply(null, ys), y1 = Math.max.apply(null, ys);
-    var pad = 0.03 * Math.max(x1 - x0, y1 - y0, 1);
-    setView({ x: x0 - pad, y: y0 - pad, w: x1 - x0 + 2 * pad, h: y1 - y0 + 2 * pad });
+    var pad = 0.03 * Math.max(x1 - x0, y1 - y0, 1), top = 0.1 * (y1 - y0); // room for the controls
+    setView({ x: x0 - pad, y: y0 - pad - top, w: x1 - x0 + 2 * pad, h: y1 - y0 + 2 * pad + top });
   }
 
   function worldPoint(clientX, clientY) {

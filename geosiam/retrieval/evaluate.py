@@ -256,7 +256,7 @@ def evaluate_run(
         workspace,
         change_figures,
     )
-    older, newer = arrays.at(main.input_px)
+    older, newer = arrays.at(report_html.THUMB_PX)  # the page's thumbnails, read at their own size
     report_html.write_report_html(
         out,
         metrics,
