@@ -37,30 +37,47 @@ def embed(
         "--year",
         help="Year of the tiles, when neither tiles.gpkg nor a folder name says it.",
     ),
+    no_masks: bool = typer.Option(
+        False,
+        "--no-masks",
+        help="Embed from the images alone, even where masks exist (a fused run's image-only input).",
+    ),
     batch_size: int = typer.Option(64, "--batch-size", min=1, help="Images per model call."),
     workspace: Path = WORKSPACE,
 ) -> None:
     """Embed tiles (from prepare, or any georeferenced RGB GeoTIFFs) with a trained run's model.
 
     Row i of the array is row i of the table (tile path, id, year, footprint, model identity).
-    An interrupted run resumes when the same command is run again; a complete one is kept.
+    A fused run embeds a tile without labels (a year without them, or one its labels leave out:
+    those masks are never read) from its image alone. An interrupted run resumes when the same
+    command is run again; a complete one is kept.
     """
+    from geosiam.errors import SettingsError
     from geosiam.model.embedder import load_embedder
+    from geosiam.model.labels import unlabelled_years
     from geosiam.retrieval.descriptors import check_vectors_path, table_path
     from geosiam.retrieval.embedding import embed_tiles
-    from geosiam.retrieval.runs import resolve_run
+    from geosiam.retrieval.runs import resolve_run, run_settings
     from geosiam.retrieval.tilesets import find_tiles
     from geosiam.workspace import Workspace
 
     output = check_vectors_path(output)
     run_dir = resolve_run(Workspace(workspace), run)
     embedder = load_embedder(run_dir)
-    found = find_tiles(tiles, embedder.input_px, not embedder.image_only, masks, year)
+    if no_masks and embedder.mask_only:
+        raise SettingsError(
+            f"run {run_dir.name} is mask-only: it cannot embed without masks; drop --no-masks"
+        )
+    skipped = unlabelled_years(run_settings(run_dir))
+    found = find_tiles(tiles, embedder.input_px, embedder.uses_masks and not no_masks, masks, year, skipped)
     descriptors, stats = embed_tiles(embedder, found, output, batch_size=batch_size)
     if not stats.embedded:
         typer.echo(f"{output} already holds these {len(found)} tiles embedded by run {run_dir.name}")
         return
     resumed = f", resumed after {stats.resumed_from}" if stats.resumed_from else ""
+    if embedder.uses_masks:
+        alone = len(found) if found.masks is None else sum(m is None for m in found.masks)
+        resumed += f"; {alone} tile(s) without labels, from their images alone" if alone else ""
     typer.echo(
         f"{len(found)} tiles -> {output} ({descriptors.vectors.shape[1]}-d) and "
         f"{table_path(output).name}; run {run_dir.name}; {stats.images_per_s:.1f} img/s "

@@ -61,10 +61,11 @@ def search(
     """
     from geosiam.errors import SettingsError
     from geosiam.model.embedder import load_embedder
+    from geosiam.model.labels import unlabelled_years
     from geosiam.retrieval import photo
     from geosiam.retrieval import search as lookup
     from geosiam.retrieval.descriptors import read_descriptors, require_identity
-    from geosiam.retrieval.runs import resolve_run, run_that_made
+    from geosiam.retrieval.runs import resolve_run, run_settings, run_that_made
     from geosiam.workspace import Workspace
 
     ws = Workspace(workspace)
@@ -76,6 +77,7 @@ def search(
     embedder = load_embedder(run_dir)
     if descriptors is not None:
         require_identity(descriptors, embedder.identity, vectors)
+    skipped = unlabelled_years(run_settings(run_dir))
     is_photo = not photo.is_georeferenced(query)
     if is_photo:
         if mask is not None:
@@ -85,14 +87,16 @@ def search(
     else:
         if gsd is not None:
             raise SettingsError(f"{query} is georeferenced, its scale is known: drop --gsd")
-        query_set = lookup.query_tiles(query, embedder.input_px, not embedder.image_only, mask, year)
+        query_set = lookup.query_tiles(
+            query, embedder.input_px, embedder.uses_masks, mask, year, not embedder.mask_only, skipped
+        )
         query_year = query_set.years[0]
     if descriptors is not None:
         years = sorted({int(y) for y in descriptors.table["year"]})
         target = lookup.target_year(query_year, in_year, years, str(vectors))
     else:
         target = lookup.target_year(query_year, in_year, ws.require_prepared().years, str(ws.root))
-        descriptors = lookup.workspace_descriptors(ws, run_dir, embedder, target)
+        descriptors = lookup.workspace_descriptors(ws, run_dir, embedder, target, target not in skipped)
     if is_photo:
         candidates = photo.search_photo(embedder, pixels, descriptors, target, k, gsd, str(query))
         typer.echo(photo.format_candidates(candidates))

@@ -38,7 +38,7 @@ import numpy as np
 
 from geosiam.config import fingerprint
 from geosiam.errors import ModelError, TrainingError
-from geosiam.model.siamese import NO_LABELS
+from geosiam.model.labels import NO_LABELS
 from geosiam.progress import progress
 
 SLOT_LABELS = (1.0, 0.0, 1.0, 0.0)  # positive, random negative, positive, hard negative

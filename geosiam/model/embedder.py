@@ -24,7 +24,8 @@ from geosiam.config import TrainSettings, fingerprint, load_settings, to_dict
 from geosiam.errors import ModelError
 from geosiam.mining.index import l2_normalise
 from geosiam.model.data import ArrayBatches, check_class_ids
-from geosiam.model.siamese import NO_LABELS, build_embedding_model
+from geosiam.model.labels import NO_LABELS
+from geosiam.model.siamese import build_embedding_model
 
 MODEL_FILE = "model.keras"
 MODEL_META = "model.json"

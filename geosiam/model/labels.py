@@ -8,7 +8,6 @@ fewer labels than its workspace has, never more, and records the mode it trained
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 from geosiam.config import Settings, TrainSettings
@@ -16,6 +15,7 @@ from geosiam.errors import SettingsError
 from geosiam.workspace import Workspace
 
 RUN_LABELS = ("both", "newer", "none")  # most labels first
+NO_LABELS = 255  # the mask id of "no labels" (a year without a map): not a class, not background
 
 # how retrieval is measured: which of (older, newer) carry their mask
 MODE_SIDES = {
@@ -53,6 +53,12 @@ def run_labels(train: TrainSettings, available: str) -> str:
     return mode
 
 
+def unlabelled_years(settings: Settings) -> set[int]:
+    """The workspace years whose masks a run never reads (its settings: years and labels)."""
+    older, newer = masked_years(settings.train.labels)
+    return {y for y, used in zip(sorted(settings.years), (older, newer)) if not used}
+
+
 def masked_years(mode: str) -> tuple[bool, bool]:
     """Whether (older, newer) masks are read under label mode ``mode``."""
     return {"both": (True, True), "newer": (False, True), "none": (False, False)}[mode or "both"]
@@ -68,8 +74,11 @@ def retrieval_modes(mode: str, train: TrainSettings) -> list[str]:
     return [m for m, sides in MODE_SIDES.items() if (sides[0] <= older) and (sides[1] <= newer)]
 
 
+def has_mask(stored) -> bool:
+    """Whether an index's mask cell names a file (a tile without labels has "" or null)."""
+    return isinstance(stored, str) and stored != ""
+
+
 def mask_file(workspace: Workspace, stored) -> Path | None:
-    """The mask path an index stores for a tile; None for a tile without labels (empty or null)."""
-    if stored is None or (isinstance(stored, float) and math.isnan(stored)) or str(stored) == "":
-        return None
-    return workspace.absolute(str(stored))
+    """The mask path an index stores for a tile; None for a tile without labels."""
+    return workspace.absolute(stored) if has_mask(stored) else None

@@ -44,9 +44,9 @@ from keras import layers, ops
 
 from geosiam.config import TrainSettings
 from geosiam.errors import ModelError, SettingsError
+from geosiam.model.labels import NO_LABELS
 
 PACKAGE = "geosiam"
-NO_LABELS = 255  # the mask id of "no labels" (a year without a map): not a class, not background
 MASK_ENCODINGS = ("onehot", "gray", "rgb")
 SIMILARITY_LOSSES = ("bce", "focal")  # losses on a same-place probability
 IN_BATCH_LOSSES = ("infonce",)  # losses on the descriptors of K distinct places; others on a distance

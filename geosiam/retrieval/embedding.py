@@ -22,6 +22,7 @@ import numpy as np
 from geosiam import atomic
 from geosiam.config import fingerprint
 from geosiam.errors import WorkspaceError
+from geosiam.model.labels import NO_LABELS
 from geosiam.progress import progress
 from geosiam.retrieval.descriptors import (
     Descriptors,
@@ -58,11 +59,13 @@ class EmbedStats:
 
 
 def read_chunk(tiles: TileSet, start: int, stop: int, size: int) -> tuple[np.ndarray, np.ndarray | None]:
-    """Tiles ``start:stop`` as (n, size, size, 3) images and (n, size, size) masks (or None)."""
+    """Tiles ``start:stop`` as (n, size, size, 3) images and (n, size, size) masks (or None);
+    a tile without a mask gets :data:`~geosiam.model.labels.NO_LABELS` throughout."""
     images = np.stack([read_tile(p, size) for p in tiles.images[start:stop]])
     if tiles.masks is None:
         return images, None
-    return images, np.stack([read_mask(p, size) for p in tiles.masks[start:stop]])
+    absent = np.full((size, size), NO_LABELS, np.uint8)
+    return images, np.stack([read_mask(p, size) if p else absent for p in tiles.masks[start:stop]])
 
 
 def embed_tiles(
@@ -119,7 +122,7 @@ def _finished(out: Path, tiles: TileSet, identity: str) -> Descriptors | None:
         found = read_descriptors(out)
     except WorkspaceError:  # damaged or foreign: embedded again and replaced
         return None
-    masks = [str(p) for p in tiles.masks] if tiles.masks else [""] * len(tiles)
+    masks = list(tiles.table(identity)["mask"])
     same = (
         found.identity == identity
         and list(found.table["image"]) == [str(p) for p in tiles.images]

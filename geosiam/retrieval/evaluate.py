@@ -32,8 +32,7 @@ from geosiam import atomic
 from geosiam.config import TrainSettings
 from geosiam.errors import GeosiamError, SettingsError, WorkspaceError
 from geosiam.mining.index import knn
-from geosiam.model.labels import MODE_SIDES, mask_file, masked_years, retrieval_modes
-from geosiam.model.siamese import NO_LABELS
+from geosiam.model.labels import MODE_SIDES, NO_LABELS, mask_file, masked_years, retrieval_modes
 from geosiam.retrieval import baselines, report, report_html
 from geosiam.retrieval.bootstrap import RESAMPLES
 from geosiam.retrieval.change_map import add_change_detection

@@ -30,29 +30,44 @@ from geosiam.workspace import Workspace
 MATCH_COLUMNS = ["rank", "score", "tile_id", "year", "image"]
 
 
-def query_tiles(image: Path, input_px: int, need_mask: bool, mask: Path | None, year: int | None) -> TileSet:
-    """The query as a one-tile TileSet (checked like any tile); its mask when the model needs one."""
+def query_tiles(
+    image: Path,
+    input_px: int,
+    need_mask: bool,
+    mask: Path | None,
+    year: int | None,
+    optional_mask: bool = False,
+    unlabelled_years: frozenset[int] | set[int] = frozenset(),
+) -> TileSet:
+    """The query as a one-tile TileSet (checked like any tile); its mask when the model uses one.
+
+    With ``optional_mask`` (a fused model), a query without a mask, or of a year whose masks the
+    run leaves out, is embedded from its image alone; otherwise a missing mask is an error.
+    """
     image = Path(image)
     if not image.is_file():
         raise SettingsError(f"query {image} does not exist: give the path of a GeoTIFF tile")
+    year = year if year is not None else year_from_path(image)
     masks = None
     if need_mask:
-        mask = Path(mask) if mask else workspace_mask_path(image)
-        if mask is None or not mask.exists():
+        mask = Path(mask) if mask else None if year in unlabelled_years else workspace_mask_path(image)
+        if mask is not None and mask.exists():
+            masks = [mask]
+        elif optional_mask:
+            masks = [None]
+        else:
             raise SettingsError(
                 f"the query {image} has no mask{f' (looked for {mask})' if mask else ''}: give "
-                "--mask FILE, or search with a run trained with image_only = true"
+                "--mask FILE, or search with a fused or image-only run"
             )
-        masks = [mask]
     footprints, crs = inspect_tiles([image], masks, input_px)
-    year = year if year is not None else year_from_path(image)
     return TileSet([image], masks, [image.stem], [year], footprints, crs)
 
 
 def embed_query(embedder, query: TileSet) -> np.ndarray:
     """The query's descriptor, (D,) float32."""
     images, masks = read_chunk(query, 0, 1, embedder.input_px)
-    return embedder.embed(images, None if embedder.image_only else masks, batch_size=1)[0]
+    return embedder.embed(images, masks, batch_size=1)[0]
 
 
 def best_matches(vector: np.ndarray, descriptors: Descriptors, k: int, year: int | None = None):

@@ -5,7 +5,10 @@ as it is square and at least as large as the model's input (larger ones are aver
 smaller one cannot be enlarged without inventing detail). A tile's mask is found at the
 workspace's matching path (``tiles/<year>/<id>.tif`` -> ``masks/<year>/<id>.tif``) or in the
 folder given by ``--masks``; its year comes from ``tiles.gpkg``, from a parent folder named
-like a year, or from ``--year`` (0 when unknown).
+like a year, or from ``--year`` (0 when unknown). A tile may have no mask: a year without
+labels (an empty ``mask`` in tiles.gpkg) or a year whose masks the run does not use
+(``unlabelled_years``); such masks are never opened, and a fused network embeds the tile from
+its image alone.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 
 from geosiam.config import FIRST_YEAR, LAST_YEAR
 from geosiam.errors import SourceError
+from geosiam.model.labels import has_mask
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 SQUARE_TOLERANCE = 0.01  # relative difference of width and height still taken as square
@@ -24,10 +28,11 @@ SQUARE_TOLERANCE = 0.01  # relative difference of width and height still taken a
 
 @dataclass(frozen=True)
 class TileSet:
-    """Tiles to embed, in order; ``masks`` is None for image-only models."""
+    """Tiles to embed, in order; ``masks`` is None when none is read, an entry None for a tile
+    without labels."""
 
     images: list[Path]
-    masks: list[Path] | None
+    masks: list[Path | None] | None
     tile_ids: list[str]
     years: list[int]
     footprints: list  # shapely polygons in ``crs``
@@ -43,7 +48,7 @@ class TileSet:
         return gpd.GeoDataFrame(
             {
                 "image": [str(p) for p in self.images],
-                "mask": [str(p) for p in self.masks] if self.masks else [""] * len(self),
+                "mask": [str(p) if p else "" for p in self.masks] if self.masks else [""] * len(self),
                 "tile_id": self.tile_ids,
                 "year": self.years,
                 "model": [identity] * len(self),
@@ -59,18 +64,22 @@ def find_tiles(
     need_masks: bool,
     masks_dir: Path | None = None,
     year: int | None = None,
+    unlabelled_years: frozenset[int] | set[int] = frozenset(),
 ) -> TileSet:
-    """Resolve ``spec`` (folder, glob, single GeoTIFF or tiles.gpkg) into a checked TileSet."""
+    """Resolve ``spec`` (folder, glob, single GeoTIFF or tiles.gpkg) into a checked TileSet;
+    masks are looked for (``need_masks``) except for tiles of ``unlabelled_years``."""
     spec_path = Path(spec)
     if spec_path.suffix == ".gpkg":
-        tiles = _from_index(spec_path, need_masks, masks_dir, year)
+        tiles = _from_index(spec_path, need_masks, masks_dir, year, unlabelled_years)
         inspect_tiles(tiles.images[:1], tiles.masks[:1] if tiles.masks else None, input_px)
         return tiles
     images, root = _list_images(str(spec))
-    masks = [_mask_for(p, root, masks_dir) for p in images] if need_masks else None
-    if masks is not None:
-        _require_masks(images, masks)
     years = [year if year is not None else year_from_path(p) for p in images]
+    masks = None
+    if need_masks:
+        labelled = [y not in unlabelled_years for y in years]
+        masks = [_mask_for(p, root, masks_dir) if keep else None for p, keep in zip(images, labelled)]
+        _require_masks(images, masks, labelled)
     footprints, crs = inspect_tiles(images, masks, input_px)
     return TileSet(images, masks, [p.stem for p in images], years, footprints, crs)
 
@@ -109,7 +118,7 @@ def inspect_tiles(images: Sequence[Path], masks: Sequence[Path] | None, input_px
             with rasterio.open(image) as src:
                 _check_image(image, src, input_px)
                 shape, bounds, src_crs = src.shape, src.bounds, src.crs
-            if masks is not None:
+            if masks is not None and masks[i] is not None:
                 with rasterio.open(masks[i]) as msk:
                     if msk.shape != shape:
                         raise SourceError(
@@ -185,19 +194,23 @@ def _mask_for(image: Path, root: Path | None, masks_dir: Path | None) -> Path | 
     return next((c for c in candidates if c.exists()), candidates[-1])
 
 
-def _require_masks(images: Sequence[Path], masks: Sequence[Path | None]) -> None:
-    missing = [(i, m) for i, m in zip(images, masks) if m is None or not m.exists()]
+def _require_masks(images: Sequence[Path], masks: Sequence[Path | None], labelled: Sequence[bool]) -> None:
+    """Every labelled tile has its mask file."""
+    missing = [(i, m) for i, m, keep in zip(images, masks, labelled) if keep and not (m and m.exists())]
     if missing:
         image, mask = missing[0]
         looked = f", looked for {mask}" if mask else ""
         raise SourceError(
             f"{len(missing)} tile(s) have no mask (first: {image}{looked}): give --masks DIR, "
-            "or use a run trained with image_only = true"
+            "or --no-masks to embed them from their images alone"
         )
 
 
-def _from_index(path: Path, need_masks: bool, masks_dir: Path | None, year: int | None) -> TileSet:
-    """Tiles listed in a workspace's tiles.gpkg (footprints and years from the index)."""
+def _from_index(
+    path: Path, need_masks: bool, masks_dir: Path | None, year: int | None, unlabelled_years
+) -> TileSet:
+    """Tiles listed in a workspace's tiles.gpkg (footprints and years from the index); a tile
+    with an empty mask (a year without labels) has none."""
     from geosiam.tiling.index import read_index
 
     if not path.exists():
@@ -214,19 +227,20 @@ def _from_index(path: Path, need_masks: bool, masks_dir: Path | None, year: int 
             raise SourceError(f"{path} has no tile of year {year}: pick one of its years")
     root = path.parent
     images = [root / p for p in rows["image"]]
-    if not need_masks:
-        masks = None
-    elif masks_dir is not None:
-        masks = [_mask_for(p, None, masks_dir) for p in images]
-    else:
-        masks = [root / p for p in rows["mask"]]
-    if masks is not None:
-        _require_masks(images, masks)
+    years = [int(y) for y in rows["year"]]
+    masks = None
+    if need_masks:
+        labelled = [has_mask(m) and y not in unlabelled_years for m, y in zip(rows["mask"], years)]
+        masks = [
+            (_mask_for(p, None, masks_dir) if masks_dir else root / m) if keep else None
+            for p, m, keep in zip(images, rows["mask"], labelled)
+        ]
+        _require_masks(images, masks, labelled)
     return TileSet(
         images,
         masks,
         list(rows["tile_id"]),
-        [int(y) for y in rows["year"]],
+        years,
         list(rows.geometry),
         rows.crs.to_string(),
     )

@@ -1,5 +1,7 @@
 """geosiam embed as a user runs it: workspace tiles, own imagery, and one-line errors."""
 
+import shutil
+
 import numpy as np
 import pytest
 from rasterio.transform import from_origin
@@ -7,7 +9,7 @@ from rasterio.transform import from_origin
 from geosiam.model.embedder import load_embedder
 from geosiam.retrieval.descriptors import read_descriptors
 from tests.cli import run_cli
-from tests.retrieval.factory import shared, write_geotiff
+from tests.retrieval.factory import make_run, make_workspace, shared, write_geotiff
 
 
 @pytest.fixture(scope="module")
@@ -55,12 +57,38 @@ def test_embed_own_larger_imagery_with_an_image_only_run(ws, tmp_path, capsys):
     assert found.identity == load_embedder(ws.image_only_run).identity
 
 
+def test_a_newer_labels_run_embeds_the_older_year_without_reading_its_masks(tmp_path, capsys):
+    workspace = make_workspace(tmp_path / "ws", places=4, changed=0)
+    make_run(workspace, "newer", labels="newer")
+    shutil.rmtree(workspace.masks_dir / "2000")
+    out = tmp_path / "v.npy"
+    args = ["embed", str(workspace.tiles_index), "-o", str(out), "-w", str(workspace.root), "-q"]
+    code, stdout, stderr = run_cli(args, capsys)
+    assert code == 0, stderr
+    assert "4 tile(s) without labels, from their images alone" in stdout
+    found = read_descriptors(out)
+    assert list(found.table["mask"] == "") == list(found.table["year"] == 2000)
+    code, stdout, _ = run_cli([*args[:3], str(tmp_path / "alone.npy"), *args[4:], "--no-masks"], capsys)
+    assert code == 0 and "8 tile(s) without labels" in stdout
+    code, _, stderr = run_cli(
+        [
+            "search",
+            str(workspace.tile_path(2000, read_descriptors(out).table["tile_id"][0])),
+            "-w",
+            str(workspace.root),
+        ],
+        capsys,
+    )
+    assert code == 0, stderr  # the older year's query and the newer year's tiles, no masks/2000 needed
+
+
 @pytest.mark.parametrize(
     ("tiles", "extra", "message"),
     [
         ("empty", [], "no GeoTIFF (.tif) found in"),
         ("empty", ["--run", "nope"], "no trained run 'nope'"),
         ("empty", ["-o", "v.csv"], "use -o vectors.npy"),
+        ("empty", ["--run", "mask-only", "--no-masks"], "it cannot embed without masks"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(ws, tmp_path, capsys, tiles, extra, message):

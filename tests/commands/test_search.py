@@ -112,7 +112,7 @@ def test_descriptors_no_run_made_are_refused(ws, tmp_path, capsys):
 @pytest.mark.parametrize(
     ("query", "extra", "message"),
     [
-        ("mine.tif", [], "has no mask: give --mask FILE"),
+        ("mine.tif", ["--run", "mask-only"], "has no mask: give --mask FILE"),
         ("mine.tif", ["--run", "image-only"], "cannot tell which year to search"),
         ("none.tif", [], "does not exist"),
     ],

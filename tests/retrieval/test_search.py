@@ -60,6 +60,20 @@ def test_query_needs_a_mask_unless_image_only(tmp_path):
     assert query.masks is None and query.years == [2021] and query.footprints[0].bounds == (0, 0, 320, 320)
     mask = write_geotiff(tmp_path / "m.tif", np.zeros((32, 32), np.uint8), from_origin(0, 320, 10, 10))
     assert search.query_tiles(image, 32, need_mask=True, mask=mask, year=None).masks == [mask]
+    alone = search.query_tiles(image, 32, need_mask=True, mask=None, year=None, optional_mask=True)
+    assert alone.masks == [None]  # a fused model embeds it from its image alone
+    (tmp_path / "masks" / "2000").mkdir(parents=True)
+    in_workspace = write_geotiff(
+        tmp_path / "tiles" / "2000" / "q.tif", np.zeros((32, 32, 3), np.uint8), from_origin(0, 320, 10, 10)
+    )
+    write_geotiff(
+        tmp_path / "masks" / "2000" / "q.tif", np.zeros((32, 32), np.uint8), from_origin(0, 320, 10, 10)
+    )
+    assert search.query_tiles(in_workspace, 32, True, None, None).masks == [
+        tmp_path / "masks" / "2000" / "q.tif"
+    ]
+    unlabelled = search.query_tiles(in_workspace, 32, True, None, None, True, unlabelled_years={2000})
+    assert unlabelled.masks == [None] and unlabelled.years == [2000]  # its year's masks are not read
     with pytest.raises(SettingsError, match="does not exist"):
         search.query_tiles(tmp_path / "none.tif", 32, need_mask=False, mask=None, year=None)
     with pytest.raises(SourceError, match="smaller than the model's input of 64 px"):

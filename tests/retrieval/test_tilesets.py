@@ -1,5 +1,7 @@
 """Finding tiles to embed: folders, globs, tiles.gpkg, masks, years, and bad input."""
 
+import shutil
+
 import numpy as np
 import pytest
 import shapely
@@ -39,6 +41,27 @@ def test_tiles_gpkg_gives_ids_years_and_footprints(workspace):
     assert tiles.images[0].exists() and tiles.masks[0].exists()
     table = tiles.table("model-x")
     assert list(table["model"].unique()) == ["model-x"] and len(table) == 3
+
+
+def test_tiles_without_labels_have_no_mask_and_unused_masks_are_never_looked_for(tmp_path):
+    import geopandas as gpd
+
+    from geosiam.tiling.index import read_index, write_index
+
+    ws = make_workspace(tmp_path / "ws", places=3, px=32)
+    shutil.rmtree(ws.masks_dir / "2000")
+    with pytest.raises(SourceError, match="3 tile\\(s\\) have no mask.*--no-masks"):
+        find_tiles(ws.tiles_index, 32, need_masks=True)
+    tiles = find_tiles(ws.tiles_index, 32, need_masks=True, unlabelled_years={2000})
+    assert [m is None for m in tiles.masks] == [y == 2000 for y in tiles.years]
+    assert list(tiles.table("m")["mask"] == "") == [y == 2000 for y in tiles.years]
+    folder = find_tiles(ws.tiles_dir, 32, need_masks=True, unlabelled_years={2000})
+    assert sum(m is None for m in folder.masks) == 3
+    rows = read_index(ws.tiles_index, "tiles")
+    rows.loc[rows["year"] == 2000, "mask"] = ""  # a workspace prepared with labels 'newer'
+    write_index(gpd.GeoDataFrame(rows, crs=rows.crs), ws.tiles_index, "tiles")
+    tiles = find_tiles(ws.tiles_index, 32, need_masks=True)
+    assert [m is None for m in tiles.masks] == [y == 2000 for y in tiles.years]
 
 
 def test_larger_tiles_are_accepted_smaller_ones_refused(workspace):
