@@ -9,19 +9,25 @@ interrupted run resumes with the next département and downloads nothing twice. 
 are made afterwards over all départements (:func:`geosiam.stages.pair_and_split`).
 
 A grid cell belongs to the first département (in the order given) whose imagery of both years
-covers it; a later one leaves it out.
+covers it; a later one leaves it out. A cell across a border that no département covers alone is
+cut and burnt with the next one, from the dalles (and vectors) of both where the earlier one's
+files are still on disk (the default; with ``--no-keep-downloads`` they are gone, and such a cell
+is kept only when one département's dalles cover it).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from dataclasses import asdict, replace
+from pathlib import Path
 
 from geosiam import atomic
 from geosiam.config import Settings
 from geosiam.rasterize.classes import load_classes
-from geosiam.sources.ign import IgnSources
+from geosiam.sources.ign import IgnSources, dalle_bounds
 from geosiam.sources.labels import LabelPlan, apply_plan
+from geosiam.sources.sourceset import YearSources
 from geosiam.tiling.chunks import Runner
 from geosiam.tiling.grid import Grid
 from geosiam.workspace import Workspace
@@ -50,12 +56,14 @@ def prepare_departements(
     for code in sources.codes:
         frame = _finished(workspace, grid, code, identity)
         if frame is None:
-            frame, unreadable = _prepare_one(workspace, grid, settings, sources, labels, runner, code)
+            frame, records, unreadable = _prepare_one(
+                workspace, grid, settings, sources, labels, runner, code, identity
+            )
             bad += unreadable
             if unreadable:  # tried again on the next run: neither recorded nor released
                 frames.append(frame)
                 continue
-            _record(workspace, code, identity, frame)
+            _record(workspace, code, identity, frame, records)
         else:
             print(f"Département {code}: already prepared ({len(frame)} tiles).")
         if not settings.disk.keep_downloads:
@@ -77,45 +85,84 @@ def _prepare_one(
     labels: LabelPlan,
     runner: Runner,
     code: str,
+    identity: str,
 ):
-    """Fetch, tile and burn département ``code``; (its tiles, unreadable raster messages)."""
+    """Fetch, tile and burn département ``code``; (its tiles, its sources, unreadable raster messages)."""
     from geosiam.stages import make_masks, make_tiles
 
     print(f"Département {code}: fetching its sources.")
     records = apply_plan(sources.fetch(code), labels)
     if not records:
         log.warning("département %s has no imagery in the area; skipped", code)
-        return None, []
-    made = frozenset(_cells_made(workspace, grid, sources.codes[: sources.codes.index(code)]))
-    tiles, bad = make_tiles(workspace, grid, records, settings, runner, made, part=code)
+        return None, [], []
+    earlier = [_read_record(workspace, c, identity) for c in sources.codes[: sources.codes.index(code)]]
+    earlier = [record for record in earlier if record]
+    made = frozenset((r["col"], r["row"]) for record in earlier for r in record["tiles"])
+    both = records + _bordering(records, [YearSources(**s) for record in earlier for s in record["sources"]])
+    tiles, bad = make_tiles(workspace, grid, both, settings, runner, made, part=code)
     if tiles is None:
-        return None, bad
-    tables = {v: load_classes(settings.prepare.classes, v) for v in {r.label_version for r in records}}
-    tiles = make_masks(workspace, grid, records, tiles, tables, labels, runner, part=code)
+        return None, records, bad
+    tables = {v: load_classes(settings.prepare.classes, v) for v in {r.label_version for r in both}}
+    tiles = make_masks(workspace, grid, both, tiles, tables, labels, runner, part=code)
     print(f"Département {code}: {len(tiles)} tiles and their masks made.")
-    return tiles, bad
+    return tiles, records, bad
 
 
-def _cells_made(workspace: Workspace, grid: Grid, codes: list[str]) -> set[tuple[int, int]]:
-    """The grid cells of the départements ``codes`` (recorded as finished)."""
-    cells = set()
-    for code in codes:
-        path = _record_path(workspace, code)
-        if path.exists():
-            cells |= {(r["col"], r["row"]) for r in json.loads(path.read_text())["tiles"]}
-    return cells
+def _bordering(records: list[YearSources], others: list[YearSources]) -> list[YearSources]:
+    """Of the ``others`` (earlier départements' sources whose files are all still on disk), those
+    with their dalles that touch a dalle of ``records`` (the same year), for the cells across the
+    border; none where dalles are not named by IGN's convention (WMS-R blocks, a user's files)."""
+    squares: dict[int, set[tuple[float, float]]] = {}
+    for record in records:
+        squares.setdefault(record.year, set()).update(
+            (b[0], b[1]) for b in map(dalle_bounds, (p.name for p in record.rasters)) if b
+        )
+    bordering = []
+    for record in others:
+        if not all(Path(p).exists() for p in (*record.rasters, *record.vectors)):
+            continue
+        mine = squares.get(record.year, set())
+        touching = tuple(Path(p) for p in record.rasters if _touches(dalle_bounds(Path(p).name), mine))
+        if touching:
+            bordering.append(replace(record, rasters=touching, vectors=tuple(map(Path, record.vectors))))
+    return bordering
+
+
+def _touches(bounds, squares: set[tuple[float, float]]) -> bool:
+    """Whether a dalle of ``bounds`` (None: not a dalle) is, or is next to, one of ``squares``
+    (their lower-left corners)."""
+    if bounds is None:
+        return False
+    width, height = bounds[2] - bounds[0], bounds[3] - bounds[1]
+    around = ((bounds[0] + dx * width, bounds[1] + dy * height) for dx in (-1, 0, 1) for dy in (-1, 0, 1))
+    return any(corner in squares for corner in around)
 
 
 def _record_path(workspace: Workspace, code: str):
     return workspace.cache_dir / "stages" / "departements" / f"{code}.json"
 
 
-def _record(workspace: Workspace, code: str, identity: str, tiles) -> None:
-    """Record that département ``code`` is finished: its tiles' rows (no geometry: the grid's)."""
+def _record(workspace: Workspace, code: str, identity: str, tiles, sources: list[YearSources]) -> None:
+    """Record that département ``code`` is finished: its tiles' rows (no geometry: the grid's)
+    and its sources (their files, for the cells across its borders)."""
     rows = [] if tiles is None else tiles.drop(columns="geometry").to_dict("records")
     classes = [] if tiles is None else tiles.attrs.get("classes_seen", [])
-    record = {"identity": identity, "tiles": rows, "classes_seen": [int(c) for c in classes]}
-    atomic.write_text(_record_path(workspace, code), json.dumps(record))
+    record = {
+        "identity": identity,
+        "tiles": rows,
+        "classes_seen": [int(c) for c in classes],
+        "sources": [asdict(s) for s in sources],
+    }
+    atomic.write_text(_record_path(workspace, code), json.dumps(record, default=str))
+
+
+def _read_record(workspace: Workspace, code: str, identity: str) -> dict | None:
+    """The record of a département finished with ``identity``, else None."""
+    try:
+        record = json.loads(_record_path(workspace, code).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return record if record.get("identity") == identity else None
 
 
 def _finished(workspace: Workspace, grid: Grid, code: str, identity: str):
@@ -123,11 +170,8 @@ def _finished(workspace: Workspace, grid: Grid, code: str, identity: str):
     import geopandas as gpd
     import shapely
 
-    try:
-        record = json.loads(_record_path(workspace, code).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-    if record.get("identity") != identity:
+    record = _read_record(workspace, code, identity)
+    if record is None:
         return None
     rows = record["tiles"]
     frame = gpd.GeoDataFrame(

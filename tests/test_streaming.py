@@ -13,13 +13,15 @@ DEPTS = ("54", "57", "67")
 TILES_PER_DEPT = 50  # 10 km x 5 km of 1 km tiles
 
 
-def prepare(server, workspace, *more) -> int:
-    """``prepare --dept 54 --dept 57 --dept 67 --years 2015 2019`` as a user runs it; the exit status."""
+def prepare(server, workspace, *more, settings="") -> int:
+    """``prepare --dept 54 --dept 57 --dept 67 --years 2015 2019`` as a user runs it; the exit status.
+    A new workspace starts with ``settings`` (TOML) in its geosiam.toml."""
     from geosiam.cli import main
 
     if not workspace.exists():
         workspace.mkdir()
-        (workspace / "geosiam.toml").write_text("[sources.http]\nrequest_interval_s = 0.0\nbackoff_s = 0.0\n")
+        http = "[sources.http]\nrequest_interval_s = 0.0\nbackoff_s = 0.0\n"
+        (workspace / "geosiam.toml").write_text(http + settings)
         more = ("--force", *more)
     depts = [arg for code in DEPTS for arg in ("--dept", code)]
     args = [*depts, "--years", "2015", "2019", "--ign-url", server.url, "--tile-px", "16", "-j", "1"]
@@ -118,6 +120,20 @@ def test_interrupted_after_the_first_departement_resumes_without_downloading_twi
             if delivery is second:
                 expected[f"{second.name}.7z.001"] = 2  # the refusal, then the download
             assert downloads_of(geoplateforme, delivery) == expected
+
+
+def test_cells_across_a_border_are_cut_from_both_departements_dalles(geoplateforme, tmp_path):
+    """A grid shifted by half a tile: the cells across the 54/57 and 57/67 borders are covered by
+    no département alone, and are made from both (the outer half-covered cells are dropped)."""
+    populate_departements(geoplateforme, tmp_path / "src")
+    workspace = tmp_path / "ws"
+    assert prepare(geoplateforme, workspace, settings="[grid]\norigin_x = 500.0\n") == 0
+    tiles = gpd.read_file(workspace / "tiles.gpkg", layer="tiles")
+    assert (tiles.groupby("year").size() == 29 * 5).all()  # 900.5 to 929.5 km, 5 rows
+    across = tiles[tiles["tile_id"].str.startswith(("x909_", "x919_"))]
+    assert len(across) == 2 * 2 * 5 and (across["valid_fraction"] == 1.0).all()
+    assert set(across["zone"]) == {"57", "67"}  # made with the later département
+    assert all((workspace / m).is_file() for m in across[across["year"] == 2019]["mask"])
 
 
 @pytest.mark.parametrize("value", ["-1", "nan"])
