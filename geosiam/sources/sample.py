@@ -30,7 +30,7 @@ from geosiam.sources.sourceset import YearSources
 
 SAMPLE_DEPT = "54"
 SAMPLE_ORIGIN = "sample"
-GENERATOR_VERSION = 3  # bump when the drawing changes, so that cached samples are redrawn
+GENERATOR_VERSION = 4  # bump when the drawing changes, so that cached samples are redrawn
 PANCHROMATIC_RESOLUTION_M = 5.0  # grey campaigns: coarser dalles, resampled to the grid by tiling
 
 _JP2_OPTIONS = {

@@ -43,8 +43,9 @@ class ChangeRates:
       built over up to 8 years, from 1952 on), single houses along the roads out of it
       (``single_houses_per_100m`` over the period), farm and industrial sheds; about 4 % of the
       old houses, 20 % of annexes and 20 % of farms are demolished over the period;
-    - forests: stands are clear-cut every 60-130 years (a rotation of high forest, 0.8-1.7 %/yr
-      of the forest area), young growth covers the ground 3 years on and closes 25 years on;
+    - forests: stands are clear-cut every ``rotation`` years (80-160: shorter for conifer
+      plantations, longer for oak and beech high forest; 0.6-1.25 %/yr of the forest area), young
+      growth covers the ground 3 years on and closes into forest 25 years on;
       2.5 % of parcels are planted with trees over the period (poplars near water);
     - farmland: remembrement, the consolidation of Lorraine's strip fields, came mostly between
       the 1950s and the 1990s (``merge_before``: 85 % of merged blocks by then); a quarter of
@@ -58,7 +59,8 @@ class ChangeRates:
     Each object's year is drawn over 1950-2100, so the rate is about constant in time.
     """
 
-    single_houses_per_100m: float = 0.25
+    single_houses_per_100m: float = 0.6
+    rotation: tuple[float, float] = (80.0, 160.0)
     merge_before: int = 1995
     quarry: float = 0.7
     railway_closed: float = 0.5
@@ -851,11 +853,11 @@ class _Builder:
         species = np.where(score > 0.8, CONIFER, np.where(score > 0.3, MIXED, BROADLEAF))
         cut_years: list[tuple[float, ...]] = []
         for _ in geoms:
-            # clear-cut now and then; about one stand in eight every 15 years
+            # clear-cut every RATES.rotation years: about one stand in eight every 15 years
             cuts = []
-            year = FIRST_YEAR - rng.uniform(0, 110)
+            year = FIRST_YEAR - rng.uniform(0, RATES.rotation[1])
             while True:
-                year += rng.uniform(60, 130)
+                year += rng.uniform(*RATES.rotation)
                 if year > LAST_YEAR:
                     break
                 cuts.append(float(round(year)))
