@@ -22,7 +22,7 @@ import numpy as np
 from geosiam import atomic
 from geosiam.errors import SettingsError, WorkspaceError
 from geosiam.layer_styles import Graduated
-from geosiam.model.labels import MODE_SIDES, mask_file, retrieval_modes
+from geosiam.model.labels import has_mask, unlabelled_years
 from geosiam.retrieval import report
 from geosiam.retrieval.changes import (
     CHANGED_ABOVE,
@@ -66,21 +66,20 @@ def check_output(path: Path) -> Path:
     return path
 
 
-def masked_sides(train) -> tuple[bool, bool]:
-    """Whether (older, newer) tiles are embedded with their masks: as in eval's main setting, the
-    most informed one the run's labels allow (a year without labels: its images alone)."""
-    return MODE_SIDES[retrieval_modes(train.labels or "both", train)[0]]
+def masked_years_of(run) -> dict[int, bool]:
+    """Year -> whether a run (its settings) embeds that year's tiles with their masks: never for
+    an image-only run, nor for a year its labels leave out (embedded from its images alone)."""
+    skipped = unlabelled_years(run)
+    return {year: not run.train.image_only and year not in skipped for year in run.years}
 
 
-def require_both_years(workspace: Workspace, pairs, masked: tuple[bool, bool], run_dir: Path) -> None:
+def require_both_years(workspace: Workspace, pairs, masked: dict[int, bool], run_dir: Path) -> None:
     """A one-line error unless every place has a tile of each year in tiles.gpkg (whose tiles
     get descriptors), with its mask where the run uses that year's masks."""
     from geosiam.tiling.index import read_index
 
     tiles = read_index(workspace.tiles_index, "tiles")
-    for (year_column, id_column), with_mask in zip(
-        (("year_a", "tile_id_a"), ("year_b", "tile_id_b")), masked
-    ):
+    for year_column, id_column in (("year_a", "tile_id_a"), ("year_b", "tile_id_b")):
         year = int(pairs[year_column].iloc[0])
         of_year = tiles[tiles["year"] == year]
         listed = set(of_year["tile_id"])
@@ -96,7 +95,7 @@ def require_both_years(workspace: Workspace, pairs, masked: tuple[bool, bool], r
                 f"{missing[0]}, not in {workspace.tiles_index}): re-run 'geosiam prepare' so that "
                 "tiles.gpkg and pairs.gpkg agree"
             )
-        if with_mask and any(mask_file(workspace, m) is None for m in of_year["mask"]):
+        if masked.get(year, True) and not all(has_mask(m) for m in of_year["mask"]):
             raise WorkspaceError(
                 f"run {run_dir.name} embeds {year} with its masks, but this workspace has no labels "
                 f"for {year}: use a run trained with the workspace's labels (geosiam train --labels "
@@ -104,16 +103,17 @@ def require_both_years(workspace: Workspace, pairs, masked: tuple[bool, bool], r
             )
 
 
-def place_descriptors(workspace: Workspace, run_dir: Path, embedder, pairs) -> tuple[np.ndarray, np.ndarray]:
+def place_descriptors(
+    workspace: Workspace, run_dir: Path, embedder, pairs, masked: dict[int, bool]
+) -> tuple[np.ndarray, np.ndarray]:
     """(older, newer) descriptors of ``pairs``' places, row i = pair i, by the run's model
-    (see :func:`require_both_years`), each year with its masks where the run's labels use them."""
+    (see :func:`require_both_years`), each year with its masks where ``masked`` says so."""
     from geosiam.retrieval.search import workspace_descriptors
 
     found = []
-    sides = zip((("year_a", "tile_id_a"), ("year_b", "tile_id_b")), masked_sides(embedder.settings))
-    for (year_column, id_column), masked in sides:
+    for year_column, id_column in (("year_a", "tile_id_a"), ("year_b", "tile_id_b")):
         year = int(pairs[year_column].iloc[0])
-        descriptors = workspace_descriptors(workspace, run_dir, embedder, year, masked)
+        descriptors = workspace_descriptors(workspace, run_dir, embedder, year, masked.get(year, True))
         row_of = {tile_id: i for i, tile_id in enumerate(descriptors.table["tile_id"])}
         found.append(np.asarray(descriptors.vectors)[[row_of[t] for t in pairs[id_column]]])
     return found[0], found[1]
@@ -130,9 +130,10 @@ def map_changes(workspace: Workspace, run_dir: Path, split: str | None, output: 
     output = check_output(output)
     settings = workspace.require_prepared()
     pairs = split_pairs(workspace, split)
-    require_both_years(workspace, pairs, masked_sides(run_settings(run_dir).train), run_dir)
+    masked = masked_years_of(run_settings(run_dir))
+    require_both_years(workspace, pairs, masked, run_dir)
     embedder = load_embedder(run_dir)
-    older, newer = place_descriptors(workspace, run_dir, embedder, pairs)
+    older, newer = place_descriptors(workspace, run_dir, embedder, pairs, masked)
     table = place_table(pairs, cosine_distances(older, newer), true_match_ranks(older, newer))
     write_change_map(output, table, grid_of(settings))
     return table
