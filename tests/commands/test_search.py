@@ -135,12 +135,13 @@ def _photo(ws, path, tile_ids, year=2015):
     return path
 
 
-def test_a_photo_without_georeference_finds_its_place(ws, tmp_path, capsys):
+@pytest.mark.parametrize("run", ["image-only", "fused"])  # a fused network embeds it without mask
+def test_a_photo_without_georeference_finds_its_place(ws, tmp_path, capsys, run):
     tiles = ["x3724_y27440", "x3725_y27440"]
     jpeg = _photo(ws, tmp_path / "print.jpg", tiles)
     out = tmp_path / "candidates.gpkg"
     gsd = 250 / 32  # metres per pixel of the tiles it was cut from
-    args = ["search", str(jpeg), "--gsd", str(gsd), "--run", "image-only", "--year", "2015", "-o", str(out)]
+    args = ["search", str(jpeg), "--gsd", str(gsd), "--run", run, "--year", "2015", "-o", str(out)]
     code, stdout, _ = run_cli([*args, "-w", str(ws.workspace.root), "-q"], capsys)
     assert code == 0
     lines = stdout.splitlines()
