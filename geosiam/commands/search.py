@@ -82,6 +82,11 @@ def search(
     if is_photo:
         if mask is not None:
             raise SettingsError(f"{query} is a photo, searched by image only: drop --mask")
+        if embedder.mask_only:
+            raise SettingsError(
+                f"run '{run_dir.name}' sees masks only and a photo has none: search with a run that "
+                "sees images (--run)"
+            )
         pixels = photo.read_photo(query)
         query_year = year or 0
     else:

@@ -171,6 +171,7 @@ def test_a_photo_of_one_tile_needs_no_scale(ws, tmp_path, capsys):
         (["--gsd", "0", "--in-year", "2000"], "--gsd must be a positive number"),
         (["--mask", "MASK", "--in-year", "2000"], "is a photo, searched by image only: drop --mask"),
         ([], "cannot tell which year to search"),
+        (["--run", "mask-only"], "sees masks only and a photo has none"),
     ],
 )
 def test_bad_photo_searches_are_one_line_errors(ws, tmp_path, capsys, extra, message):
