@@ -203,6 +203,7 @@ def test_the_same_training_runs_on_jax(tmp_path):
                                              descriptor_dim=8, workers=1, anchors_per_batch=6)
         run = train_run(workspace, settings, "jax", resume=False)
         print(keras.backend.backend(), sorted(p.name for p in run.iterdir()))
+        print(*sorted(p.parent.name for p in (run / "logs").rglob("events.out.tfevents.*")))
     """)
     env = os.environ | {"KERAS_BACKEND": "jax"}
     done = subprocess.run(
@@ -210,6 +211,11 @@ def test_the_same_training_runs_on_jax(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "jax" in done.stdout and "model.keras" in done.stdout and "checkpoints" in done.stdout
+    assert "curves.png" in done.stdout and done.stdout.splitlines()[-1] == "train validation"
+    from tests.model.test_logs import scalars
+
+    run = workspace.run_dir("jax")
+    assert [s for s, _ in scalars(run / "logs" / "validation")["epoch_map_at_5"]] == [0, 1]
 
 
 def test_tensorboard_holds_train_and_validation_map_under_one_tag(trained):
