@@ -446,3 +446,21 @@ def test_misregistration_between_campaigns_varies_across_the_area(tiny):
     # 0.5 px); the fields, 4 px
     spread = np.median(np.hypot(*(sure - np.median(sure, axis=0)).T))
     assert spread >= 2, shifts
+
+
+def test_railways_and_watercourses_change_too_in_the_ground_truth_and_the_editions():
+    from geosiam.sources.sample_changes import world_changes
+    from geosiam.sources.sample_topo import edition, topo_layers
+    from geosiam.sources.sample_world import build_world
+
+    world = build_world((916000, 6826000, 920000, 6830000), 1)  # 4 x 4 km: a railway, a quarry
+    changes = world_changes(world)
+    assert {"railway_closed", "watercourse_channelised", "quarry_dug", "house_built"} <= {
+        c.kind for c in changes
+    }
+    years = [c.year for c in changes if c.kind in ("railway_closed", "watercourse_channelised")]
+    before = topo_layers(world, edition(1, min(years) - 5))
+    after = topo_layers(world, edition(1, max(years) + 5))
+    assert len(before["troncon_de_voie_ferree"]) and not len(after["troncon_de_voie_ferree"])
+    assert "Ecoulement canalisé" in set(after["troncon_hydrographique"]["nature"])
+    assert "Ecoulement canalisé" not in set(before["troncon_hydrographique"]["nature"])
