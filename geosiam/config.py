@@ -152,6 +152,17 @@ class SplitSettings:
     seed: int = 0
 
 
+# The fixed sets of values some settings take: the one list each, that the command line offers
+# as choices and the model checks (model/siamese.py holds each backbone's specification).
+AUTO = "auto"
+BACKBONE_NAMES = ("resnet50", "mobilenetv3small", "efficientnetv2b0")
+LOSSES = ("bce", "contrastive", "triplet", "focal", "infonce")
+MASK_ENCODINGS = ("onehot", "gray", "rgb")
+LR_SCHEDULES = ("constant", "cosine")
+RUN_LABELS = ("both", "newer", "none")  # the years' masks a run reads, most labels first
+SPLITS = ("train", "val", "test")
+
+
 @dataclass
 class TrainSettings:
     """The Siamese model and its training (``geosiam train``).

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import typer
 
-from geosiam.commands.options import WORKSPACE
+from geosiam.commands.options import JSON, WORKSPACE, messages_to_stderr, print_json
+from geosiam.config import SPLITS
 
 
 def evaluate(
-    split: str = typer.Option("test", "--split", help="Split to evaluate on: test, val or train."),
+    split: Literal[SPLITS] = typer.Option("test", "--split", help="Split to evaluate on."),
     run: str = typer.Option(
         None,
         "--run",
@@ -26,6 +28,7 @@ def evaluate(
         "--mask-only-run",
         help="Mask-only run to compare with; default: the newest one, if any.",
     ),
+    as_json: bool = JSON,
     workspace: Path = WORKSPACE,
 ) -> None:
     """Retrieve each place of the newer year among the older year's tiles (and back).
@@ -34,13 +37,21 @@ def evaluate(
     labels allow (fused, fused vs image-only, image-only), for the run, the untrained network,
     the image-only and mask-only runs and raw-pixel baselines, with paired comparisons; writes
     runs/<run>/eval/ (metrics.json, report.md, figures).
+    With --json, prints metrics.json on stdout instead of the table.
     """
     from geosiam.retrieval.evaluate import evaluate_run
     from geosiam.retrieval.runs import resolve_run
     from geosiam.workspace import Workspace
 
     ws = Workspace(workspace)
-    ws.require_prepared()
-    evaluate_run(
-        ws, resolve_run(ws, run), split=split, image_only_name=image_only_run, mask_only_name=mask_only_run
-    )
+    with messages_to_stderr(as_json):
+        ws.require_prepared()
+        metrics = evaluate_run(
+            ws,
+            resolve_run(ws, run),
+            split=split,
+            image_only_name=image_only_run,
+            mask_only_name=mask_only_run,
+        )
+    if as_json:
+        print_json(metrics)  # the content of metrics.json

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import math
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import typer
@@ -17,6 +22,40 @@ WORKSPACE = typer.Option(
     help="Workspace folder (settings, tiles, masks, runs).",
     show_default=True,
 )
+
+
+JSON = typer.Option(
+    False,
+    "--json",
+    help="Print the result as JSON on stdout (keys documented in README.md); messages go to stderr.",
+)
+
+
+@contextlib.contextmanager
+def messages_to_stderr(enabled: bool) -> Iterator[None]:
+    """While a ``--json`` command works, what it prints goes to stderr: stdout holds the JSON only."""
+    if not enabled:
+        yield
+        return
+    with contextlib.redirect_stdout(sys.stderr):
+        yield
+
+
+def print_json(data) -> None:
+    """``data`` as JSON on stdout: numpy numbers as numbers, NaN and infinities as null."""
+    sys.stdout.write(json.dumps(_plain(data), indent=2, allow_nan=False) + "\n")
+
+
+def _plain(value):
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str):  # numpy scalars
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def parse_year_map(values: list[str] | None, option: str) -> dict[str, str]:

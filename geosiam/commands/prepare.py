@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 import typer
 
 from geosiam.commands.options import WORKSPACE, parse_bands, parse_year_map
+from geosiam.config import LABEL_MODES
 
 
 def prepare(
@@ -54,11 +56,11 @@ def prepare(
     topo_edition: list[str] = typer.Option(
         None, "--topo-edition", help="YEAR=YYYY-MM-DD: the BD TOPO edition to use for a year."
     ),
-    labels: str = typer.Option(
+    labels: Literal[LABEL_MODES] = typer.Option(
         None,
         "--labels",
-        help="Which years get masks: auto (both when both have labels within the gap, newer when "
-        "only the newer has, else none), both, newer, none (default auto).",
+        help="Which years get masks (default auto: both when both have labels within the gap, newer "
+        "when only the newer has, else none).",
     ),
     max_label_gap: float = typer.Option(
         None,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from geosiam.commands.options import WORKSPACE
+from geosiam.commands.options import JSON, WORKSPACE, print_json
 from geosiam.layer_styles import Categorized, Category, Single, Symbol, ramp_colour, write_style
 
 MATCH_RAMP = ("#1a9641", "#ffffbf", "#d7191c")  # rank 1 green ... rank k red
@@ -52,6 +52,7 @@ def search(
         help="A photo's scale: the ground size of one of its pixels, in metres "
         "(default: the photo's shorter side is one tile).",
     ),
+    as_json: bool = JSON,
     workspace: Path = WORKSPACE,
 ) -> None:
     """Find where a tile's or a photo's place is in another year: ranked footprints with scores.
@@ -104,18 +105,49 @@ def search(
         descriptors = lookup.workspace_descriptors(ws, run_dir, embedder, target, target not in skipped)
     if is_photo:
         candidates = photo.search_photo(embedder, pixels, descriptors, target, k, gsd, str(query))
-        typer.echo(photo.format_candidates(candidates))
+        if as_json:
+            print_json(matches_json(candidates, {"image": str(query), "year": year}, target, output))
+        else:
+            typer.echo(photo.format_candidates(candidates))
         if output is not None:
             photo.write_candidates(output, candidates)
             write_search_styles(output, k, query=False)
-            typer.echo(f"candidate footprints written to {output} (layer 'matches')")
+            typer.echo(f"candidate footprints written to {output} (layer 'matches')", err=as_json)
         return
     matches = lookup.best_matches(lookup.embed_query(embedder, query_set), descriptors, k, target)
-    typer.echo(lookup.format_matches(matches))
+    if as_json:
+        print_json(matches_json(matches, tile_query(query_set), target, output))
+    else:
+        typer.echo(lookup.format_matches(matches))
     if output is not None:
         lookup.write_matches(output, matches, query_set)
         write_search_styles(output, k)
-        typer.echo(f"matches written to {output} (layers 'matches' and 'query')")
+        typer.echo(f"matches written to {output} (layers 'matches' and 'query')", err=as_json)
+
+
+def matches_json(matches, query: dict, in_year: int | None, output: Path | None) -> dict:
+    """``search --json``: the query, the year searched, and each match (a tile, or a candidate
+    footprint of a photo) with its columns and footprint bounds (xmin, ymin, xmax, ymax in ``crs``)."""
+    records = [
+        {**{k: v for k, v in row.items() if k != "geometry"}, "bounds": list(row["geometry"].bounds)}
+        for row in matches.to_dict("records")
+    ]
+    return {
+        "query": query,
+        "in_year": in_year,
+        "crs": str(matches.crs) if matches.crs else None,
+        "matches": records,
+        "output": str(output) if output is not None else None,
+    }
+
+
+def tile_query(query_set) -> dict:
+    """A georeferenced query: its file, year (None when unknown) and footprint bounds."""
+    return {
+        "image": str(query_set.images[0]),
+        "year": query_set.years[0] or None,
+        "bounds": list(query_set.footprints[0].bounds),
+    }
 
 
 def write_search_styles(path: Path, k: int, query: bool = True) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from geosiam.commands.options import JSON, messages_to_stderr, print_json
 from geosiam.errors import SettingsError
 from geosiam.sources.area import area_bounds
 
@@ -27,6 +28,7 @@ def sources(
     sizes: bool = typer.Option(
         True, "--sizes/--no-sizes", help="Read each edition's size (one request each)."
     ),
+    as_json: bool = JSON,
 ) -> None:
     """List the BD ORTHO (RGB) and BD TOPO (GPKG) editions available for an area, and WMS-R years.
 
@@ -40,14 +42,41 @@ def sources(
     if not (dept or bbox or aoi):
         raise SettingsError("no area given: use --dept 54, --bbox xmin ymin xmax ymax or --aoi FILE")
     bounds = area_bounds(bbox, str(aoi) if aoi else "", "EPSG:2154")
-    with HttpClient(HttpSettings(request_interval_s=request_interval)) as client:
+    with messages_to_stderr(as_json), HttpClient(HttpSettings(request_interval_s=request_interval)) as client:
         codes = ign.area_departements(client, ign_url, list(dept or []), bounds)
         editions = ign.list_editions(client, ign_url, list(codes), sizes=sizes)
         layers = wms.capabilities(client, ign_url).layers
-    print(format_editions(editions))
     spans = [s for s in (wms.layer_years(name) for name in layers) if s]
+    if as_json:
+        print_json(editions_json(editions, spans))
+        return
+    print(format_editions(editions))
     years = ign.describe_spans(spans) or "none"
     print(f"WMS-R orthophoto layers (fallback for years without an archive): {years}")
+
+
+def editions_json(editions, spans: list[tuple[int, int]]) -> dict:
+    """``sources --json``: one record per edition, and the years the WMS-R layers cover."""
+    from geosiam.sources.ign import ORTHO
+
+    records = [
+        {
+            "departement": e.code,
+            "product": "BD ORTHO" if e.delivery.resource == ORTHO else "BD TOPO",
+            "year": e.delivery.year,
+            "edition": e.delivery.edition,
+            "version": e.delivery.version,
+            "resolution": e.delivery.resolution or None,
+            "format": e.delivery.format,
+            "size_bytes": e.size,
+            "delivery": e.delivery.name,
+        }
+        for e in editions
+    ]
+    return {
+        "editions": records,
+        "wms_years": sorted({y for first, last in spans for y in range(first, last + 1)}),
+    }
 
 
 def format_editions(editions) -> str:

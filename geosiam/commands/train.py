@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import typer
 
 from geosiam.commands.options import WORKSPACE
+from geosiam.config import AUTO, BACKBONE_NAMES, LOSSES, LR_SCHEDULES, MASK_ENCODINGS, RUN_LABELS
 
 
 def train(
@@ -16,21 +18,19 @@ def train(
         "--resume",
         help="Continue an interrupted run (--run NAME, or the latest) from its last checkpoint.",
     ),
-    backbone: str = typer.Option(
+    backbone: Literal[(*BACKBONE_NAMES, AUTO)] = typer.Option(
         None,
         "--backbone",
-        help="resnet50 | mobilenetv3small | efficientnetv2b0 | auto "
-        "(default auto: resnet50 on a GPU, mobilenetv3small on CPU).",
+        help="Backbone network (default auto: resnet50 on a GPU, mobilenetv3small on CPU).",
     ),
     weights: str = typer.Option(
         None, "--weights", help="Backbone start: imagenet (default), none, or a weights file."
     ),
     descriptor_dim: int = typer.Option(None, "--descriptor-dim", help="Descriptor size (default 128)."),
-    loss: str = typer.Option(
+    loss: Literal[LOSSES] = typer.Option(
         None,
         "--loss",
-        help="bce (default, the reference) | contrastive | triplet | focal | "
-        "infonce (in-batch negatives; learns fastest).",
+        help="Loss (default bce, the reference; infonce: in-batch negatives, learns fastest).",
     ),
     margin: float = typer.Option(
         None, "--margin", help="Distance margin of contrastive and triplet losses (default 0.5)."
@@ -38,8 +38,8 @@ def train(
     temperature: float = typer.Option(
         None, "--temperature", help="Softmax temperature of the infonce loss (default 0.1)."
     ),
-    mask_encoding: str = typer.Option(
-        None, "--mask-encoding", help="onehot (default) | gray | rgb (class colours)."
+    mask_encoding: Literal[MASK_ENCODINGS] = typer.Option(
+        None, "--mask-encoding", help="How the mask enters the network (default onehot; rgb: class colours)."
     ),
     image_only: bool = typer.Option(
         None, "--image-only/--fused", help="Train on the image alone, without mask channels."
@@ -53,11 +53,11 @@ def train(
         help="Share of training pairs whose mask is removed on one side (0-1, default 0): one network "
         "for fused and image-only inputs.",
     ),
-    labels: str = typer.Option(
+    labels: Literal[RUN_LABELS] = typer.Option(
         None,
         "--labels",
-        help="Which years' masks to use: both | newer (the older year's are never read) | none "
-        "(default: the workspace's labels).",
+        help="Which years' masks to use (default: the workspace's labels); newer: the older year's "
+        "are never read.",
     ),
     greyscale: float = typer.Option(
         None, "--greyscale", help="Share of tiles that augmentation turns grey (0-1, default 0.2)."
@@ -70,8 +70,8 @@ def train(
         "infonce: distinct places per batch (try 64).",
     ),
     lr: float = typer.Option(None, "--lr", help="Adam learning rate (default 1e-4)."),
-    lr_schedule: str = typer.Option(
-        None, "--lr-schedule", help="constant (default) | cosine (decays the rate to 0 over --epochs)."
+    lr_schedule: Literal[LR_SCHEDULES] = typer.Option(
+        None, "--lr-schedule", help="Learning rate: constant (default), or cosine: decays to 0 over --epochs."
     ),
     mine_every: int = typer.Option(
         None, "--mine-every", help="Hard mining and validation every N epochs (default 5)."

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from geosiam.config import Settings, TrainSettings
+from geosiam.config import RUN_LABELS, Settings, TrainSettings
 from geosiam.errors import SettingsError
 from geosiam.workspace import Workspace
 
-RUN_LABELS = ("both", "newer", "none")  # most labels first
 NO_LABELS = 255  # the mask id of "no labels" (a year without a map): not a class, not background
 
 # how retrieval is measured: which of (older, newer) carry their mask

@@ -42,15 +42,13 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from geosiam.config import TrainSettings
+from geosiam.config import LOSSES, MASK_ENCODINGS, TrainSettings
 from geosiam.errors import ModelError, SettingsError
 from geosiam.model.labels import NO_LABELS
 
 PACKAGE = "geosiam"
-MASK_ENCODINGS = ("onehot", "gray", "rgb")
 SIMILARITY_LOSSES = ("bce", "focal")  # losses on a same-place probability
 IN_BATCH_LOSSES = ("infonce",)  # losses on the descriptors of K distinct places; others on a distance
-LOSSES = ("bce", "contrastive", "triplet", "focal", "infonce")
 MIN_INPUT_PX = 32  # the smallest input keras.applications backbones accept
 MIN_CONV_HEAD = 5  # two valid 3x3 convolutions need a 5x5 feature map to leave one cell
 # MobileNetV3's batch-norm statistics move by 0.1 % a step: after a few hundred steps on aerial

@@ -35,7 +35,7 @@ import keras
 import numpy as np
 
 from geosiam import atomic
-from geosiam.config import Settings, TrainSettings, load_settings, save_settings, to_dict
+from geosiam.config import LR_SCHEDULES, Settings, TrainSettings, load_settings, save_settings, to_dict
 from geosiam.errors import ModelError, SettingsError, TrainingError, WorkspaceError
 from geosiam.mining.index import knn, knn_keras
 from geosiam.mining.miner import mine, retrieval_ranks
@@ -79,7 +79,6 @@ RESUMABLE_CHANGES = {
     "workers",
     "mine_every",
 }  # may change on --resume
-LR_SCHEDULES = ("constant", "cosine")
 HISTORY_COLUMNS = [
     "epoch",
     "loss",

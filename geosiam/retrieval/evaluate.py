@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from geosiam import atomic
-from geosiam.config import TrainSettings
+from geosiam.config import SPLITS, TrainSettings
 from geosiam.errors import GeosiamError, SettingsError, WorkspaceError
 from geosiam.mining.index import knn
 from geosiam.model.labels import MODE_SIDES, NO_LABELS, mask_file, masked_years, retrieval_modes
@@ -40,7 +40,7 @@ from geosiam.retrieval.changes import cosine_distances
 from geosiam.retrieval.metrics import match_ranks, recall_curve
 from geosiam.retrieval.runs import ablation_run
 from geosiam.retrieval.scores import difference, summary_with_intervals
-from geosiam.tiling.index import SPLITS, read_pairs
+from geosiam.tiling.index import read_pairs
 from geosiam.workspace import Workspace
 
 MAX_K = 10

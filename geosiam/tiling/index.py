@@ -51,7 +51,6 @@ PAIR_COLUMNS = [
     "zone",
     "changed_fraction",
 ]
-SPLITS = ("train", "val", "test")
 # pairs.gpkg opens in QGIS coloured by split, half transparent over the imagery
 SPLIT_STYLE = Categorized(
     "split",

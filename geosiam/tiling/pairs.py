@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from geosiam.config import SplitSettings
+from geosiam.config import SPLITS, SplitSettings
 from geosiam.errors import SettingsError
-from geosiam.tiling.index import SPLITS
 
 
 def pair_tiles(tiles, year_a: int, year_b: int, min_iou: float):

@@ -46,7 +46,7 @@ def test_eval_prints_the_table_and_writes_the_report(ws, capsys):
     ("args", "message"),
     [
         (["--split", "val"], "split 'val' has no pairs (test: 12): choose another --split"),
-        (["--split", "dev"], "unknown split 'dev'"),
+        (["--split", "dev"], "'dev' is not one of 'train', 'val', 'test'"),
         (["--run", "nope"], "no trained run 'nope'"),
         (["--mask-only-run", "image-only"], "run 'image-only' was not trained with --mask-only"),
     ],
@@ -59,3 +59,10 @@ def test_bad_input_is_one_line_and_exit_2(ws, capsys, args, message):
 def test_an_unprepared_workspace_says_to_prepare(tmp_path, capsys):
     code, _, stderr = run_cli(["eval", "-w", str(tmp_path)], capsys)
     assert code == 2 and "run 'geosiam prepare' first" in stderr
+
+
+def test_json_prints_metrics_json_and_nothing_else(ws, capsys):
+    args = ["eval", "--run", "fused", "--image-only-run", "image-only", "-w", str(ws.workspace.root), "-q"]
+    code, stdout, stderr = run_cli([*args, "--json"], capsys)
+    assert code == 0 and "report:" in stderr
+    assert json.loads(stdout) == json.loads((ws.run / "eval" / "metrics.json").read_text())

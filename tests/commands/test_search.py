@@ -1,5 +1,6 @@
 """geosiam search as a user runs it: workspace years, descriptor files, QGIS output, errors."""
 
+import json
 import shutil
 
 import geopandas as gpd
@@ -187,3 +188,31 @@ def test_a_tile_takes_no_gsd(ws, capsys):
     query = str(ws.workspace.tile_path(2015, QUERY))
     code, _, stderr = run_cli(["search", query, "--gsd", "2", "-w", str(ws.workspace.root)], capsys)
     assert code == 2 and "is georeferenced, its scale is known: drop --gsd" in stderr
+
+
+def test_json_gives_the_query_and_each_match_with_its_footprint(ws, tmp_path, capsys):
+    query = ws.workspace.tile_path(2015, QUERY)
+    out = tmp_path / "m.gpkg"
+    args = ["search", str(query), "-k", "2", "--run", "fused", "-w", str(ws.workspace.root), "-q"]
+    code, stdout, stderr = run_cli([*args, "--json", "-o", str(out)], capsys)
+    found = json.loads(stdout)
+    assert code == 0 and "matches written to" in stderr
+    assert set(found) == {"query", "in_year", "crs", "matches", "output"}
+    assert found["query"]["image"] == str(query) and found["query"]["year"] == 2015
+    assert found["in_year"] == 2000 and found["crs"] == "EPSG:2154" and found["output"] == str(out)
+    assert [m["rank"] for m in found["matches"]] == [1, 2]
+    assert set(found["matches"][0]) == {"rank", "score", "tile_id", "year", "image", "bounds"}
+    first = gpd.read_file(out, layer="matches").iloc[0]
+    assert found["matches"][0]["tile_id"] == first["tile_id"] == QUERY
+    assert found["matches"][0]["bounds"] == list(first.geometry.bounds) == found["query"]["bounds"]
+
+
+def test_json_gives_a_photos_candidate_footprints(ws, tmp_path, capsys):
+    png = _photo(ws, tmp_path / "scan.png", [QUERY])
+    args = ["search", str(png), "--run", "image-only", "--in-year", "2000", "-k", "2", "--json"]
+    code, stdout, _ = run_cli([*args, "-w", str(ws.workspace.root), "-q"], capsys)
+    found = json.loads(stdout)
+    assert code == 0 and found["query"] == {"image": str(png), "year": None} and found["in_year"] == 2000
+    best = found["matches"][0]
+    assert set(best) == {"rank", "score", "votes", "windows", "year", "tiles", "photo", "bounds"}
+    assert best["tiles"] == QUERY and best["votes"] == best["windows"] == 1 and len(found["matches"]) == 2

@@ -1,5 +1,7 @@
 """``geosiam sources`` as a user runs it, against the fake Géoplateforme."""
 
+import json
+
 import pytest
 
 from tests.cli import run_cli
@@ -73,9 +75,9 @@ def test_bad_input_is_one_line_and_exit_2(dept54, capsys, args, message):
     assert dept54.requests == []
 
 
-def test_wrong_service_url_is_one_line(dept54, capsys):
+def test_wrong_service_url_is_one_line_and_a_runtime_failure(dept54, capsys):
     code, _, err = run_cli(["sources", "--dept", "54", "--ign-url", dept54.url + "/nowhere"], capsys)
-    assert code == 2 and "HTTP 404" in err and "check --ign-url" in err and len(err.strip().splitlines()) == 1
+    assert code == 1 and "HTTP 404" in err and "check --ign-url" in err and len(err.strip().splitlines()) == 1
 
 
 def test_aoi_file_in_any_crs(dept54, capsys, tmp_path):
@@ -88,3 +90,28 @@ def test_aoi_file_in_any_crs(dept54, capsys, tmp_path):
     args = ["sources", "--aoi", str(aoi), "--ign-url", dept54.url, "--request-interval", "0", "--no-sizes"]
     code, out, _ = run_cli(args, capsys)
     assert code == 0 and "Département 57" in out and "Département 54" not in out
+
+
+def test_json_lists_the_same_editions(dept54, capsys):
+    args = ["sources", "--dept", "54", "--ign-url", dept54.url, "--request-interval", "0"]
+    text = run_cli(args, capsys)[1]
+    code, out, _ = run_cli([*args, "--json"], capsys)
+    found = json.loads(out)
+    assert code == 0 and set(found) == {"editions", "wms_years"}
+    keys = "departement product year edition version resolution format size_bytes delivery"
+    assert set(found["editions"][0]) == set(keys.split())
+    assert {e["delivery"] for e in found["editions"]} == {
+        line.split()[-1] for line in text.splitlines() if line.startswith("  BD ")
+    }
+    ortho = next(
+        e
+        for e in found["editions"]
+        if e["delivery"].startswith("BDORTHO_2-0_RVB-0M50_JP2-E080_LAMB93_D054_2015")
+    )
+    assert (ortho["product"], ortho["year"], ortho["resolution"], ortho["departement"]) == (
+        "BD ORTHO",
+        2015,
+        "0M50",
+        "54",
+    )
+    assert ortho["size_bytes"] > 0 and found["wms_years"][:2] == [1950, 1951] and 2015 in found["wms_years"]

@@ -176,3 +176,10 @@ def test_bad_settings_are_one_line_errors(field, value):
 def test_inputs_smaller_than_backbones_accept_are_refused():
     with pytest.raises(SettingsError, match="too small"):
         build_embedding_model(SMALL, 9, 16)
+
+
+def test_the_command_lines_backbone_choices_are_the_models():
+    from geosiam.config import BACKBONE_NAMES
+    from geosiam.model.siamese import BACKBONES
+
+    assert tuple(BACKBONES) == BACKBONE_NAMES
