@@ -28,6 +28,7 @@ CHOICES = [
     ("train", "--labels", RUN_LABELS),
     ("prepare", "--labels", LABEL_MODES),
     ("eval", "--split", SPLITS),
+    ("changes", "--split", SPLITS),
 ]
 
 

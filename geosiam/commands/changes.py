@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import typer
 
 from geosiam.commands.options import WORKSPACE
+from geosiam.config import SPLITS
 
 
 def changes(
@@ -15,7 +17,7 @@ def changes(
         "--run",
         help="Run whose model embeds the tiles (name in the workspace, or folder); default: the newest.",
     ),
-    split: str = typer.Option(None, "--split", help="Places of one split: test (default), val or train."),
+    split: Literal[SPLITS] = typer.Option(None, "--split", help="Places of one split (default: test)."),
     every_place: bool = typer.Option(
         False, "--all", help="Every place of the workspace, whatever its split."
     ),

@@ -45,7 +45,7 @@ def test_all_places_and_an_output_of_one_s_choice(world, tmp_path, capsys):
     ("args", "message"),
     [
         (["--run", "nope"], "no trained run 'nope'"),
-        (["--split", "dev"], "unknown split 'dev'"),
+        (["--split", "dev"], "'dev' is not one of 'train', 'val', 'test'"),
         (["--split", "val"], "split 'val' has no pairs (test: 12, train: 4)"),
         (["--split", "val", "--all"], "--split val and --all ask for different places: give one of them"),
         (["-o", "changes.shp"], "use -o changes.gpkg"),
