@@ -1,6 +1,7 @@
 """prepare end to end on local data: the files, their alignment, resume, and bad input."""
 
 import json
+import shutil
 
 import geopandas as gpd
 import numpy as np
@@ -111,6 +112,18 @@ def test_second_run_does_nothing_and_says_so(tmp_path, sources, capsys):
     run(tmp_path, sources)
     assert "already prepared" in capsys.readouterr().out
     assert stamps == {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file()}
+
+
+def test_a_workspace_prepared_before_mosaics_and_stac_gets_them_without_preparing_again(
+    tmp_path, sources, capsys
+):
+    run(tmp_path, sources)
+    shutil.rmtree(tmp_path / "stac")
+    (tmp_path / "masks_2000.vrt").unlink()
+    run(tmp_path, sources)
+    assert "already prepared" in capsys.readouterr().out
+    assert validate(tmp_path / "stac" / "collection.json") == 1 + 2 * 32
+    assert (tmp_path / "masks_2000.vrt").exists()
 
 
 def test_interrupted_prepare_resumes_to_the_same_files(tmp_path, sources, monkeypatch):
