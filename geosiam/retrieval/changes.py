@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from affine import Affine
 
-from geosiam.retrieval.bootstrap import bootstrap_ci, paired_bootstrap_ci
+from geosiam.retrieval.bootstrap import bootstrap_ci, paired_bootstrap_ci, verdict
 from geosiam.tiling.grid import Grid, parse_tile_id
 
 CHANGED_ABOVE = 0.05  # a place changed when more than 5% of its area did
@@ -100,7 +100,7 @@ def detection_scores(
     """How well ``distances`` flag the ``changed`` places, with block-bootstrap intervals.
 
     With ``reference`` (the main model's distances on the same places), also the paired
-    interval of the model's AUROC minus this one's.
+    interval of the model's AUROC minus this one's, and where it lies against 0 in words.
     """
     changed = np.asarray(changed, dtype=bool)
     scores = {
@@ -111,13 +111,11 @@ def detection_scores(
         "n_places": int(changed.size),
     }
     if reference is not None:
-        scores["model_minus_this_ci"] = _interval(
-            paired_bootstrap_ci(
-                lambda p: auroc(reference[p], changed[p]),
-                lambda p: auroc(distances[p], changed[p]),
-                blocks,
-            )
+        gain = paired_bootstrap_ci(
+            lambda p: auroc(reference[p], changed[p]), lambda p: auroc(distances[p], changed[p]), blocks
         )
+        scores["model_minus_this_ci"] = _interval(gain)
+        scores["model_vs_this"] = verdict(gain)  # above | below | indistinguishable | unknown
     return scores
 
 
@@ -151,11 +149,10 @@ def detection_table(detection: dict[str, dict], labels: dict[str, str]) -> str:
         "|---|---:|---:|---:|---:|---:|",
     ]
     for name, s in detection.items():
-        gain = s.get("model_minus_this_ci")
+        gain = f"{_fmt_ci(s['model_minus_this_ci'])} ({s['model_vs_this']})" if "model_vs_this" in s else ""
         rows.append(
             f"| {labels.get(name, name)} | {_fmt(s['auroc'])} | {_fmt_ci(s['auroc_ci'])} | "
-            f"{_fmt(s['precision_at_k'])} | {_fmt_ci(gain) if gain else ''} | "
-            f"{s['n_changed']} / {s['n_places']} |"
+            f"{_fmt(s['precision_at_k'])} | {gain} | {s['n_changed']} / {s['n_places']} |"
         )
     return "\n".join(rows)
 

@@ -110,7 +110,7 @@ def test_eval_scores_change_detection_for_the_model_and_both_baselines(world):
         assert 0 <= scores["auroc"] <= 1 and 0 <= scores["precision_at_k"] <= 1
         low, high = scores["auroc_ci"]
         assert low <= scores["auroc"] <= high
-        assert ("model_minus_this_ci" in scores) == (name != "model")
+        assert ("model_minus_this_ci" in scores) == ("model_vs_this" in scores) == (name != "model")
     for baseline in ("pixels_rgb", "pixels_mask"):  # the rebuilt places are plain to see
         assert detection[baseline]["auroc"] == 1.0 and detection[baseline]["precision_at_k"] == 1.0
 

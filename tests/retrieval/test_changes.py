@@ -94,9 +94,10 @@ def test_change_detection_scores_each_method_against_the_model_with_intervals():
     assert low <= 1.0 <= high and "model_minus_this_ci" not in model
     assert detection["same"]["auroc"] == 0.5  # every distance is 0: a coin toss
     gain_low, _ = detection["same"]["model_minus_this_ci"]
-    assert gain_low > 0
+    assert gain_low > 0 and detection["same"]["model_vs_this"] == "above"
     table = detection_table(detection, {"model": "trained (fused)"})
     assert "| trained (fused) | 1.000 |" in table and "| same | 0.500 |" in table and "10 / 39" in table
+    assert "(above) | 10 / 39 |" in table
 
 
 def test_no_ground_truth_no_change_detection():
