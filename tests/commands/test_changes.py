@@ -49,6 +49,7 @@ def test_all_places_and_an_output_of_one_s_choice(world, tmp_path, capsys):
         (["--split", "val"], "split 'val' has no pairs (test: 12, train: 4)"),
         (["--split", "val", "--all"], "--split val and --all ask for different places: give one of them"),
         (["-o", "changes.shp"], "use -o changes.gpkg"),
+        (["--top", "-1"], "Invalid value for '--top'"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(world, capsys, args, message):
