@@ -22,7 +22,7 @@ from geosiam.sources.area import bounds_overlap
 from geosiam.sources.labels import LabelPlan
 from geosiam.sources.sourceset import YearSources, by_year
 from geosiam.tiling import chunks
-from geosiam.tiling.cut import CutJob, cut_chunk
+from geosiam.tiling.cut import UNREADABLE, CutJob, cut_chunk
 from geosiam.tiling.grid import Grid
 from geosiam.tiling.index import SPLIT_STYLE, TILE_COLUMNS, write_index
 from geosiam.tiling.rasters import inspect_all
@@ -113,6 +113,10 @@ def make_tiles(
                 )
             )
     rows = runner.run(cut_chunk, jobs, desc="tiles")
+    bad += sorted({row[UNREADABLE] for row in rows if UNREADABLE in row})
+    rows = [row for row in rows if UNREADABLE not in row]
+    if not rows and bad:
+        raise SourceError(f"no tile was made: unreadable rasters ({'; '.join(bad)}): replace or remove them")
     if not rows:
         raise SourceError(
             f"every tile has less than {settings.prepare.min_valid_fraction:.0%} valid pixels: "

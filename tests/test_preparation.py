@@ -215,6 +215,24 @@ def test_unreadable_raster_is_reported_and_the_rest_prepared(tmp_path, sources):
     assert len(gpd.read_file(ws / "pairs.gpkg", layer="pairs")) == 32
 
 
+def test_a_truncated_raster_is_named_the_rest_prepared_and_its_chunk_made_once_replaced(tmp_path, sources):
+    """A raster that opens but fails to decode, read in the worker pool: no traceback out of it."""
+    ortho = tmp_path / "ortho2015"
+    shutil.copytree(sources / "ortho2015", ortho)
+    whole = (ortho / "1.tif").read_bytes()
+    (ortho / "1.tif").write_bytes(whole[: len(whole) // 2])
+    with rasterio.open(ortho / "1.tif") as src:
+        assert src.shape == (500, 500)  # it opens
+    ws, years = tmp_path / "ws", {"sources.ortho": {"2000": str(sources / "ortho2000"), "2015": str(ortho)}}
+    named = r"1 raster\(s\) could not be read.*ortho2015/1\.tif: .*TIFFReadEncodedTile.*everything else"
+    with pytest.raises(SourceError, match=named):
+        run(ws, sources, jobs=2, **years)
+    assert 0 < len(gpd.read_file(ws / "pairs.gpkg", layer="pairs")) < 32
+    (ortho / "1.tif").write_bytes(whole)
+    run(ws, sources, jobs=2, **years)
+    assert len(gpd.read_file(ws / "pairs.gpkg", layer="pairs")) == 32
+
+
 def test_raster_without_crs_is_an_error(tmp_path):
     path = write_raster(tmp_path / "a.tif", (0, 0, 500, 500), 2.0, crs=None)
     with pytest.raises(SourceError, match="no CRS"):

@@ -23,9 +23,11 @@ from geosiam import atomic
 from geosiam.sources.area import bounds_overlap
 from geosiam.tiling import chunks, resample
 from geosiam.tiling.grid import Grid
-from geosiam.tiling.rasters import RasterInfo, to_uint8
+from geosiam.tiling.rasters import RasterInfo, UnreadableRaster, to_uint8
 
 log = logging.getLogger(__name__)
+
+UNREADABLE = "unreadable"  # key of the record a chunk returns when one of its rasters fails to decode
 
 
 @dataclass(frozen=True)
@@ -44,18 +46,27 @@ class CutJob:
 
 
 def cut_chunk(job: CutJob) -> list[dict]:
-    """Make the tiles of one chunk (or return its records if a marker says it is done)."""
+    """Make the tiles of one chunk (or return its records if a marker says it is done).
+
+    A raster that opens but fails to decode (a truncated file) is left out of the mosaic and
+    reported as one more record, ``{UNREADABLE: "path: reason"}``, rather than as an exception out
+    of the worker pool; the chunk is then left unmarked, so that it is made again once the file
+    is replaced.
+    """
     import rasterio
 
     done = chunks.read_marker(job.marker, job.fingerprint)
     if done is not None:
         return done
     grid, chunk = job.grid, job.chunk
+    unreadable: list[str] = []
     canvas, source_index = mosaic(
-        job.rasters, chunk.transform(grid), chunk.shape(grid), grid.crs, job.oversampling
+        job.rasters, chunk.transform(grid), chunk.shape(grid), grid.crs, job.oversampling, unreadable
     )
     with rasterio.Env(**TILE_ENV):
         records = _write_tiles(job, canvas, source_index)
+    if unreadable:
+        return records + [{UNREADABLE: message} for message in unreadable]
     chunks.write_marker(job.marker, job.fingerprint, records)
     return records
 
@@ -92,15 +103,32 @@ def _write_tiles(job: CutJob, canvas: np.ndarray, source_index: np.ndarray) -> l
     return records
 
 
-def mosaic(rasters, transform, shape, grid_crs, oversampling: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """RGB canvas (3, H, W) uint8 and, per pixel, the index of the raster that filled it (-1: none)."""
+def mosaic(
+    rasters, transform, shape, grid_crs, oversampling: float = 0.0, unreadable: list[str] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """RGB canvas (3, H, W) uint8 and, per pixel, the index of the raster that filled it (-1: none).
+
+    A raster that fails to decode raises :class:`UnreadableRaster`, or, given an ``unreadable``
+    list, is skipped and noted there ("path: reason").
+    """
+    import rasterio
+
     canvas = np.zeros((3, *shape), dtype=np.uint8)
     owner = np.full(shape, -1, dtype=np.int32)
     bounds = _bounds_of(transform, shape)
     for index, info in enumerate(rasters):
         if not bounds_overlap(info.bounds, bounds):
             continue
-        data, valid = read_onto(info, transform, shape, grid_crs, oversampling)
+        try:
+            data, valid = read_onto(info, transform, shape, grid_crs, oversampling)
+        except rasterio.errors.RasterioIOError as exc:
+            # rasterio's own message only says "Read failed"; GDAL's cause says where and why
+            failure = UnreadableRaster(f"{info.path}: {exc.__cause__ or exc}")
+            if unreadable is None:
+                raise failure from None
+            log.warning("skipping unreadable raster %s", failure)
+            unreadable.append(str(failure))
+            continue
         fill = valid & (owner < 0)
         np.copyto(canvas, data, where=fill)
         owner[fill] = index
