@@ -4,7 +4,8 @@
   coarsest level whose pixels are at most ``1 + oversampling`` times the tile pixel: at 0M50 and
   3.906 m tiles the decimation is 7.81, and a 2.4 % oversampling lets the 1/8 level serve it
   (decoding a quarter of the 1/4 level's pixels); the level is then enlarged by 2.4 % to the
-  grid, which softens edges by about a fortieth of a pixel.
+  grid, and the tiles are as sharp as those from the 1/4 level (benchmarks/results/
+  tiling_dalles.md).
 - :func:`aligned_read`: when the source and the grid share a CRS and the part of the source a
   canvas needs starts and ends on pixel edges of both grids (they are aligned up to a scale),
   that part is a plain window read then a resize, with no warping.
