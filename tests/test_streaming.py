@@ -102,6 +102,20 @@ def test_max_disk_below_one_archive_part_is_refused_before_downloading(geoplatef
     assert not geoplateforme.hits(".7z.001") and not geoplateforme.hits(".7z.002")
 
 
+def test_a_budget_that_holds_the_archives_but_not_their_dalles_is_refused_before_extracting(
+    geoplateforme, tmp_path, capsys
+):
+    made = populate_departements(geoplateforme, tmp_path / "src")
+    budget = max(sum(archive_bytes(d) for d in made[code]) for code in DEPTS) + 1_000
+    workspace = tmp_path / "ws"
+    assert prepare(geoplateforme, workspace, "--no-keep-downloads", "--max-disk", budget / 1e9) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("geosiam: error: extracting ")
+    assert f"of the --max-disk {budget / 1e9:.3g} GB: raise --max-disk to at least" in err
+    assert folder_bytes(workspace / "cache") <= budget and not any(workspace.rglob("*.jp2"))
+    assert len(list((workspace / "cache" / "downloads").rglob("*.ok"))) == 5  # 54's parts (2 + 2 + 1), kept
+
+
 def test_interrupted_after_the_first_departement_resumes_without_downloading_twice(geoplateforme, tmp_path):
     made = populate_departements(geoplateforme, tmp_path / "src")
     workspace = tmp_path / "ws"

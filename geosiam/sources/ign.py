@@ -427,11 +427,8 @@ class IgnSources:
         self.shapefile_layers = shapefile_layers
         self.ign_url = settings.sources.ign_url.rstrip("/")
         self.client = HttpClient(settings.sources.http)
-        advice = (
-            ""
-            if not settings.disk.keep_downloads
-            else (", or add --no-keep-downloads to delete each finished département's archives")
-        )
+        keeping = settings.disk.keep_downloads
+        advice = ", or add --no-keep-downloads to delete each finished département's" if keeping else ""
         self.budget = DiskBudget.of_gb(workspace.cache_dir, settings.disk.max_gb, advice)
         self.zones: list[ZonePlan] = []
         self.files: dict[str, list[DeliveryFile]] = {}
