@@ -2,7 +2,8 @@
 
 Before a download or an extraction starts, :meth:`DiskBudget.reserve` adds the bytes it will
 write (the feed's announced lengths, the archive's listed member sizes) to what the cache already
-holds, and refuses in one line naming the figures when the sum would pass the budget. (With
+holds, and refuses in one line naming the figures when the sum would pass the budget (a usage
+error: the fix is another ``--max-disk``). (With
 ``--no-keep-downloads`` a finished département's files are deleted as soon as it is finished,
 so they never stand in the way.) The figures are decimal GB, as ``--max-disk`` is.
 """
@@ -13,7 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from geosiam.errors import DownloadError
+from geosiam.errors import SettingsError
 
 GB = 1e9
 
@@ -58,7 +59,7 @@ class DiskBudget:
             return
         used = self.used()
         if used + needed > self.limit:
-            raise DownloadError(
+            raise SettingsError(  # the fix is on the command line: exit 2
                 f"{what} needs {gigabytes(needed)} but the cache ({self.folder}) holds "
                 f"{gigabytes(used)} of the --max-disk {gigabytes(self.limit)}: raise --max-disk to at "
                 f"least {gigabytes(used + needed)}{self.advice}"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from geosiam.errors import DownloadError, SettingsError
+from geosiam.errors import SettingsError
 from geosiam.sources.budget import DiskBudget, folder_bytes, gigabytes
 from geosiam.sources.ign import check_budget
 
@@ -40,7 +40,7 @@ def test_reserving_past_the_budget_names_what_the_cache_holds(tmp_path):
     budget = DiskBudget.of_gb(tmp_path, 1e-6, advice=", or free it")  # 1,000 bytes
     budget.reserve(400, "downloading x")
     with pytest.raises(
-        DownloadError,
+        SettingsError,
         match=r"downloading y needs 5e-07 GB but the cache .* holds 6e-07 GB"
         r" of the --max-disk 1e-06 GB: raise --max-disk to at least 1.1e-06 GB, or free it",
     ):
