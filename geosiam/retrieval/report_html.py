@@ -81,6 +81,8 @@ def _value(value) -> str:
 
 
 def _cell(value) -> str:
+    if value is None:
+        return "–"
     return _value(value) if isinstance(value, (int, float)) else html.escape(str(value))
 
 

@@ -93,7 +93,16 @@ def report(tmp_path):
         rng.integers(0, 3, (N, 32, 32), dtype=np.uint8),
         rng.integers(0, 256, (N, 32, 32, 3), dtype=np.uint8),
     )
-    detection = {"model": {"auroc": 0.81, "auroc_ci": [0.7, 0.9], "precision_at_k": 0.5}, "changed_places": 4}
+    detection = {
+        "model": {"auroc": 0.81, "auroc_ci": [0.7, 0.9], "precision_at_k": 0.5},
+        "pixels_rgb": {
+            "auroc": 0.6,
+            "auroc_ci": [None, None],
+            "precision_at_k": 0.25,
+            "model_vs_this": "above",
+        },
+        "changed_places": 4,
+    }
     labels = {"model": "trained (r1)", "pixels_rgb": "pixels: image"}
     path = write_report_html(
         out, metrics(detection), labels, pairs, retrieval, images, CLASSES, np.linspace(0, 0.5, N)
@@ -143,6 +152,8 @@ def test_tables_show_intervals_where_eval_computed_them(report):
         "<h2>Change detection</h2>" in text
         and '<td>0.810 <span class="ci">[0.700, 0.900]</span></td>' in text
     )
+    assert "<td>0.600</td><td>0.250</td><td>above</td>" in text and "<td>–</td>" in text  # the run's own
+    assert "<li>changed_places: 4</li>" in text
     assert text.count('alt="training loss and MAP@5 by epoch" src="data:image/png;base64,') == 1
     assert 'alt="recall at k, per model" src="data:image/png;base64,' in text
 
