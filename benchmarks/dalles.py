@@ -54,6 +54,9 @@ class DalleSet:
         left, top = self.left_km * 1000.0, self.top_km * 1000.0
         return (left, top - self.rows * DALLE_M, left + self.cols * DALLE_M, top)
 
+    def describe(self) -> str:
+        return f"{self.token}, {self.cols * self.rows} dalles of {self.px} px ({self.cols} x {self.rows})"
+
     def corners(self) -> list[tuple[int, int]]:
         return [
             (self.left_km + 5 * c, self.top_km - 5 * r) for r in range(self.rows) for c in range(self.cols)

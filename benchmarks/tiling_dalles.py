@@ -25,9 +25,10 @@ import pstats
 import resource
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,7 @@ from benchmarks.dalles import DalleSet, ensure
 
 os.environ.update(GDAL_NUM_THREADS="1", OPJ_NUM_THREADS="1")  # one core, for every row alike
 
+GRIDS = [(1000.0, 256), (500.0, 256)]
 CASES = [
     (DalleSet("0M50", 2, 2), 1000.0, 256),
     (DalleSet("0M50", 2, 2), 500.0, 256),
@@ -67,15 +69,23 @@ def best_cpu(fn: Callable[[], object], repeat: int = 2) -> float:
     return min(times)
 
 
-def main() -> None:
+def main(folders: Sequence[str] = ()) -> None:
+    """The whole run on the generated dalles; or, given folders, the main tables on their dalles."""
     print(f"load average at start: {os.getloadavg()[0]:.2f} (2 cores)")
     root = Path(tempfile.mkdtemp(prefix="geosiam-dalles-"))
     try:
-        for dalles, tile_m, tile_px in CASES:
-            compare(dalles, tile_m, tile_px, root)
-        oversampling(DalleSet("0M50", 2, 2), DalleSet("0M20", 2, 1), root)
-        compression(root / "0M50_1000m")
-        parallelism(DalleSet("0M50", 2, 2), root)
+        if folders:
+            for folder in map(Path, folders):
+                paths = sorted(folder.glob("*.jp2"))
+                vectors = next(iter(sorted(folder.glob("*.gpkg"))), None)
+                for tile_m, tile_px in GRIDS:
+                    compare(paths, vectors, folder.name, tile_m, tile_px, root)
+        else:
+            for dalles, tile_m, tile_px in CASES:
+                compare(*ensure(dalles), dalles.describe(), tile_m, tile_px, root)
+            oversampling(DalleSet("0M50", 2, 2), DalleSet("0M20", 2, 1), root)
+            compression(root / "0M50_1000m")
+            parallelism(DalleSet("0M50", 2, 2), root)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print(f"\nload average at end: {os.getloadavg()[0]:.2f} (2 cores)")
@@ -124,7 +134,7 @@ def _tile(
     settings = _settings(tile_m, tile_px, oversampling)
     settings.years = [YEAR]
     grid = grid_of(settings)
-    records = [YearSources(YEAR, tuple(paths), (vectors,), label_version="3")]
+    records = [YearSources(YEAR, tuple(paths), (vectors,) if vectors else (), label_version="3")]
     space = Workspace(workspace)
     started = clock()
     tiles, _ = make_tiles(space, grid, records, settings, Runner(processes))
@@ -152,14 +162,19 @@ def floor_seconds(paths, resolution_m: float, oversampling: float = 0.05) -> flo
     return best_cpu(decode_all, 2) / len(paths)
 
 
-def compare(dalles: DalleSet, tile_m: float, tile_px: int, root: Path) -> None:
-    """The main table of one case: geosiam, the floor, GDAL's tools, and geosiam's split."""
-    paths, vectors = ensure(dalles)
+def compare(
+    paths: list[Path], vectors: Path | None, label: str, tile_m: float, tile_px: int, root: Path
+) -> None:
+    """The main table of one case: geosiam, the floor, GDAL's tools, and geosiam's split.
+
+    Without ``vectors`` (a GeoPackage of BD TOPO v3 layers) masks are not made.
+    """
     n = len(paths)
     resolution = tile_m / tile_px
-    workspace = root / f"{dalles.token}_{tile_m:.0f}m"
-    _tile(paths, vectors, workspace, tile_m, tile_px)  # warm the file cache
-    runs = [_tile(paths, vectors, workspace, tile_m, tile_px) for _ in range(2)]
+    workspace = root / f"{label.split(',')[0]}_{tile_m:.0f}m"
+    masks = vectors is not None
+    _tile(paths, vectors, workspace, tile_m, tile_px, masks=masks)  # warm the file cache
+    runs = [_tile(paths, vectors, workspace, tile_m, tile_px, masks=masks) for _ in range(2)]
     tiles_s, masks_s = min(r[0] for r in runs) / n, min(r[1] for r in runs) / n
     tiles = runs[-1][2]
     floor = floor_seconds(paths, resolution)
@@ -167,18 +182,17 @@ def compare(dalles: DalleSet, tile_m: float, tile_px: int, root: Path) -> None:
     rows = [
         ("floor: each dalle decoded once at its level", floor, 1.0),
         ("geosiam tiles", tiles_s, tiles_s / floor),
-        ("geosiam masks", masks_s, masks_s / floor),
+        ("geosiam masks", masks_s, masks_s / floor) if masks else ("geosiam masks", "n/a (no vectors)", "-"),
         ("geosiam tiles + masks", tiles_s + masks_s, (tiles_s + masks_s) / floor),
     ]
     rows += _gdal_rows(paths, tiles, tile_px, resolution, root, per_dalle, floor)
     print_table(
-        f"{dalles.token}, {n} dalles of {dalles.px} px ({dalles.cols} x {dalles.rows}), tiles of "
-        f"{tile_m:.0f} m / {tile_px} px ({resolution:.3f} m): {len(tiles)} tiles, {per_dalle:.1f} "
-        "per dalle; seconds per dalle",
+        f"{label}, tiles of {tile_m:.0f} m / {tile_px} px ({resolution:.3f} m): {len(tiles)} tiles, "
+        f"{per_dalle:.1f} per dalle; seconds per dalle",
         rows,
         ("method", "s/dalle", "x floor"),
     )
-    split = _split(paths, vectors, workspace, tile_m, tile_px)
+    split = _split(paths, vectors, workspace, tile_m, tile_px, masks)
     print_table(
         "geosiam's split (one profiled run of tiles + masks; profiling adds a little)",
         [(name, seconds / n, seconds / n / floor) for name, seconds in split],
@@ -186,11 +200,11 @@ def compare(dalles: DalleSet, tile_m: float, tile_px: int, root: Path) -> None:
     )
 
 
-def _split(paths, vectors, workspace, tile_m, tile_px) -> list[tuple[str, float]]:
+def _split(paths, vectors, workspace, tile_m, tile_px, masks: bool) -> list[tuple[str, float]]:
     """Cumulative seconds of decode (rasterio reads), resample, tile writes and masks."""
     profile = cProfile.Profile(time.process_time)  # CPU time, as every row
     profile.enable()
-    _, masks_s, _ = _tile(paths, vectors, workspace, tile_m, tile_px)
+    _, masks_s, _ = _tile(paths, vectors, workspace, tile_m, tile_px, masks=masks)
     profile.disable()
     stats = pstats.Stats(profile).stats
 
@@ -431,4 +445,4 @@ def parallelism(dalles: DalleSet, root: Path) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
