@@ -16,7 +16,7 @@ import sys
 import typer
 
 from geosiam import __version__
-from geosiam.commands import changes, embed, prepare, search, sources, train
+from geosiam.commands import changes, embed, index, prepare, search, sources, train
 from geosiam.commands import eval as evaluate
 from geosiam.errors import GeosiamError
 from geosiam.progress import set_quiet
@@ -41,6 +41,7 @@ app.command("embed")(embed.embed)
 app.command("eval")(evaluate.evaluate)
 app.command("search")(search.search)
 app.command("changes")(changes.changes)
+app.add_typer(index.app, name="index")
 
 GLOBAL_FLAGS = {
     "--quiet": "quiet",

@@ -67,6 +67,7 @@ def search(
     from geosiam.retrieval import search as lookup
     from geosiam.retrieval.descriptors import read_descriptors, require_identity
     from geosiam.retrieval.runs import resolve_run, run_settings, run_that_made
+    from geosiam.retrieval.search_index import load_year_index
     from geosiam.workspace import Workspace
 
     ws = Workspace(workspace)
@@ -97,12 +98,14 @@ def search(
             query, embedder.input_px, embedder.uses_masks, mask, year, not embedder.mask_only, skipped
         )
         query_year = query_set.years[0]
+    index = None  # a run's index serves the run's own descriptors of a year, not --vectors
     if descriptors is not None:
         years = sorted({int(y) for y in descriptors.table["year"]})
         target = lookup.target_year(query_year, in_year, years, str(vectors))
     else:
         target = lookup.target_year(query_year, in_year, ws.require_prepared().years, str(ws.root))
         descriptors = lookup.workspace_descriptors(ws, run_dir, embedder, target, target not in skipped)
+        index = load_year_index(run_dir, target, descriptors, embedder.identity)
     if is_photo:
         candidates = photo.search_photo(embedder, pixels, descriptors, target, k, gsd, str(query))
         if as_json:
@@ -114,7 +117,7 @@ def search(
             write_search_styles(output, k, query=False)
             typer.echo(f"candidate footprints written to {output} (layer 'matches')", err=as_json)
         return
-    matches = lookup.best_matches(lookup.embed_query(embedder, query_set), descriptors, k, target)
+    matches = lookup.best_matches(lookup.embed_query(embedder, query_set), descriptors, k, target, index)
     if as_json:
         print_json(matches_json(matches, tile_query(query_set), target, output))
     else:

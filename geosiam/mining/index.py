@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+ADD_ROWS = 65_536  # vectors handed to FAISS at a time
+
 
 def l2_normalise(vectors: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length (zero rows stay zero), as float32."""
@@ -18,15 +20,24 @@ def l2_normalise(vectors: np.ndarray) -> np.ndarray:
 
 def knn(queries: np.ndarray, database: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` most similar database rows of each query: (scores, indices), best first."""
+    queries = np.ascontiguousarray(queries, dtype=np.float32)
+    return flat_index(database).search(queries, min(k, len(database)))
+
+
+def flat_index(database: np.ndarray):
+    """An exact FAISS inner-product index (``IndexFlatIP``) holding ``database``."""
     import faiss
 
-    database = np.ascontiguousarray(database, dtype=np.float32)
-    queries = np.ascontiguousarray(queries, dtype=np.float32)
-    k = min(k, len(database))
-    index = faiss.IndexFlatIP(database.shape[1])
-    index.add(database)
-    scores, indices = index.search(queries, k)
-    return scores, indices
+    index = faiss.IndexFlatIP(np.shape(database)[1])
+    add_rows(index, database)
+    return index
+
+
+def add_rows(index, vectors: np.ndarray, rows: int = ADD_ROWS) -> None:
+    """Add ``vectors`` to a FAISS index ``rows`` at a time, so that a memory-mapped array is
+    never copied whole into memory beside the index."""
+    for start in range(0, len(vectors), rows):
+        index.add(np.ascontiguousarray(vectors[start : start + rows], dtype=np.float32))
 
 
 def knn_keras(

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from geosiam.errors import SettingsError, WorkspaceError
+from geosiam.mining import ann
 from geosiam.mining.index import knn
 from geosiam.retrieval.descriptors import Descriptors
 from geosiam.retrieval.embedding import embed_tiles, read_chunk
@@ -70,18 +71,22 @@ def embed_query(embedder, query: TileSet) -> np.ndarray:
     return embedder.embed(images, masks, batch_size=1)[0]
 
 
-def best_matches(vector: np.ndarray, descriptors: Descriptors, k: int, year: int | None = None):
-    """The ``k`` rows of ``descriptors`` (of ``year`` when given) most similar to ``vector``."""
+def best_matches(vector: np.ndarray, descriptors: Descriptors, k: int, year: int | None = None, index=None):
+    """The ``k`` rows of ``descriptors`` (of ``year`` when given) most similar to ``vector``;
+    through ``index`` (a FAISS index of exactly these descriptors) when one is given."""
     rows = np.arange(len(descriptors.vectors))
-    if year is not None:
+    if year is not None and index is None:  # the run's index of a year holds only that year
         rows = np.flatnonzero(descriptors.table["year"].to_numpy() == year)
         if not len(rows):
             years = sorted(set(int(y) for y in descriptors.table["year"]))
             raise WorkspaceError(f"the descriptors hold no tile of {year} (years: {years}): pass --in-year")
-    scores, found = knn(vector[None, :], descriptors.vectors[rows], k)
-    picked = rows[found[0]]
+    if index is None:
+        scores, found = knn(vector[None, :], descriptors.vectors[rows], k)
+    else:
+        scores, found = ann.search(index, vector[None, :], k, descriptors.vectors)
+    picked = rows[found[0][found[0] >= 0]]
     matches = descriptors.table.iloc[picked].reset_index(drop=True)
-    matches.insert(0, "score", scores[0].astype(float))
+    matches.insert(0, "score", scores[0][: len(picked)].astype(float))
     matches.insert(0, "rank", np.arange(1, len(picked) + 1))
     return matches[MATCH_COLUMNS + ["geometry"]]
 
