@@ -154,6 +154,7 @@ def measure(work: Path, rows: int, kind: str, threads: int, target: float) -> di
         "batches": batches,
         "threads": threads,
         "tuned_to": target,
+        "lists": ann.nlist_of(index) if kind in ("ivf", "ivfpq") else 0,
     }
 
 
@@ -177,7 +178,7 @@ def format_rows(results: list[dict]) -> list[tuple]:
         (
             f"{r['rows']:.0e}",
             r["kind"],
-            r["setting"],
+            r["setting"] + (f", {r['lists']} lists" if r.get("lists") else ""),
             r["build_s"],
             r["memory_gb"],
             r["p50_1_ms"],

@@ -33,6 +33,7 @@ EXACT_UP_TO = 100_000  # descriptors; measured, see the module docstring
 TRAIN_PER_LIST = 39  # FAISS's own minimum of training points per k-means centroid
 TRAIN_SAMPLE_PER_LIST = 64  # points per centroid the quantiser is trained on (a seeded sample)
 MIN_LISTS = 16
+MAX_LISTS = 1024
 PQ_BITS = 8
 PQ_DIMS_PER_CODE = 8  # ivfpq: one byte per 8 dimensions (16 bytes for a 128-d descriptor)
 PQ_TRAIN_PER_CODE = 64  # k-means points per code word (8-dim k-means is slow in FAISS: bounded)
@@ -65,10 +66,11 @@ def choose_kind(kind: str, rows: int) -> str:
 
 
 def lists_for(rows: int) -> int:
-    """Inverted lists for ``rows`` descriptors: the power of two at most sqrt(rows), >= MIN_LISTS
-    (fewer lists than FAISS's 4-16 sqrt(N) rule: adding 10^7 vectors costs one inner product per
-    list each, and a small CPU cannot afford 16,000 of them)."""
-    return max(MIN_LISTS, 2 ** int(np.log2(max(rows, 1)) / 2))
+    """Inverted lists for ``rows`` descriptors: the power of two at most sqrt(rows), between
+    MIN_LISTS and MAX_LISTS. Fewer than FAISS's 4-16 sqrt(N) rule: adding a vector costs one
+    inner product per list, and on a small CPU 10^7 vectors x 1,024 lists already take minutes;
+    searching more of fewer, longer lists keeps the recall."""
+    return min(MAX_LISTS, max(MIN_LISTS, 2 ** int(np.log2(max(rows, 1)) / 2)))
 
 
 def minimum_rows(kind: str) -> int:
