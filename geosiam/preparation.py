@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 from geosiam import atomic
@@ -30,7 +32,7 @@ from geosiam.sources.sourceset import YearSources, by_year
 from geosiam.stac import COLLECTION_FILE, STAC_DIR
 from geosiam.tiling.chunks import Runner
 from geosiam.tiling.grid import DEFAULT_CRS, DEFAULT_TILE_PX, DEFAULT_TILE_SIZE_M, Grid
-from geosiam.workspace import Workspace, claim, data_identity
+from geosiam.workspace import Workspace, bind, check_claim, data_identity
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +45,9 @@ def resolve_settings(workspace_dir: Path, overrides: dict) -> Settings:
     workspace = Workspace(Path(workspace_dir))
     settings = workspace.load_settings() if workspace.settings_path.exists() else Settings()
     if any(overrides.get(key) for key in AREA_KEYS):
-        # an area given on the command line replaces the stored one as a whole
+        # an area given on the command line replaces the stored one as a whole, with the grid
+        # and split block it chose (what the user chose stays)
+        _forget_area_defaults(settings)
         settings.area = type(settings.area)()
         settings.sources.ortho, settings.sources.topo = {}, {}
     settings = with_overrides(settings, overrides)
@@ -105,6 +109,32 @@ def _resolve_grid(settings: Settings) -> None:
         check_sample(settings)
 
 
+def _forget_area_defaults(settings: Settings) -> None:
+    """Unset the grid fields and split block size that hold the stored area's defaults.
+
+    geosiam.toml records them resolved; left as they are, a sample's 250 m / 64 px grid, its
+    origin and block size would stick to the IGN département that replaces it.
+    """
+    grid, split = settings.grid, settings.split
+    if split.block_size_m == BLOCK_TILES * (grid.tile_size_m or 0):
+        split.block_size_m = None
+    if settings.area.sample:
+        from geosiam.sources.sample import sample_grid, sample_layout
+
+        defaults = sample_grid(sample_layout(settings.sample))
+    else:
+        defaults = {"crs": DEFAULT_CRS, "tile_size_m": DEFAULT_TILE_SIZE_M, "tile_px": DEFAULT_TILE_PX}
+        if settings.sources.ortho:
+            try:
+                defaults["crs"] = _first_raster_crs(settings)
+            except SourceError:  # the old rasters are gone: their CRS stays
+                del defaults["crs"]
+    unset = Settings().grid
+    for field, value in defaults.items():
+        if getattr(grid, field) == value:
+            setattr(grid, field, getattr(unset, field))
+
+
 def _first_raster_crs(settings: Settings) -> str:
     """The grid CRS of local data defaults to the CRS of the first year's first raster."""
     import rasterio
@@ -132,7 +162,6 @@ def prepare_workspace(
     """Run every data stage on ``jobs`` processes (or a Dask cluster); returns a summary."""
     workspace = Workspace(Path(workspace_dir))
     table = load_classes(settings.prepare.classes)
-    claim(workspace, settings, table.text, force)
     asked = {"mode": settings.labels.mode, "max_gap_years": settings.labels.max_gap_years}
     identity_data = data_identity(settings, fingerprint(table.text))
     identity = fingerprint({"data": identity_data, "split": to_dict(settings.split), "labels": asked})
@@ -150,18 +179,23 @@ def prepare_workspace(
     from geosiam.stages import pair_and_split
 
     runner = Runner(jobs, dask_scheduler)
+    # the inputs are checked before the workspace (check_claim), and the settings bind it only
+    # once something was prepared with them (bind): a prepare failing on its inputs locks nothing
+    check = partial(check_claim, workspace, settings, table.text, force)
     if _from_ign(settings):
-        tiles, bad = _prepare_ign(workspace, grid, settings, runner, fingerprint([identity_data, asked]))
+        identity = fingerprint([identity_data, asked])
+        tiles, bad = _prepare_ign(workspace, grid, settings, runner, identity, check)
         records = []
     else:
         records = resolve_sources(settings, workspace, grid)
-        tiles, bad = _prepare_all(workspace, grid, settings, runner, records)
+        tiles, bad = _prepare_all(workspace, grid, settings, runner, records, check)
     pairs = pair_and_split(workspace, grid, tiles, settings, records)
     summary = {
         "tiles": {str(y): int((tiles["year"] == y).sum()) for y in settings.years},
         "pairs": {s: int((pairs["split"] == s).sum()) for s in ("train", "val", "test")},
         "classes": sorted(int(c) for c in tiles.attrs.get("classes_seen", [])),
     }
+    bind(workspace, settings, table.text)
     if bad:
         raise SourceError(
             f"{len(bad)} raster(s) could not be read and were skipped ({'; '.join(bad)}): "
@@ -174,20 +208,35 @@ def prepare_workspace(
 
 
 def _prepare_all(
-    workspace: Workspace, grid: Grid, settings: Settings, runner: Runner, records: list[YearSources]
+    workspace: Workspace,
+    grid: Grid,
+    settings: Settings,
+    runner: Runner,
+    records: list[YearSources],
+    check: Callable[[], None],
 ):
-    """Tiles and masks of the whole area at once (the sample, a user's files); (tiles, unreadable)."""
+    """Tiles and masks of the whole area at once (the sample, a user's files); (tiles, unreadable).
+    ``check`` refuses a workspace bound to other settings, once the inputs are known."""
     from geosiam.stages import make_masks, make_tiles
 
     labels, records = choose_labels(settings, records)
+    check()
     save_settings(settings, workspace.settings_path)
     tiles, bad = make_tiles(workspace, grid, records, settings, runner)
     tables = {v: load_classes(settings.prepare.classes, v) for v in {r.label_version for r in records}}
     return make_masks(workspace, grid, records, tiles, tables, labels, runner), bad
 
 
-def _prepare_ign(workspace: Workspace, grid: Grid, settings: Settings, runner: Runner, identity: str):
-    """Tiles and masks of IGN départements, one département at a time (:mod:`geosiam.streaming`)."""
+def _prepare_ign(
+    workspace: Workspace,
+    grid: Grid,
+    settings: Settings,
+    runner: Runner,
+    identity: str,
+    check: Callable[[], None],
+):
+    """Tiles and masks of IGN départements, one département at a time (:mod:`geosiam.streaming`);
+    ``check`` as in :func:`_prepare_all`."""
     from geosiam.sources.ign import IgnSources
     from geosiam.streaming import prepare_departements
 
@@ -195,6 +244,7 @@ def _prepare_ign(workspace: Workspace, grid: Grid, settings: Settings, runner: R
     area = area_bounds(settings.area.bbox, settings.area.aoi, grid.crs)
     with IgnSources(settings, workspace, area, None if "*" in read else read) as sources:
         labels, _ = choose_labels(settings, sources.candidates())
+        check()
         save_settings(settings, workspace.settings_path)
         tiles, bad = prepare_departements(workspace, grid, settings, sources, labels, runner, identity)
     if tiles is None:

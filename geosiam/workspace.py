@@ -147,14 +147,16 @@ def _sample_identity(settings: Settings) -> dict:
     return {**to_dict(settings.sample), "generator": GENERATOR_VERSION}
 
 
-def claim(workspace: Workspace, settings: Settings, classes_text: str, force: bool) -> None:
-    """Record ``settings`` and the class table as the workspace's, refusing to mix grids.
+def check_claim(workspace: Workspace, settings: Settings, classes_text: str, force: bool) -> None:
+    """Refuse to mix grids: ``settings`` and the class table must be those the workspace is bound
+    to (:func:`bind`), if it is bound.
 
     With ``force``, the prepared files (tiles, masks, indexes; never the download cache) of a
-    workspace made with other settings are removed first.
+    workspace made with other settings are removed first, and the workspace is unbound.
     """
     new = data_identity(settings, fingerprint(classes_text))
-    # a geosiam.toml alone (written by hand, nothing prepared yet) is configuration, not a claim
+    # a geosiam.toml alone (written by hand, or by a prepare that made nothing) is configuration,
+    # not a claim
     if workspace.settings_path.exists() and workspace.classes_path.exists():
         old = data_identity(workspace.load_settings(), _stored_classes_digest(workspace))
         if old != new:
@@ -165,16 +167,22 @@ def claim(workspace: Workspace, settings: Settings, classes_text: str, force: bo
                     "use another --workspace, or --force to discard its tiles and masks"
                 )
             discard_prepared(workspace)
+
+
+def bind(workspace: Workspace, settings: Settings, classes_text: str) -> None:
+    """Record ``settings`` and the class table as the workspace's, once something was prepared
+    with them: a prepare that fails before (bad inputs) leaves the workspace free."""
     workspace.root.mkdir(parents=True, exist_ok=True)
     atomic.write_text(workspace.classes_path, classes_text)
     save_settings(settings, workspace.settings_path)
 
 
 def discard_prepared(workspace: Workspace) -> None:
-    """Remove tiles, masks, indexes and stage records (the cache of downloads is kept)."""
+    """Remove tiles, masks, indexes and stage records, and unbind the workspace (the cache of
+    downloads is kept)."""
     for folder in (workspace.tiles_dir, workspace.masks_dir, workspace.cache_dir / "stages"):
         shutil.rmtree(folder, ignore_errors=True)
-    for index in (workspace.tiles_index, workspace.pairs_index, workspace.state_path):
+    for index in (workspace.tiles_index, workspace.pairs_index, workspace.state_path, workspace.classes_path):
         index.unlink(missing_ok=True)
 
 

@@ -11,6 +11,7 @@ import shapely
 
 from geosiam.errors import SettingsError, SourceError, WorkspaceMismatchError
 from geosiam.preparation import prepare_workspace, resolve_settings
+from geosiam.sources.sample import SAMPLE_GRID
 from geosiam.stac import validate
 from geosiam.workspace import Workspace
 from tests.qgis_desktop import stored_style
@@ -248,6 +249,17 @@ def test_vectors_elsewhere_are_an_error(tmp_path, sources):
     )
     with pytest.raises(SourceError, match="do not overlap the rasters"):
         run(tmp_path / "ws", sources, **{"sources.topo": {"2000": str(far), "2015": str(far)}})
+    run(tmp_path / "ws", sources)  # the corrected command: the failed one bound nothing
+    assert len(gpd.read_file(tmp_path / "ws" / "pairs.gpkg", layer="pairs")) == 32
+
+
+def test_a_year_without_data_is_told_before_the_workspace_is_refused(tmp_path, sources):
+    run(tmp_path, sources)
+    with pytest.raises(SourceError, match=r"no imagery for year\(s\) \[1990\]"):
+        run(tmp_path, sources, years=[1990, 2015])
+    with pytest.raises(WorkspaceMismatchError, match=r"other settings \(grid\)"):
+        run(tmp_path, sources, **{"grid.tile_px": 16})
+    assert Workspace(tmp_path).load_settings().grid.tile_px == 32  # bound to what was prepared
 
 
 def test_years_that_do_not_overlap_and_empty_area(tmp_path, sources):
@@ -401,7 +413,7 @@ def test_a_workspace_of_an_earlier_sample_is_refused_unless_forced(tmp_path):
     from geosiam.config import save_settings
     from geosiam.rasterize.classes import load_classes
     from geosiam.sources.sample import SAMPLE_GRID
-    from geosiam.workspace import Workspace, claim
+    from geosiam.workspace import Workspace, bind, check_claim
 
     settings = resolve_settings(tmp_path, {"years": [2000, 2015], "area.sample": True})
     table = load_classes(settings.prepare.classes)
@@ -412,8 +424,9 @@ def test_a_workspace_of_an_earlier_sample_is_refused_unless_forced(tmp_path):
     again = resolve_settings(tmp_path, {"years": [2000, 2015]})
     assert (again.grid.origin_x, again.grid.origin_y) == (SAMPLE_GRID["origin_x"], SAMPLE_GRID["origin_y"])
     with pytest.raises(WorkspaceMismatchError, match=r"other settings \(grid\).*--force"):
-        claim(Workspace(tmp_path), again, table.text, force=False)
-    claim(Workspace(tmp_path), again, table.text, force=True)
+        check_claim(Workspace(tmp_path), again, table.text, force=False)
+    check_claim(Workspace(tmp_path), again, table.text, force=True)
+    bind(Workspace(tmp_path), again, table.text)
     assert Workspace(tmp_path).load_settings().grid.origin_y == SAMPLE_GRID["origin_y"]
 
 
@@ -533,3 +546,17 @@ def test_a_small_sample_prepares_with_ground_truth_grey_old_year_and_2x_edition(
         grey, colour = old.read(), new.read()
     assert np.array_equal(grey[0], grey[1]) and np.array_equal(grey[0], grey[2])  # one band read as grey
     assert not np.array_equal(colour[0], colour[1])
+
+
+@pytest.mark.parametrize("user", [{}, {"grid.tile_px": 32, "split.block_size_m": 3000.0}])
+def test_a_new_area_takes_its_own_grid_defaults_and_keeps_what_the_user_set(tmp_path, user):
+    from geosiam.config import save_settings
+
+    sample = resolve_settings(tmp_path, sample_overrides(**user))
+    assert (sample.grid.tile_size_m, sample.grid.origin_x) == (250.0, SAMPLE_GRID["origin_x"])
+    save_settings(sample, tmp_path / "geosiam.toml")
+    ign = resolve_settings(tmp_path, {"years": [1995, 2020], "area.depts": ["54"]})
+    grid = ign.grid
+    assert (grid.crs, grid.origin_x, grid.origin_y, grid.tile_size_m) == ("EPSG:2154", 0.0, 0.0, 1000.0)
+    assert grid.tile_px == user.get("grid.tile_px", 256)
+    assert ign.split.block_size_m == user.get("split.block_size_m", 5000.0)

@@ -2,11 +2,17 @@ import pytest
 
 from geosiam.config import Settings, with_overrides
 from geosiam.errors import WorkspaceError, WorkspaceMismatchError
-from geosiam.workspace import Workspace, claim
+from geosiam.workspace import Workspace, bind, check_claim
 
 
 def settings(**overrides):
     return with_overrides(Settings(), {"years": [2000, 2015], **overrides})
+
+
+def claim(workspace, settings, classes_text, force):
+    """What a successful prepare does: check, then bind."""
+    check_claim(workspace, settings, classes_text, force)
+    bind(workspace, settings, classes_text)
 
 
 def test_paths_follow_the_design(tmp_path):
@@ -33,8 +39,10 @@ def test_claim_refuses_other_grid_unless_forced(tmp_path):
     with pytest.raises(WorkspaceMismatchError, match="classes"):
         claim(ws, settings(**{"grid.tile_px": 64}), "classes v2", force=False)
     assert (ws.tiles_dir / "2000" / "x0_y0.tif").exists()  # refusing loses nothing
-    claim(ws, settings(**{"grid.tile_px": 128}), "classes v1", force=True)
-    assert not ws.tiles_dir.exists()
+    check_claim(ws, settings(**{"grid.tile_px": 128}), "classes v1", force=True)
+    assert not ws.tiles_dir.exists() and not ws.classes_path.exists()  # discarded and unbound
+    check_claim(ws, settings(**{"grid.tile_px": 32}), "classes v1", force=False)  # nothing bound now
+    bind(ws, settings(**{"grid.tile_px": 128}), "classes v1")
     assert ws.load_settings().grid.tile_px == 128
 
 
