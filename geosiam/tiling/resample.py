@@ -80,8 +80,13 @@ def aligned_read(src_transform, src_size: tuple[int, int], dst_transform, dst_sh
     if src_transform.b or src_transform.d or dst_transform.b or dst_transform.d:
         return None
     pixel, dst_pixel = src_transform.a, dst_transform.a
-    if pixel <= 0 or -src_transform.e != pixel or dst_pixel <= 0 or -dst_transform.e != dst_pixel:
+    if pixel <= 0 or dst_pixel <= 0:
         return None
+    if (
+        abs(src_transform.e + pixel) > EPSILON * pixel
+        or abs(dst_transform.e + dst_pixel) > EPSILON * dst_pixel
+    ):
+        return None  # pixels that are not square: warp
     width, height = src_size
     dst_height, dst_width = dst_shape
     # the canvas in source pixels
