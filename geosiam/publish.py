@@ -9,9 +9,11 @@ these files existed; a year without labels has no mask mosaic.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from geosiam import stac
 from geosiam.config import Settings
+from geosiam.tiling.grid import Grid
 from geosiam.tiling.index import read_index
 from geosiam.tiling.mosaics import Placed, write_mosaic
 from geosiam.tiling.palette import Palette
@@ -20,7 +22,7 @@ from geosiam.workspace import Workspace
 log = logging.getLogger(__name__)
 
 
-def publish(workspace: Workspace, settings: Settings, grid, palette: Palette) -> list:
+def publish(workspace: Workspace, settings: Settings, grid: Grid, palette: Palette) -> list[Path]:
     """Write the mosaics and the STAC collection of a prepared workspace; returns their paths."""
     tiles = read_index(workspace.tiles_index, "tiles")
     pairs = read_index(workspace.pairs_index, "pairs")
@@ -30,12 +32,12 @@ def publish(workspace: Workspace, settings: Settings, grid, palette: Palette) ->
         written.append(workspace.mosaic_path("tiles", int(year)))
         write_mosaic(written[-1], images, grid, bands=3)
         masks = [Placed(r.mask, int(r.col), int(r.row)) for r in rows.itertuples() if stac.has_mask(r)]
-        stale = workspace.mosaic_path("masks", int(year))
+        mask_mosaic = workspace.mosaic_path("masks", int(year))
         if masks:
-            written.append(stale)
-            write_mosaic(stale, masks, grid, bands=1, palette=palette)
-        elif stale.exists():
-            stale.unlink()  # the year has no labels (any more)
+            written.append(mask_mosaic)
+            write_mosaic(mask_mosaic, masks, grid, bands=1, palette=palette)
+        elif mask_mosaic.exists():
+            mask_mosaic.unlink()  # the year has no labels (any more)
     splits = dict(zip(pairs["tile_id_a"], pairs["split"])) | dict(zip(pairs["tile_id_b"], pairs["split"]))
     collection = stac.build_collection(tiles, splits, settings, palette.names, workspace.root)
     written.append(stac.write_collection(collection, workspace.root / stac.STAC_DIR))
