@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO ?= demo
 
-.PHONY: setup demo test bench lint clean
+.PHONY: setup demo ablations test bench lint clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,9 @@ setup: $(STAMP)  ## create .venv and install geosiam with its test tools
 
 demo: $(STAMP)  ## the whole pipeline on the built-in sample area, in ./demo
 	bash scripts/demo.sh $(DEMO)
+
+ablations: $(STAMP)  ## the demo, then the image-only and mask-only networks on its recipe, and eval
+	bash scripts/demo.sh $(DEMO) --ablations
 
 test: $(STAMP)  ## the test suite
 	$(BIN)/pytest -q

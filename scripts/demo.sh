@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
-# The whole pipeline on the built-in sample area, sized for a 2-core CPU (5.5-8 minutes measured):
-# prepare -> train the fused model -> train an image-only model -> embed -> evaluate.
+# The whole pipeline on the built-in sample area, sized for a 2-core CPU:
+# prepare -> train ONE network with modality dropout -> embed -> evaluate it fused, fused vs
+# image-only and image-only, beside the raw-pixel baselines.
+#   scripts/demo.sh [WORKSPACE]               the demo (make demo), within 10 minutes on 2 cores
+#   scripts/demo.sh [WORKSPACE] --ablations   then the image-only and mask-only networks on the
+#                                             same recipe and budget, and eval again (make ablations)
 # Run it again after an interruption: every stage skips what is complete and resumes the rest.
 set -euo pipefail
 workspace=${1:-demo}
+ablations=${2:-}
 geosiam=${GEOSIAM:-.venv/bin/geosiam}
 
 # The CPU recipe: MobileNetV3Small from scratch (nothing to download) at the sample's 64 px,
 # symmetric InfoNCE over batches of 64 distinct places whose hard neighbours (mined every
-# 5 epochs) share their batch, learning rate 1e-3 decaying along a cosine.
-recipe=(--weights none --loss infonce --batch-anchors 64 --lr 1e-3 --lr-schedule cosine --mine-every 5)
+# 5 epochs) share their batch, learning rate 1e-3 decaying along a cosine, 30 epochs.
+recipe=(--weights none --loss infonce --batch-anchors 64 --lr 1e-3 --lr-schedule cosine --mine-every 5
+    --epochs 30)
 
 train() {  # train RUN OPTIONS...: a new run, or the rest of an interrupted one
     local run=$1
@@ -22,11 +28,14 @@ train() {  # train RUN OPTIONS...: a new run, or the rest of an interrupted one
 }
 
 "$geosiam" prepare --years 2000 2015 --sample --workspace "$workspace"
-train fused --epochs 30
-# the ablation gets half the epochs to keep the demo within 10 minutes: images alone learn slowly
-# from scratch (test MAP@5 0.20 after 15 epochs, 0.67 after 40; README, *Measured*)
-train image-only --image-only --epochs 15
+# one network for fused and image-only inputs: half the pairs lose the mask of one side
+train fused --mask-dropout 0.5
+if [[ "$ablations" == "--ablations" ]]; then
+    train image-only --image-only
+    train mask-only --mask-only
+fi
 "$geosiam" embed "$workspace/tiles.gpkg" --output "$workspace/vectors.npy" --run fused \
     --workspace "$workspace"
-"$geosiam" eval --run fused --image-only-run image-only --workspace "$workspace"
+# eval finds the image-only and mask-only runs by itself when they exist
+"$geosiam" eval --run fused --workspace "$workspace"
 echo "figures beside the report; descriptors of every tile: $workspace/vectors.npy"

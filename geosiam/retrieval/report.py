@@ -207,9 +207,11 @@ def examples_figure(
     colours: dict[int, tuple[int, int, int]],
     shown: int = 5,
 ):
-    """The example mosaic (:func:`examples_mosaic`) with its captions."""
+    """The example mosaic (:func:`examples_mosaic`) with its captions (at most as many answers as
+    the database has)."""
     from matplotlib.figure import Figure
 
+    shown = min(shown, neighbours.shape[1])
     canvas = examples_mosaic(queries, query_masks, database, neighbours, ranks, picks, colours, shown)
     height, width = mosaic_cell(queries.shape[1])
     fig = Figure(figsize=(canvas.shape[1] / 80, canvas.shape[0] / 80), layout="constrained")

@@ -166,6 +166,32 @@ def test_newer_labels_train_with_the_older_masks_deleted_and_keep_their_mode(tmp
         train_run(workspace, _settings(workspace, labels="none"), "n", resume=False)
 
 
+def test_a_grey_year_against_a_colour_year_trains_and_evaluates_with_the_mask_only_ablation(tmp_path):
+    """The older year panchromatic (grey in all three bands, as prepare tiles one band): the
+    fused network with modality dropout and the mask-only network train; eval measures both."""
+    import contextlib
+    import io
+
+    import rasterio
+
+    from geosiam.retrieval.evaluate import evaluate_run
+
+    workspace = make_workspace(tmp_path / "ws", places=len(SPLITS), px=32, splits=SPLITS)
+    for path in (workspace.tiles_dir / "2000").glob("*.tif"):
+        with rasterio.open(path, "r+") as tile:
+            grey = tile.read().mean(axis=0).round().astype("uint8")
+            tile.write(np.stack([grey] * 3))
+    train_run(workspace, _settings(workspace, epochs=1, mask_dropout=0.5, greyscale=0.5), "fused", False)
+    train_run(workspace, _settings(workspace, epochs=1, mask_only=True), "mask-only", False)
+    with contextlib.redirect_stdout(io.StringIO()):
+        metrics = evaluate_run(workspace, workspace.run_dir("fused"), split="val")
+    assert list(metrics["modes"]) == ["fused", "fused_vs_image_only", "image_only"]
+    assert "mask_only" in metrics["modes"]["fused"]["directions"]["newer_to_older"]
+    assert "mask_only" not in metrics["modes"]["image_only"]["directions"]["newer_to_older"]
+    assert metrics["models"]["model"]["recipe"]["mask_dropout"] == 0.5
+    assert metrics["models"]["mask_only"]["recipe"]["mask_only"] is True
+
+
 def test_too_few_pairs_and_empty_splits_are_training_errors(tmp_path):
     workspace = make_workspace(tmp_path / "ws", places=3, px=32, splits=["train", "val", "test"])
     with pytest.raises(TrainingError, match="too few for batches"):
