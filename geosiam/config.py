@@ -160,6 +160,7 @@ LOSSES = ("bce", "contrastive", "triplet", "focal", "infonce")
 MASK_ENCODINGS = ("onehot", "gray", "rgb")
 LR_SCHEDULES = ("constant", "cosine")
 RUN_LABELS = ("both", "newer", "none")  # the years' masks a run reads, most labels first
+INDEX_KINDS = ("auto", "flat", "ivf", "hnsw", "ivfpq")  # FAISS indexes of ``geosiam index build``
 SPLITS = ("train", "val", "test")
 
 

@@ -11,6 +11,7 @@ import pytest
 from geosiam import __version__
 from geosiam.config import (
     BACKBONE_NAMES,
+    INDEX_KINDS,
     LABEL_MODES,
     LOSSES,
     LR_SCHEDULES,
@@ -29,6 +30,7 @@ CHOICES = [
     ("prepare", "--labels", LABEL_MODES),
     ("eval", "--split", SPLITS),
     ("changes", "--split", SPLITS),
+    ("index build", "--kind", INDEX_KINDS),
 ]
 
 
@@ -46,14 +48,14 @@ def geosiam(*args, env=None, **kwargs):
 
 @pytest.mark.parametrize(("command", "option", "values"), CHOICES)
 def test_help_lists_each_options_values(capsys, command, option, values):
-    code, out, _ = run_cli([command, "--help"], capsys)
+    code, out, _ = run_cli([*command.split(), "--help"], capsys)
     assert code == 0 and f"{option} <{'|'.join(values)}>" in out
 
 
 @pytest.mark.parametrize(("command", "option", "values"), CHOICES)
 def test_a_value_outside_the_choices_is_a_usage_error_naming_them(tmp_path, capsys, command, option, values):
     required = ["--years", "2000", "2015"] if command == "prepare" else []
-    code, out, err = run_cli([command, option, "nonsense", *required, "-w", str(tmp_path)], capsys)
+    code, out, err = run_cli([*command.split(), option, "nonsense", *required, "-w", str(tmp_path)], capsys)
     listed = ", ".join(f"'{v}'" for v in values)
     assert code == 2 and out == ""
     hint = f"(see 'geosiam {command} --help')"

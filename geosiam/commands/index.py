@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import typer
 
 from geosiam.commands.options import WORKSPACE
+from geosiam.config import INDEX_KINDS
 
 app = typer.Typer(help="FAISS indexes of a run's descriptors (search at scale).", no_args_is_help=True)
 
@@ -18,11 +20,11 @@ def build(
         "--run",
         help="Run whose descriptors to index (name in the workspace, or folder); default: the newest.",
     ),
-    kind: str = typer.Option(
+    kind: Literal[INDEX_KINDS] = typer.Option(
         "auto",
         "--kind",
-        help="auto (exact up to 100,000 descriptors, ivf above), flat (exact), ivf, hnsw or ivfpq "
-        "(compressed codes, re-ranked exactly).",
+        help="Index (default auto: exact up to 100,000 descriptors, ivf above; flat: exact; ivfpq: "
+        "compressed codes, re-ranked exactly).",
     ),
     workspace: Path = WORKSPACE,
 ) -> None:
@@ -31,7 +33,6 @@ def build(
     'geosiam search' and 'geosiam changes' then use the index of the year they search in. An
     approximate index is tuned as it is built (nprobe or efSearch) to find 99% of the exact top 5.
     """
-    from geosiam.mining.ann import choose_kind
     from geosiam.retrieval.runs import resolve_run
     from geosiam.retrieval.search_index import build_year_index, index_path, run_descriptors
     from geosiam.workspace import Workspace
@@ -39,7 +40,6 @@ def build(
     ws = Workspace(workspace)
     years = ws.require_prepared().years
     run_dir = resolve_run(ws, run)
-    choose_kind(kind, 0)  # an unknown kind fails before any work
     found = {year: run_descriptors(run_dir, year, ws.tiles_index) for year in years}
     for year, descriptors in found.items():
         info = build_year_index(run_dir, year, descriptors, kind)

@@ -25,10 +25,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from geosiam.config import INDEX_KINDS as KINDS
 from geosiam.errors import SettingsError
 from geosiam.mining.index import add_rows, flat_index, knn
 
-KINDS = ("auto", "flat", "ivf", "hnsw", "ivfpq")
 EXACT_UP_TO = 100_000  # descriptors; measured, see the module docstring
 TRAIN_PER_LIST = 39  # FAISS's own minimum of training points per k-means centroid
 TRAIN_SAMPLE_PER_LIST = 64  # points per centroid the quantiser is trained on (a seeded sample)
