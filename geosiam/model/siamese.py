@@ -173,10 +173,11 @@ class L2Normalize(layers.Layer):
 
 @keras.saving.register_keras_serializable(PACKAGE)
 class PairDistance(layers.Layer):
-    """``|a - b|`` per dimension (``abs``) or the Euclidean distance as (N, 1) (``euclidean``)."""
+    """``|a - b|`` per dimension (``abs``) or the Euclidean distance as (N, 1) (``euclidean``),
+    in float32 by default whatever the dtype policy (distances of near descriptors need it)."""
 
     def __init__(self, mode: str, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(**{"dtype": "float32", **kwargs})
         self.mode = mode
 
     def call(self, inputs):
@@ -367,7 +368,7 @@ def build_siamese_model(embedding: keras.Model, loss: str) -> keras.Model:
     elif loss in IN_BATCH_LOSSES:
         output = layers.Concatenate(dtype="float32", name="pair_descriptors")([a, b])
     else:
-        output = PairDistance("euclidean", dtype="float32", name="distance")([a, b])
+        output = PairDistance("euclidean", name="distance")([a, b])
     inputs = {f"{side}_{name}": tensor for side, named in sides.items() for name, tensor in named.items()}
     return keras.Model(inputs, output, name="siamese")
 

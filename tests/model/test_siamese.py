@@ -12,6 +12,7 @@ from geosiam.model.siamese import (
     build_embedding_model,
     build_siamese_model,
     default_colours,
+    dtype_policy,
     fusion_init,
 )
 
@@ -148,6 +149,15 @@ def test_siamese_output_per_loss():
     assert outputs["bce"].shape == (2, 1) and ((outputs["bce"] >= 0) & (outputs["bce"] <= 1)).all()
     np.testing.assert_allclose(outputs["triplet"][:, 0], np.linalg.norm(a - b, axis=1), atol=1e-4)
     np.testing.assert_allclose(outputs["infonce"], np.concatenate([a, b], axis=1), atol=1e-5)
+
+
+@pytest.mark.parametrize(("loss", "layer"), [("bce", "abs_difference"), ("triplet", "distance")])
+def test_distances_stay_float32_under_mixed_precision(loss, layer):
+    with dtype_policy("mixed_bfloat16"):
+        siamese = build_siamese_model(build_embedding_model(SMALL, 9, 32), loss)
+    distance = siamese.get_layer(layer)
+    assert siamese.get_layer("embedding").get_layer("fusion").compute_dtype == "bfloat16"  # the policy holds
+    assert distance.compute_dtype == "float32" and distance.output.dtype == "float32"
 
 
 def test_weights_that_do_not_exist_or_do_not_match_are_model_errors(tmp_path):
