@@ -13,8 +13,9 @@ geosiam=${GEOSIAM:-.venv/bin/geosiam}
 
 # The CPU recipe: MobileNetV3Small from scratch (nothing to download) at the sample's 64 px,
 # symmetric InfoNCE over batches of 64 distinct places whose hard neighbours (mined every
-# 5 epochs) share their batch, learning rate 1e-3 decaying along a cosine, 30 epochs.
-recipe=(--weights none --loss infonce --batch-anchors 64 --lr 1e-3 --lr-schedule cosine --mine-every 5
+# 5 epochs) share their batch, learning rate 1e-3 decaying along a cosine, 30 epochs. The
+# backbone is named: left to auto, a GPU would pick ResNet50, which this recipe is not made for.
+recipe=(--backbone mobilenetv3small --weights none --loss infonce --batch-anchors 64 --lr 1e-3 --lr-schedule cosine --mine-every 5
     --epochs 30)
 
 train() {  # train RUN OPTIONS...: a new run, or the rest of an interrupted one
