@@ -3,6 +3,7 @@
 import contextlib
 import io
 import json
+import re
 import shutil
 
 import geopandas as gpd
@@ -45,7 +46,7 @@ def test_splits_are_checked_and_named(tmp_path):
     assert len(split_pairs(ws, "test")) == 2
     with pytest.raises(WorkspaceError, match=r"split 'val' has no pairs \(test: 2, train: 2\)"):
         split_pairs(ws, "val")
-    with pytest.raises(SettingsError, match="use --split train | val | test"):
+    with pytest.raises(SettingsError, match=re.escape("unknown split 'dev': use --split train | val | test")):
         split_pairs(ws, "dev")
 
 

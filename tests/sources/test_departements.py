@@ -1,5 +1,7 @@
 """Département codes, IGN zone names, and the WFS that says where départements lie."""
 
+import re
+
 import pytest
 
 from geosiam.config import HttpSettings
@@ -27,9 +29,8 @@ def test_codes_and_zones(given, code, zone):
 
 @pytest.mark.parametrize("bad", ["20", "96", "2C", "abc", ""])
 def test_unknown_codes_list_the_valid_ones(bad):
-    with pytest.raises(
-        SettingsError, match=f"unknown département '{bad}': use a code among 01, .*, 95, 2A|19, 2A"
-    ):
+    listed = [f"unknown département '{bad}': use a code among 01, 02,", "19, 2A, 2B, 21,", "95, 971,"]
+    with pytest.raises(SettingsError, match=".*".join(map(re.escape, listed))):
         departements.normalise_code(bad)
 
 

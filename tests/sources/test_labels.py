@@ -1,6 +1,7 @@
 """Label resolution: the gap, the no-shared-edition rule and the modes, on plain candidates."""
 
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -76,9 +77,15 @@ def test_newer_and_none_drop_labels():
     assert none.mode == "none" and not any(y.labelled for y in none.years.values())
 
 
-@pytest.mark.parametrize("mode, gap", [("sometimes", 3.0), ("auto", -1.0)])
-def test_bad_mode_or_gap_is_refused(mode, gap):
-    with pytest.raises(SettingsError, match="--labels|--max-label-gap"):
+@pytest.mark.parametrize(
+    "mode, gap, message",
+    [
+        ("sometimes", 3.0, "unknown --labels 'sometimes': use one of auto, both, newer, none"),
+        ("auto", -1.0, "--max-label-gap must be a number of years >= 0, got -1.0"),
+    ],
+)
+def test_bad_mode_or_gap_is_refused(mode, gap, message):
+    with pytest.raises(SettingsError, match=re.escape(message)):
         resolve_labels({2015: V2_2014, 2019: V3_2019}, mode, gap)
 
 
