@@ -91,36 +91,37 @@ def test_the_best_model_loads_as_an_embedder(trained):
 def test_resume_through_the_cli_continues_with_the_optimizer_state(trained, capsys):
     workspace, run = trained
     steps = 2 * math.ceil(6 / 4)  # both years, 6 places in runs of 4
-    main(
-        [
-            "train",
-            "-w",
-            str(workspace.root),
-            "--run",
-            "first",
-            "--resume",
-            "--epochs",
-            "3",
-            "--weights",
-            "none",
-            "--mine-every",
-            "1",
-            "--descriptor-dim",
-            "8",
-            "--workers",
-            "1",
-            "--loss",
-            "infonce",
-            "--batch-anchors",
-            "4",
-            "--temperature",
-            "0.2",
-            "--lr-schedule",
-            "cosine",
-            "-q",
-        ]
-    )
-    assert "best validation MAP@5" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as done:  # the CLI exits with its status
+        main(
+            [
+                "train",
+                "-w",
+                str(workspace.root),
+                "--run",
+                "first",
+                "--resume",
+                "--epochs",
+                "3",
+                "--weights",
+                "none",
+                "--mine-every",
+                "1",
+                "--descriptor-dim",
+                "8",
+                "--workers",
+                "1",
+                "--loss",
+                "infonce",
+                "--batch-anchors",
+                "4",
+                "--temperature",
+                "0.2",
+                "--lr-schedule",
+                "cosine",
+                "-q",
+            ]
+        )
+    assert done.value.code == 0 and "best validation MAP@5" in capsys.readouterr().out
     checkpoint = last_checkpoint(run)
     assert checkpoint.name == "epoch-0003.keras"
     model = keras.saving.load_model(checkpoint)
