@@ -130,3 +130,38 @@ def test_shell_completion_offers_commands_and_choices():
     env |= {"COMP_WORDS": "geosiam se", "COMP_CWORD": "1"}
     out, _ = geosiam(env=env).communicate(timeout=60)
     assert out.split() == ["search"]
+
+
+@pytest.mark.parametrize(
+    ("flags", "level", "quiet"),
+    [
+        ([], "WARNING", False),
+        (["-v"], "INFO", False),
+        (["--verbose"], "INFO", False),
+        (["--debug"], "DEBUG", False),
+        (["-q"], "WARNING", True),
+        (["--quiet", "--verbose"], "INFO", True),
+    ],
+)
+def test_global_flags_anywhere_set_the_log_level_and_quiet(flags, level, quiet):
+    code = (
+        "import logging, sys\nfrom geosiam import progress\nfrom geosiam.cli import main\n"
+        f"try: main(['--version', *{flags!r}])\n"
+        "except SystemExit: print(logging.getLevelName(logging.getLogger().level), progress._quiet)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.splitlines() == [f"geosiam {__version__}", f"{level} {quiet}"]
+
+
+def test_debug_shows_the_traceback_that_an_error_line_stands_for(tmp_path):
+    args = ["prepare", "--years", "2000", "2015", "--sample", "--sample-km", "0", "-w", str(tmp_path)]
+    _, err = geosiam(*args).communicate(timeout=120)
+    assert err.startswith("geosiam: error: --sample-km must be") and err.count("\n") == 1
+    _, err = geosiam(*args[:2], "--debug", *args[2:]).communicate(timeout=120)
+    assert "Traceback (most recent call last)" in err and "SettingsError: --sample-km must be" in err
+
+
+def test_years_needs_two_values_wherever_it_stands(capsys):
+    code, _, err = run_cli(["prepare", "--sample", "--years", "2000"], capsys)
+    assert code == 2 and err.startswith("geosiam: error: Option '--years' requires 2 arguments")
+    assert err.count("\n") == 1
