@@ -141,7 +141,10 @@ def _first_raster_crs(settings: Settings) -> str:
 
     from geosiam.sources.local import RASTER_SUFFIXES, find_files
 
-    first = find_files(settings.sources.ortho[str(settings.years[0])], RASTER_SUFFIXES, "rasters")[0]
+    ortho = settings.sources.ortho
+    given = [ortho[str(year)] for year in settings.years if str(year) in ortho] or list(ortho.values())
+    # a year without --ortho is told later, with the other checks of the sources (resolve_sources)
+    first = find_files(given[0], RASTER_SUFFIXES, "rasters")[0]
     try:
         with rasterio.open(first) as src:
             if src.crs is None:
