@@ -95,13 +95,14 @@ def train(
 ) -> None:
     """Train the fused Siamese network on a prepared workspace, mining hard pairs as it goes.
 
-    Settings: defaults < the train section of the workspace's geosiam.toml < these options.
+    Settings: defaults < the train section of the workspace's geosiam.toml < these options; with
+    --resume, the run's own settings < the options given again (only resumable ones may differ).
     Prints the run folder and its best validation MAP@5.
     """
     import json
 
     from geosiam.config import with_overrides
-    from geosiam.model.train import MINING_STATE, train_run
+    from geosiam.model.train import MINING_STATE, resumed_settings, train_run
     from geosiam.workspace import Workspace
 
     ws = Workspace(workspace)
@@ -131,7 +132,10 @@ def train(
         "train.seed": seed,
         "train.workers": workers,
     }
-    settings = with_overrides(ws.require_prepared(), overrides)
+    settings = ws.require_prepared()
+    if resume:  # the run's own settings, under the options given again
+        settings = resumed_settings(ws, settings, run)
+    settings = with_overrides(settings, overrides)
     run_dir = train_run(ws, settings, run, resume)
     state = json.loads((run_dir / MINING_STATE).read_text(encoding="utf-8"))
     print(f"{run_dir}: best validation MAP@5 {state['best_val_map5']:.3f} (epoch {state['best_epoch']})")

@@ -263,6 +263,13 @@ def _run_dir(workspace: Workspace, run_name: str | None, resume: bool) -> Path:
     return run_dir
 
 
+def resumed_settings(workspace: Workspace, settings: Settings, run_name: str | None) -> Settings:
+    """``settings`` with the training settings of the run to resume (``run_name`` or the latest),
+    so that ``--resume`` needs no option repeated; options given again go over them."""
+    run_dir = _run_dir(workspace, run_name, resume=True)
+    return dataclasses.replace(settings, train=load_settings(run_dir / RUN_SETTINGS).train)
+
+
 def _check_resume(run_dir: Path, train: TrainSettings) -> None:
     """A resumed run continues with its own settings (its label mode above all)."""
     before = to_dict(load_settings(run_dir / RUN_SETTINGS).train)

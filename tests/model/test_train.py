@@ -17,11 +17,11 @@ import keras
 import numpy as np
 import pytest
 
-from geosiam.cli import main
 from geosiam.config import TrainSettings, load_settings
 from geosiam.errors import ModelError, SettingsError, TrainingError
 from geosiam.model.embedder import load_embedder
 from geosiam.model.train import RunKeeper, last_checkpoint, learning_rate_at, train_run
+from tests.cli import run_cli
 from tests.retrieval.factory import make_workspace
 
 SPLITS = ["train"] * 6 + ["val"] * 3 + ["test"] * 2
@@ -91,37 +91,10 @@ def test_the_best_model_loads_as_an_embedder(trained):
 def test_resume_through_the_cli_continues_with_the_optimizer_state(trained, capsys):
     workspace, run = trained
     steps = 2 * math.ceil(6 / 4)  # both years, 6 places in runs of 4
-    with pytest.raises(SystemExit) as done:  # the CLI exits with its status
-        main(
-            [
-                "train",
-                "-w",
-                str(workspace.root),
-                "--run",
-                "first",
-                "--resume",
-                "--epochs",
-                "3",
-                "--weights",
-                "none",
-                "--mine-every",
-                "1",
-                "--descriptor-dim",
-                "8",
-                "--workers",
-                "1",
-                "--loss",
-                "infonce",
-                "--batch-anchors",
-                "4",
-                "--temperature",
-                "0.2",
-                "--lr-schedule",
-                "cosine",
-                "-q",
-            ]
-        )
-    assert done.value.code == 0 and "best validation MAP@5" in capsys.readouterr().out
+    # the run's own settings (weights none, infonce, 8-d...), without repeating them
+    args = ["train", "-w", str(workspace.root), "--run", "first", "--resume", "--epochs", "3", "-q"]
+    code, out, _ = run_cli(args, capsys)
+    assert code == 0 and "best validation MAP@5" in out
     checkpoint = last_checkpoint(run)
     assert checkpoint.name == "epoch-0003.keras"
     model = keras.saving.load_model(checkpoint)
@@ -147,6 +120,26 @@ def test_resume_refuses_other_settings_unknown_runs_and_reuse_of_a_name(trained)
         train_run(workspace, _settings(workspace), "nope", resume=True)
     with pytest.raises(ModelError, match="already exists"):
         train_run(workspace, _settings(workspace), "first", resume=False)
+
+
+def test_the_run_and_its_resume_are_checked_before_the_caches_are_packed(trained, monkeypatch, capsys):
+    workspace, _ = trained
+
+    def packing(*args, **kwargs):
+        raise AssertionError("the caches were packed before the run was checked")
+
+    monkeypatch.setattr("geosiam.model.train._split_cache", packing)
+    with pytest.raises(SettingsError, match="not a plain folder name"):
+        train_run(workspace, _settings(workspace), "a/b", resume=False)
+    with pytest.raises(ModelError, match="already exists"):
+        train_run(workspace, _settings(workspace), "first", resume=False)
+    with pytest.raises(ModelError, match=r"other settings \(descriptor_dim\)"):
+        train_run(workspace, _settings(workspace, descriptor_dim=4), "first", resume=True)
+    # through the CLI: an option given again that contradicts the run is refused, alone
+    code, _, err = run_cli(
+        ["train", "-w", str(workspace.root), "--run", "first", "--resume", "--loss", "bce"], capsys
+    )
+    assert code == 2 and "error: run 'first' was made with other settings (loss)" in err
 
 
 def test_newer_labels_train_with_the_older_masks_deleted_and_keep_their_mode(tmp_path):
@@ -213,10 +206,7 @@ def test_a_nan_loss_stops_without_writing_over_the_last_good_epoch(trained, tmp_
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.skipif(
-    not os.environ.get("GEOSIAM_JAX_TESTS"),
-    reason="JAX compiles a backbone for minutes on 2 CPU cores: GEOSIAM_JAX_TESTS=1 runs it",
-)
+@pytest.mark.slow  # JAX compiles a backbone for minutes on 2 CPU cores
 def test_the_same_training_runs_on_jax(tmp_path):
     workspace = make_workspace(tmp_path / "ws", places=5, px=32, splits=["train"] * 3 + ["val"] * 2)
     script = textwrap.dedent(f"""
