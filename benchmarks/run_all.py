@@ -19,6 +19,8 @@ BENCHMARKS = [
     "benchmarks.mining",
     "benchmarks.embedding",
     "benchmarks.knn_scaling",
+    "benchmarks.ann_index",  # 10^5 and 10^6; 10^7 (5 GB, long) with: python -m benchmarks.ann_index --large
+    "benchmarks.embed_shards",
 ]  # benchmarks/gpu_train.py is run on its own, on a GPU machine
 
 

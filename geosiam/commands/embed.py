@@ -43,6 +43,15 @@ def embed(
         help="Embed from the images alone, even where masks exist (a fused run's image-only input).",
     ),
     batch_size: int = typer.Option(64, "--batch-size", min=1, help="Images per model call."),
+    shards: int = typer.Option(
+        1, "--shards", min=1, help="Split the tiles into N shards embedded by N processes (each resumable)."
+    ),
+    dask_scheduler: str = typer.Option(
+        None,
+        "--dask-scheduler",
+        help="Embed the shards on an existing Dask cluster (tcp://host:8786); its workers must see "
+        "the same paths.",
+    ),
     workspace: Path = WORKSPACE,
 ) -> None:
     """Embed tiles (from prepare, or any georeferenced RGB GeoTIFFs) with a trained run's model.
@@ -58,6 +67,7 @@ def embed(
     from geosiam.retrieval.descriptors import check_vectors_path, table_path
     from geosiam.retrieval.embedding import embed_tiles
     from geosiam.retrieval.runs import resolve_run, run_settings
+    from geosiam.retrieval.sharding import embed_sharded
     from geosiam.retrieval.tilesets import find_tiles
     from geosiam.workspace import Workspace
 
@@ -70,7 +80,12 @@ def embed(
         )
     skipped = unlabelled_years(run_settings(run_dir))
     found = find_tiles(tiles, embedder.input_px, embedder.uses_masks and not no_masks, masks, year, skipped)
-    descriptors, stats = embed_tiles(embedder, found, output, batch_size=batch_size)
+    if shards > 1 or dask_scheduler:
+        descriptors, stats = embed_sharded(
+            run_dir, embedder.identity, found, output, shards, dask_scheduler, batch_size
+        )
+    else:
+        descriptors, stats = embed_tiles(embedder, found, output, batch_size=batch_size)
     if not stats.embedded:
         typer.echo(f"{output} already holds these {len(found)} tiles embedded by run {run_dir.name}")
         return

@@ -74,7 +74,7 @@ def embed_tiles(
     """Embed ``tiles`` with ``embedder`` into ``out`` (+ its table); resumes a partial run and
     does nothing when ``out`` already holds these tiles embedded by this model."""
     out = check_vectors_path(out)
-    finished = _finished(out, tiles, embedder.identity)
+    finished = finished_descriptors(out, tiles, embedder.identity)
     if finished is not None:
         return finished, EmbedStats(len(tiles), len(tiles), 0.0, 0.0)
     partial = _Partial(
@@ -114,7 +114,7 @@ def embed_tiles(
     return descriptors, stats
 
 
-def _finished(out: Path, tiles: TileSet, identity: str) -> Descriptors | None:
+def finished_descriptors(out: Path, tiles: TileSet, identity: str) -> Descriptors | None:
     """The descriptors already in ``out`` when they are these tiles by this model, else None."""
     if not out.exists():
         return None

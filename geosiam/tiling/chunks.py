@@ -20,11 +20,13 @@ from pathlib import Path
 from affine import Affine
 
 from geosiam import atomic
+from geosiam.errors import SettingsError
 from geosiam.progress import progress
 from geosiam.tiling.grid import Grid
 
 CHUNK_PX = 1024
 CHUNK_MAX_PX = 4096  # a chunk canvas is at most this many pixels a side (memory)
+DASK_CONNECT_S = 5.0  # a scheduler that has not answered by then is reported as down
 DALLE_M = 5000.0  # IGN BD ORTHO dalles are 5 km squares on the Lambert-93 km grid
 
 
@@ -120,9 +122,7 @@ class Runner:
     def run(self, worker: Callable[[object], list[dict]], jobs: list, desc: str) -> list[dict]:
         """Run ``worker`` over ``jobs``; concatenate the records they return."""
         if self.dask_scheduler:
-            from distributed import Client
-
-            with Client(self.dask_scheduler) as client:
+            with dask_client(self.dask_scheduler) as client:
                 return _gather(client.get_executor(), worker, jobs, desc)
         if self.processes <= 1 or len(jobs) <= 1:
             # inline: simple tracebacks and no process start-up for small jobs
@@ -131,6 +131,21 @@ class Runner:
         context = get_context("spawn")
         with ProcessPoolExecutor(workers, mp_context=context, initializer=_one_thread_each) as pool:
             return _gather(pool, worker, jobs, desc)
+
+
+def dask_client(address: str):
+    """A client of the Dask scheduler at ``address``; one that does not answer within
+    DASK_CONNECT_S seconds is a one-line error (not a half-minute wait and a traceback)."""
+    from distributed import Client
+
+    try:
+        return Client(address, timeout=DASK_CONNECT_S)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise SettingsError(
+            f"the Dask scheduler {address} does not answer ({type(exc).__name__} after "
+            f"{DASK_CONNECT_S:g} s): start it ('dask scheduler', then 'dask worker {address}' on each "
+            "machine) or fix --dask-scheduler"
+        ) from None
 
 
 def _gather(executor, worker, jobs: list, desc: str) -> list[dict]:
