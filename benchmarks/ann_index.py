@@ -119,6 +119,17 @@ def latencies(fn, count: int) -> tuple[float, float]:
     return float(np.percentile(times, 50)), float(np.percentile(times, 99))
 
 
+def wait_for_truth(path: Path) -> dict:
+    """The exact answers (written by the flat child), waiting for them when an approximate index
+    was built in parallel with the exact one (its build is measured alone either way)."""
+    while True:
+        try:
+            with np.load(path) as truth:
+                return {name: truth[name] for name in truth.files}
+        except (OSError, ValueError, EOFError):  # not written yet, or being written
+            time.sleep(5)
+
+
 def measure(work: Path, rows: int, kind: str, threads: int, target: float) -> dict:
     """Build one index of the memory-mapped database and measure it (runs in a child process)."""
     import faiss
@@ -137,7 +148,7 @@ def measure(work: Path, rows: int, kind: str, threads: int, target: float) -> di
     if kind == "flat":
         tuning = ann.tune(index, tune_queries, ann.search(index, tune_queries, K)[1])
     else:
-        truth = np.load(truth_file)
+        truth = wait_for_truth(truth_file)
         tuning = ann.tune(index, tune_queries, truth["tune"], vectors, target)
     singles = 50 if rows <= 1_000_000 else 20
     one = iter(np.tile(queries, (2, 1)))
@@ -148,7 +159,7 @@ def measure(work: Path, rows: int, kind: str, threads: int, target: float) -> di
     found = answers[-1]
     if kind == "flat":
         np.savez(truth_file, exact=found, tune=ann.search(index, tune_queries, K)[1])
-    exact = np.load(truth_file)["exact"]
+    exact = wait_for_truth(truth_file)["exact"]
     return {
         "rows": rows,
         "kind": kind,

@@ -11,10 +11,11 @@ Every kind ranks by inner product on L2-normalised float32 descriptors (cosine):
   the descriptors (a memory map is enough).
 
 ``auto`` is exact up to :data:`EXACT_UP_TO` descriptors and ``ivf`` above. Measured by
-``benchmarks/ann_index.py`` (``benchmarks/results/ann_index.md``) on a loaded 2-core CPU: at
-10^5 exact search answers one query in tens of milliseconds and 1,000 in 1-2 s with nothing to
-build or tune; at 10^6 one exact query takes about 0.2 s and 1,000 take 20 s, while IVF answers
-them tens of times faster at recall@5 >= 0.99. An approximate index is tuned when it is built:
+``benchmarks/ann_index.py`` (``benchmarks/results/ann_index.md``, 1 FAISS thread on a loaded
+2-core CPU): at 10^5, exact search answers one query in 25 ms and 1,000 in 2.7 s, with nothing
+to train or tune and nothing missed (IVF: 5x faster on 1,000 queries at recall@5 0.995); at 10^6
+one exact query takes 0.34 s and 1,000 take 43 s, beyond what a search or a change map should
+wait, so an approximate index pays from there. An approximate index is tuned when it is built:
 its ``nprobe`` or ``efSearch`` is the smallest that finds :data:`TARGET_RECALL` of the exact top
 :data:`TUNE_K` for a seeded sample of its own vectors.
 """
