@@ -30,8 +30,9 @@ def build(
 ) -> None:
     """Index the run's descriptors of each of the workspace's years (runs/<run>/index/<year>.faiss).
 
-    'geosiam search' and 'geosiam changes' then use the index of the year they search in. An
-    approximate index is tuned as it is built (nprobe or efSearch) to find 99% of the exact top 5.
+    'geosiam search' then goes through the index of the year it searches in ('geosiam changes'
+    still ranks exactly). An approximate index is tuned as it is built (nprobe or efSearch) to
+    find 99% of the exact top 5.
     """
     from geosiam.retrieval.runs import resolve_run
     from geosiam.retrieval.search_index import build_year_index, index_path, run_descriptors
