@@ -186,8 +186,9 @@ def prepare_workspace(
     # once something was prepared with them (bind): a prepare failing on its inputs locks nothing
     check = partial(check_claim, workspace, settings, table.text, force)
     if _from_ign(settings):
-        identity = fingerprint([identity_data, asked])
-        tiles, bad = _prepare_ign(workspace, grid, settings, runner, identity, check)
+        # départements are recorded under the data and labels alone: another split reuses them
+        departements_identity = fingerprint([identity_data, asked])
+        tiles, bad = _prepare_ign(workspace, grid, settings, runner, departements_identity, check)
         records = []
     else:
         records = resolve_sources(settings, workspace, grid)
