@@ -28,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,7 @@ PER_CLUSTER = 1000
 QUERY_NOISE = 0.02  # per dimension: a query keeps a cosine of about 0.97 with its place
 CHUNK = 1_000_000
 SUBSPACE = 32
+SPREAD = (0.02, 0.06)  # per subspace dimension: a cluster keeps a cosine of 0.95-0.99 to its centre
 ISOTROPIC = 0.01
 
 
@@ -57,7 +59,7 @@ def make_database(path: Path, rows: int, seed: int) -> None:
     clusters = max(100, rows // PER_CLUSTER)
     centres = l2_normalise(rng.standard_normal((clusters, DIM), dtype=np.float32))
     basis = np.linalg.qr(rng.standard_normal((DIM, SUBSPACE)))[0].T.astype(np.float32)
-    spreads = rng.uniform(0.1, 0.3, clusters).astype(np.float32)
+    spreads = rng.uniform(SPREAD[0], SPREAD[1], clusters).astype(np.float32)
     out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(rows, DIM))
     for start in range(0, rows, CHUNK):
         stop = min(start + CHUNK, rows)
@@ -233,13 +235,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--large", action="store_true", help="add 10^7 descriptors (5 GB; long)")
     parser.add_argument("--kinds", nargs="+", default=["flat", "ivf", "ivfpq", "hnsw"])
-    parser.add_argument("--hnsw-up-to", type=int, default=1_000_000)
+    parser.add_argument("--hnsw-up-to", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=1, help="FAISS threads (OpenMP)")
     parser.add_argument(
         "--tune-target", type=float, default=0.995, help="recall@5 the 200 tuning queries must reach"
     )
-    parser.add_argument("--work", type=Path, help="folder for the databases (default: a temporary one)")
+    parser.add_argument("--work", type=Path, help="folder for the databases, kept (default: a temporary one)")
     parser.add_argument("--jsonl", type=Path, help="append each result to this file as it comes")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -249,8 +251,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     sizes = args.sizes + ([10_000_000] if args.large else [])
     kinds = ["flat"] + [k for k in args.kinds if k != "flat"]  # exact first: the ground truth
-    with tempfile.TemporaryDirectory(dir=args.work) as tmp:
+    with tempfile.TemporaryDirectory() if args.work is None else nullcontext(args.work) as tmp:
         work = Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
         results = []
         for rows in sizes:
             started = time.perf_counter()
@@ -272,7 +275,8 @@ def main(argv: list[str] | None = None) -> None:
                 if args.jsonl:
                     with open(args.jsonl, "a", encoding="utf-8") as handle:
                         handle.write(json.dumps(result) + "\n")
-            (work / f"db_{rows}.npy").unlink()
+            if args.work is None:
+                (work / f"db_{rows}.npy").unlink()
     print_table(
         f"FAISS indexes, {DIM}-d clustered descriptors, {args.queries} queries, recall@5 vs exact, "
         f"{args.threads} FAISS thread(s)",

@@ -11,13 +11,12 @@ Every kind ranks by inner product on L2-normalised float32 descriptors (cosine):
   the descriptors (a memory map is enough).
 
 ``auto`` is exact up to :data:`EXACT_UP_TO` descriptors and ``ivf`` above. Measured by
-``benchmarks/ann_index.py`` (``benchmarks/results/ann_index.md``, 1 FAISS thread on a loaded
-2-core CPU): at 10^5, exact search answers one query in 25 ms and 1,000 in 2.7 s, with nothing
-to train or tune and nothing missed (IVF: 5x faster on 1,000 queries at recall@5 0.995); at 10^6
-one exact query takes 0.34 s and 1,000 take 43 s, beyond what a search or a change map should
-wait, so an approximate index pays from there. An approximate index is tuned when it is built:
-its ``nprobe`` or ``efSearch`` is the smallest that finds :data:`TARGET_RECALL` of the exact top
-:data:`TUNE_K` for a seeded sample of its own vectors.
+``benchmarks/ann_index.py`` (``benchmarks/results/ann_index.md``, clustered 128-d descriptors,
+1 FAISS thread, 2-core CPU): at 10^5 exact search answers 1,000 queries in 0.31 s (one in 2.7 ms)
+with nothing to train or tune and nothing missed; at 10^6 it takes 6.2 s, and IVF 56 ms (110x) at
+recall@5 1.0; at 10^7 exact takes 30 s, IVF 1.0 s (29x) at recall@5 0.997. An approximate
+index is tuned when it is built: its ``nprobe`` or ``efSearch`` is the smallest that finds
+:data:`TARGET_RECALL` of the exact top :data:`TUNE_K` for a seeded sample of its own vectors.
 """
 
 from __future__ import annotations
