@@ -199,6 +199,11 @@ class TrainSettings:
     seed: int = 0
 
 
+# the sample generator's version: bump it when the drawing changes, so that cached samples are
+# redrawn and workspaces prepared from the old world are told apart
+SAMPLE_GENERATOR_VERSION = 4
+
+
 @dataclass
 class SampleSettings:
     """The built-in sample area (``prepare --sample``): its size, its world's seed, its old photos.

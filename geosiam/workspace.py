@@ -20,7 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from geosiam import atomic
-from geosiam.config import Settings, fingerprint, load_settings, save_settings, to_dict
+from geosiam.config import (
+    SAMPLE_GENERATOR_VERSION,
+    Settings,
+    fingerprint,
+    load_settings,
+    save_settings,
+    to_dict,
+)
 from geosiam.errors import WorkspaceError, WorkspaceMismatchError
 
 SETTINGS_FILE = "geosiam.toml"
@@ -142,9 +149,7 @@ def _sample_identity(settings: Settings) -> dict:
     """The built-in sample's settings and generator version; nothing for other areas."""
     if not settings.area.sample:
         return {}
-    from geosiam.sources.sample import GENERATOR_VERSION
-
-    return {**to_dict(settings.sample), "generator": GENERATOR_VERSION}
+    return {**to_dict(settings.sample), "generator": SAMPLE_GENERATOR_VERSION}
 
 
 def check_claim(workspace: Workspace, settings: Settings, classes_text: str, force: bool) -> None:

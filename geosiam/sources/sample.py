@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from geosiam import atomic
-from geosiam.config import FIRST_YEAR, LAST_YEAR, SampleSettings, Settings
+from geosiam.config import FIRST_YEAR, LAST_YEAR, SAMPLE_GENERATOR_VERSION, SampleSettings, Settings
 from geosiam.errors import SettingsError, SourceError
 from geosiam.progress import progress
 from geosiam.sources.ground_truth import GROUND_TRUTH
@@ -30,7 +30,6 @@ from geosiam.sources.sourceset import YearSources
 
 SAMPLE_DEPT = "54"
 SAMPLE_ORIGIN = "sample"
-GENERATOR_VERSION = 4  # bump when the drawing changes, so that cached samples are redrawn
 PANCHROMATIC_RESOLUTION_M = 5.0  # grey campaigns: coarser dalles, resampled to the grid by tiling
 
 _JP2_OPTIONS = {
@@ -252,7 +251,7 @@ def generate(
         "seed": sample.seed,
         "panchromatic_before": sample.panchromatic_before,
         "layout": asdict(layout),
-        "generator": GENERATOR_VERSION,
+        "generator": SAMPLE_GENERATOR_VERSION,
     }
     done = {year: _finished(root, year, fingerprint) for year in years}
     todo = [year for year in years if done[year] is None]
