@@ -16,9 +16,9 @@ import numpy as np
 
 from geosiam.config import Settings, fingerprint, to_dict
 from geosiam.errors import SourceError
+from geosiam.geometry import bounds_overlap
 from geosiam.rasterize.classes import ClassTable
 from geosiam.rasterize.masks import MaskJob, burn_chunk
-from geosiam.sources.area import bounds_overlap
 from geosiam.sources.labels import LabelPlan
 from geosiam.sources.sourceset import YearSources, by_year
 from geosiam.tiling import chunks

@@ -5,13 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from geosiam.errors import SettingsError, SourceError
-
-Bounds = tuple[float, float, float, float]
-
-
-def bounds_overlap(a: Bounds, b: Bounds) -> bool:
-    """True when two (xmin, ymin, xmax, ymax) boxes share some area."""
-    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+from geosiam.geometry import Bounds
 
 
 def bbox_bounds(bbox: Sequence[float]) -> Bounds:

@@ -16,9 +16,8 @@ import re
 from shapely.geometry import shape
 
 from geosiam.errors import DownloadError, SettingsError
+from geosiam.geometry import Bounds
 from geosiam.sources.download import HttpClient
-
-Bounds = tuple[float, float, float, float]
 
 MAINLAND = [f"{n:02d}" for n in range(1, 96) if n != 20] + ["2A", "2B"]
 OVERSEAS = ["971", "972", "973", "974", "975", "976", "977", "978"]

@@ -29,9 +29,9 @@ from urllib.parse import unquote, urlsplit
 
 from geosiam.config import Settings
 from geosiam.errors import DownloadError, SettingsError, SourceError
+from geosiam.geometry import Bounds, bounds_overlap
 from geosiam.progress import progress
 from geosiam.sources import archives, departements, wms
-from geosiam.sources.area import bounds_overlap
 from geosiam.sources.budget import GB, DiskBudget, folder_bytes, gigabytes
 from geosiam.sources.download import (
     HttpClient,
@@ -50,7 +50,6 @@ from geosiam.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
-Bounds = tuple[float, float, float, float]
 
 ORTHO = "BDORTHO"
 TOPO = "BDTOPO"

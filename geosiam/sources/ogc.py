@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-Bounds = tuple[float, float, float, float]
-
 
 def local_name(tag: str) -> str:
     """An XML tag without its namespace: ``{http://www.w3.org/2005/Atom}entry`` -> ``entry``.

@@ -23,8 +23,7 @@ import shapely.ops
 from shapely.geometry.base import BaseGeometry
 
 from geosiam.config import FIRST_YEAR, LAST_YEAR
-
-Bounds = tuple[float, float, float, float]
+from geosiam.geometry import Bounds
 
 ALWAYS = -math.inf  # born before any survey year
 NEVER = math.inf  # never gone

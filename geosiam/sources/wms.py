@@ -19,15 +19,13 @@ from pathlib import Path
 
 from geosiam import atomic
 from geosiam.errors import DownloadError, SourceError
+from geosiam.geometry import Bounds, bounds_overlap
 from geosiam.progress import progress
-from geosiam.sources.area import bounds_overlap
 from geosiam.sources.download import HttpClient
 from geosiam.sources.ogc import child as _child
 from geosiam.sources.ogc import children as _children
 from geosiam.sources.ogc import local_name as _local
 from geosiam.sources.ogc import to_int
-
-Bounds = tuple[float, float, float, float]
 
 CRS = "EPSG:2154"
 DEFAULT_MAX_PX = 2048

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from geosiam import atomic
-from geosiam.sources.area import bounds_overlap
+from geosiam.geometry import bounds_overlap
 from geosiam.tiling import chunks, resample
 from geosiam.tiling.grid import Grid
 from geosiam.tiling.rasters import RasterInfo, UnreadableRaster, to_uint8

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from affine import Affine
 
 from geosiam.errors import SettingsError
+from geosiam.geometry import Bounds
 
-Bounds = tuple[float, float, float, float]
 _TILE_ID = re.compile(r"^x(-?\d+)_y(-?\d+)$")
 
 DEFAULT_CRS = "EPSG:2154"
