@@ -1,10 +1,10 @@
 """The built-in sample area: a synthetic landscape written in IGN's own layout and formats.
 
-``generate`` draws a deterministic world from a seed (:mod:`.sample_world`) and writes, for each
+``generate`` draws a deterministic world from a seed (:mod:`.world`) and writes, for each
 year, what IGN would deliver for a small piece of département 54: BD ORTHO JPEG2000 dalles
 (``54-YYYY-XXXX-YYYY-LA93-2M00-E080.jp2``, X = left edge and Y = top edge in km, with resolution
 levels so reduced reads are fast) in the archive's folder layout, with the ``dalles.shp`` index,
-and a BD TOPO v3 GeoPackage (:mod:`.sample_topo`) in its delivery layout. The whole pipeline then
+and a BD TOPO v3 GeoPackage (:mod:`.topo`) in its delivery layout. The whole pipeline then
 runs offline through the same code as real data.
 
 Each year is finished by a marker file written last; every file is written atomically. A second
@@ -21,11 +21,18 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import shapely
+
 from geosiam import atomic
 from geosiam.config import FIRST_YEAR, LAST_YEAR, SAMPLE_GENERATOR_VERSION, SampleSettings, Settings
 from geosiam.errors import SettingsError, SourceError
 from geosiam.progress import progress
 from geosiam.sources.ground_truth import GROUND_TRUTH
+from geosiam.sources.sample.changes import changes_frame
+from geosiam.sources.sample.render import render, survey
+from geosiam.sources.sample.topo import GEOMETRY_TYPES, edition, topo_layers
+from geosiam.sources.sample.topo2 import GEOMETRY_TYPES2, THEMES, topo2_layers
+from geosiam.sources.sample.world import build_world
 from geosiam.sources.sourceset import YearSources
 
 SAMPLE_DEPT = "54"
@@ -210,7 +217,7 @@ def _marker(root: Path, year: int) -> Path:
 
 
 def changes_path(root: Path) -> Path:
-    """The sample's ground truth of change (:mod:`.ground_truth`): one GeoPackage for all years."""
+    """The ground truth of change (:mod:`geosiam.sources.ground_truth`): one GeoPackage, all years."""
     return root / "changes.gpkg"
 
 
@@ -256,8 +263,6 @@ def generate(
     done = {year: _finished(root, year, fingerprint) for year in years}
     todo = [year for year in years if done[year] is None]
     if todo:
-        from geosiam.sources.sample_world import build_world
-
         world = build_world(layout.bounds, sample.seed)
         _write_changes(changes_path(root), world)
         bar = progress(
@@ -302,9 +307,6 @@ def _write_year(
     root: Path, world, year: int, layout: SampleLayout, grey: bool, fingerprint: dict, bar
 ) -> YearSources:
     """Draw and write one year: dalles, their index, its BD TOPO edition; the marker last."""
-    from geosiam.sources.sample_render import render, survey
-    from geosiam.sources.sample_topo import edition
-
     resolution = layout.resolution(grey)
     image = render(world, year, layout.bounds, resolution, grey)
     dalles_dir, supplements_dir = ortho_folders(root, year, layout, grey)
@@ -335,15 +337,11 @@ def _write_year(
 
 def _write_edition(root: Path, world, ed) -> list[Path]:
     """A BD TOPO edition: one GeoPackage (v3), or Shapefiles by theme (2.x, before 2019)."""
-    from geosiam.sources.sample_topo import topo_layers
-
     layers = topo_layers(world, ed)
     if ed.version == "3":
         gpkg = topo_path(root, ed.date)
         _write_gpkg(gpkg, layers)
         return [gpkg]
-    from geosiam.sources.sample_topo2 import GEOMETRY_TYPES2, THEMES, topo2_layers
-
     product = topo_product(root, ed.date)
     # an empty Shapefile has no geometry type of its own (GDAL reads it as measured): left out
     frames = {name: frame for name, frame in topo2_layers(layers).items() if len(frame)}
@@ -356,7 +354,7 @@ def _write_edition(root: Path, world, ed) -> list[Path]:
 
 def _write_dalle(path: Path, pixels, left_km: int, top_km: int, resolution: float) -> None:
     """One RGB or grey JPEG2000 dalle in EPSG:2154, with resolution levels, written atomically."""
-    import rasterio
+    import rasterio  # lazy: GDAL is heavy; only writing needs it
     from rasterio.transform import from_origin
 
     count, height, width = pixels.shape
@@ -383,8 +381,7 @@ def _write_dalle(path: Path, pixels, left_km: int, top_km: int, resolution: floa
 
 def _write_dalle_index(path: Path, rasters: list[Path], layout: SampleLayout) -> None:
     """IGN's ``dalles.shp``: one square per dalle, its file name in ``NOM``."""
-    import geopandas as gpd
-    import shapely
+    import geopandas as gpd  # lazy: geopandas is heavy; only writing needs it
 
     boxes, names = [], []
     size = layout.dalle_km * 1000.0
@@ -426,8 +423,6 @@ def _write_shapefiles(folder: Path, layers: dict) -> None:
 
 def _write_changes(path: Path, world) -> None:
     """The ground truth (layer ``changes``: geometry, kind, year), written before any year's marker."""
-    from geosiam.sources.sample_changes import changes_frame
-
     with atomic.atomic_path(path, ".gpkg") as tmp:
         changes_frame(world).to_file(
             tmp, layer=GROUND_TRUTH, driver="GPKG", engine="pyogrio", promote_to_multi=True
@@ -436,8 +431,6 @@ def _write_changes(path: Path, world) -> None:
 
 def _write_gpkg(path: Path, layers: dict) -> None:
     """Every layer into one GeoPackage, written to a temporary file and renamed into place."""
-    from geosiam.sources.sample_topo import GEOMETRY_TYPES
-
     with atomic.atomic_path(path, ".gpkg") as tmp:
         for name, frame in layers.items():
             frame.to_file(

@@ -22,7 +22,7 @@ import numpy as np
 import shapely
 from affine import Affine
 
-from geosiam.sources.sample_world import (
+from geosiam.sources.sample.world import (
     BROADLEAF,
     CONIFER,
     MEADOW,
@@ -261,7 +261,7 @@ def smooth_field(rng: np.random.Generator, shape: tuple[int, int], cell_px: floa
 
 def fine_noise(rng: np.random.Generator, shape: tuple[int, int], sigma_px: float) -> np.ndarray:
     """White noise blurred by ``sigma_px`` (grain, tree crowns), rescaled to std 1."""
-    from scipy import ndimage
+    from scipy import ndimage  # lazy: scipy is heavy; only drawing needs it
 
     noise = ndimage.gaussian_filter(rng.standard_normal(shape, dtype=np.float32), sigma_px)
     noise *= np.float32(2 * np.sqrt(np.pi) * sigma_px)  # std of 2D-blurred unit white noise
@@ -284,7 +284,7 @@ class _Canvas:
 
     def burn(self, shapes, dtype="uint8", all_touched: bool = False) -> np.ndarray:
         """Rasterise (geometry, value) pairs in order (later ones win); 0 elsewhere."""
-        from rasterio import features
+        from rasterio import features  # lazy: GDAL is heavy; only drawing needs it
 
         shapes = [
             (g, int(v)) for g, v in shapes if g is not None and not g.is_empty and g.intersects(self.box)
@@ -603,7 +603,7 @@ def _photo_mosaic(canvas: _Canvas, campaign: Survey, rng, step: int = 8) -> np.n
 def _misregistration(rng, shape: tuple[int, int], resolution: float) -> tuple[np.ndarray, np.ndarray]:
     """Where each output pixel is read from the padded canvas: a smooth field of displacements
     whose length runs from ``MISREGISTRATION_M[0]`` to ``[1]`` and whose direction turns."""
-    from scipy.special import ndtr
+    from scipy.special import ndtr  # lazy: scipy is heavy; only drawing needs it
 
     cell = MISREGISTRATION_SCALE_M / resolution
     low, high = (m / resolution for m in MISREGISTRATION_M)
@@ -616,7 +616,7 @@ def _misregistration(rng, shape: tuple[int, int], resolution: float) -> tuple[np
 
 def _camera(rgb: np.ndarray, campaign: Survey, rng, resolution: float) -> np.ndarray:
     """Film or sensor, processing and orthorectification: colour, blur, grain, shift; to uint8."""
-    from scipy import ndimage
+    from scipy import ndimage  # lazy: scipy is heavy; only drawing needs it
 
     h, w, _ = rgb.shape
     rgb *= (1 + np.float32(campaign.lighting) * smooth_field(rng, (h, w), 300))[..., None]

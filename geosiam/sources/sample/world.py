@@ -7,8 +7,8 @@ split into stands, and fields split into blocks of strip parcels. Every object c
 exists (``born <= year < gone``), so any survey year is a snapshot and two years differ more the
 further apart they are: housing estates and new roads are built, stands are clear-cut and grow
 back, fields are planted, parcels are merged and hedges grubbed up, at the rates of
-:class:`ChangeRates`; :mod:`.sample_changes` lists every change as ground truth. Pure: no file is read or
-written here (:mod:`geosiam.sources.sample_render` draws a year, :mod:`.sample_topo` maps it).
+:class:`ChangeRates`; :mod:`.changes` lists every change as ground truth. Pure: no file is read or
+written here (:mod:`.render` draws a year, :mod:`.topo` maps it).
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ class ChangeRates:
 
 RATES = ChangeRates()
 
-# Forest stand species (the BD TOPO natures they are mapped as, see sample_topo).
+# Forest stand species (the BD TOPO natures they are mapped as, see .topo).
 BROADLEAF, CONIFER, MIXED, POPLAR = 0, 1, 2, 3
 # Land use of an agricultural parcel.
 CROPLAND, MEADOW, ORCHARD = 0, 1, 2
@@ -169,7 +169,7 @@ class World:
 
     def elevation(self, xy: np.ndarray) -> np.ndarray:
         """Ground height (m) at points ``xy`` (N, 2): a smooth plateau, for 3D vectors."""
-        from scipy import ndimage
+        from scipy import ndimage  # lazy: scipy is heavy; only drawing needs it
 
         xmin, ymin, xmax, ymax = self.extent
         rows, cols = self.terrain.shape
@@ -252,7 +252,7 @@ def blob(
 
 def coarse_noise(rng: np.random.Generator, shape: tuple[int, int], cells: float) -> np.ndarray:
     """Smooth random field of ``shape`` with features about ``cells`` pixels across, std 1."""
-    from scipy import ndimage
+    from scipy import ndimage  # lazy: scipy is heavy; only drawing needs it
 
     field_ = ndimage.gaussian_filter(rng.normal(size=shape), cells / 2.5, mode="wrap")
     return (field_ - field_.mean()) / (field_.std() + 1e-9)
@@ -808,7 +808,7 @@ class _Builder:
 
     def add_forest(self) -> Stands:
         """Forests (about a third of the land) away from villages, split into stands of 3-10 ha."""
-        from rasterio import features
+        from rasterio import features  # lazy: GDAL is heavy; only drawing needs it
         from rasterio.transform import from_origin
 
         rng = self.rng

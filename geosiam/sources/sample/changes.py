@@ -1,6 +1,6 @@
 """The sample's ground truth: every change on the ground, with what it was and the year it happened.
 
-The world (:mod:`.sample_world`) is a function of time: each object exists from ``born`` until
+The world (:mod:`.world`) is a function of time: each object exists from ``born`` until
 ``gone``, stands are cut and grow back, parcels are merged, converted and planted. Each of these
 moments is a change; its geometry is the ground it altered (a building with its plot, a road with
 its verges, a whole stand, a whole block of merged fields). A place changed between two
@@ -18,7 +18,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from geosiam.config import FIRST_YEAR, LAST_YEAR
-from geosiam.sources.sample_world import ORCHARD, Thing, World
+from geosiam.sources.sample.world import ORCHARD, Thing, World
 
 # What appearing (born) and disappearing (gone) mean for each kind of object.
 _THING_CHANGES = {
@@ -143,7 +143,7 @@ def world_changes(world: World) -> list[Change]:
 
 def changes_frame(world: World):
     """The ground truth as a GeoDataFrame (EPSG:2154): geometry, kind, year."""
-    import geopandas as gpd
+    import geopandas as gpd  # lazy: geopandas is heavy; only writing needs it
 
     changes = world_changes(world)
     return gpd.GeoDataFrame(

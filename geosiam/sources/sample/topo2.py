@@ -43,7 +43,7 @@ GEOMETRY_TYPES2 = {name: "LineString Z" if name in _LINES else "MultiPolygon Z" 
 
 def _frame(frame, columns: dict):
     """A 2.x layer: ``ID`` (2.x identifiers have v3's cleabs form), ``columns``, the geometries."""
-    import geopandas as gpd
+    import geopandas as gpd  # lazy: geopandas is heavy; only writing needs it
 
     return gpd.GeoDataFrame(
         {"ID": frame["cleabs"].to_numpy(), **columns}, geometry=frame.geometry.values, crs=frame.crs

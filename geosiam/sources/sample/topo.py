@@ -8,7 +8,7 @@ editions are coarser: their vegetation is smoothed, small woods, hedges and orch
 farm tracks and footpaths are partly captured, small annexes are left out and neighbouring
 buildings merged; every edition is shifted by 1-3 m as a whole. Objects keep their ``cleabs``
 from one edition to the next. Layer names, attribute names and ``nature`` values are BD TOPO
-v3's; :mod:`.sample_topo2` re-casts an edition published before 2019 into the 2.x data model.
+v3's; :mod:`.topo2` re-casts an edition published before 2019 into the 2.x data model.
 Pure: returns GeoDataFrames, writes nothing.
 """
 
@@ -22,7 +22,7 @@ import shapely
 import shapely.affinity
 from shapely.geometry.base import BaseGeometry
 
-from geosiam.sources.sample_world import BROADLEAF, CONIFER, MIXED, ORCHARD, POPLAR, Thing, World, alive
+from geosiam.sources.sample.world import BROADLEAF, CONIFER, MIXED, ORCHARD, POPLAR, Thing, World, alive
 
 FIRST_V3_YEAR = 2019  # BD TOPO v3's first edition; 2.x (another data model) before
 
@@ -178,7 +178,7 @@ def edition(seed: int, year: int) -> Edition:
 
 def topo_layers(world: World, ed: Edition):
     """The BD TOPO v3 layers of edition ``ed``: name -> GeoDataFrame (EPSG:2154, 3D), clipped to the area."""
-    import geopandas as gpd
+    import geopandas as gpd  # lazy: geopandas is heavy; only writing needs it
     import pandas as pd
 
     rng = np.random.default_rng([world.seed, int(ed.date.replace("-", "")), 17])
