@@ -23,13 +23,14 @@ from benchmarks.common import best_of, print_table
 
 
 def main() -> None:
-    from geosiam.preparation import grid_of, resolve_settings
+    from geosiam.prepare.settings import resolve_settings
+    from geosiam.prepare.stages import make_tiles
     from geosiam.rasterize.classes import load_classes
     from geosiam.rasterize.masks import burn
     from geosiam.rasterize.vectors import load_burnables
     from geosiam.sources import sample
-    from geosiam.stages import make_tiles
     from geosiam.tiling.chunks import Runner
+    from geosiam.tiling.grid import grid_of
     from geosiam.workspace import Workspace
 
     root = Path(tempfile.mkdtemp(prefix="geosiam-bench-"))

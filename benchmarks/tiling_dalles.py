@@ -122,12 +122,12 @@ def _tile(
     clock=cpu_seconds,
 ):
     """geosiam's tiles (and masks) of one year, from scratch: (seconds of tiles, of masks, tiles)."""
-    from geosiam.preparation import grid_of
+    from geosiam.prepare.stages import make_masks, make_tiles
     from geosiam.rasterize.classes import load_classes
     from geosiam.sources.labels import LabelPlan, YearLabels
     from geosiam.sources.sourceset import YearSources
-    from geosiam.stages import make_masks, make_tiles
     from geosiam.tiling.chunks import Runner
+    from geosiam.tiling.grid import grid_of
     from geosiam.workspace import Workspace
 
     shutil.rmtree(workspace, ignore_errors=True)

@@ -104,7 +104,7 @@ def test_ctrl_c_exits_130_and_says_how_to_resume(tmp_path, capsys, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("geosiam.preparation.resolve_settings", interrupted)
+    monkeypatch.setattr("geosiam.prepare.settings.resolve_settings", interrupted)
     code, _, err = run_cli(["prepare", "--years", "2000", "2015", "--sample", "-w", str(tmp_path)], capsys)
     assert code == 130 and err == "geosiam: interrupted; run the same command again to resume\n"
 

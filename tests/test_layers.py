@@ -29,8 +29,6 @@ LAYERS = (
     "commands",
     "cli",
 )
-# Top-level modules of the prepare layer that have not moved into the prepare/ package yet.
-PREPARE_MODULES = {"preparation", "stages", "streaming", "publish", "stac"}
 FRAMEWORKS = {"keras", "tensorflow", "jax", "torch"}
 FRAMEWORK_FREE = {"base", "sources", "tiling", "rasterize", "prepare"}
 
@@ -52,8 +50,6 @@ def layer_of(module: str) -> str:
     top = parts[1] if len(parts) > 1 else "base"
     if top in LAYERS:
         return top
-    if top in PREPARE_MODULES:
-        return "prepare"
     return "base"
 
 
@@ -123,7 +119,7 @@ def test_nothing_imports_the_cli():
         ("geosiam.sources.ign", "geosiam.tiling.grid", True),
         ("geosiam.tiling.cut", "geosiam.geometry", False),
         ("geosiam.retrieval.evaluate", "geosiam.model.embedder", False),
-        ("geosiam.workspace", "geosiam.stages", True),
+        ("geosiam.workspace", "geosiam.prepare.stages", True),
         ("geosiam.commands.prepare", "geosiam.cli", True),
         ("geosiam.model.train", "numpy", False),
     ],

@@ -109,7 +109,8 @@ def prepare(
     With no area option, the built-in sample area is used. Re-running finishes interrupted work
     and does nothing when everything is complete.
     """
-    from geosiam.preparation import prepare_workspace, resolve_settings
+    from geosiam.prepare.pipeline import prepare_workspace
+    from geosiam.prepare.settings import resolve_settings
 
     overrides = {
         "years": list(years),

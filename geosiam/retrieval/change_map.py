@@ -34,6 +34,7 @@ from geosiam.retrieval.changes import (
     place_table,
     true_match_ranks,
 )
+from geosiam.tiling.grid import grid_of
 from geosiam.workspace import Workspace
 
 LAYER = "changes"
@@ -123,7 +124,6 @@ def map_changes(workspace: Workspace, run_dir: Path, split: str | None, output: 
     """The ``changes`` table of a run's places (a split, or all with None), written to
     ``output`` (GeoPackage) and its GeoTIFF; returns the table."""
     from geosiam.model.embedder import load_embedder
-    from geosiam.preparation import grid_of
     from geosiam.retrieval.evaluate import split_pairs  # evaluate imports this module
     from geosiam.retrieval.runs import run_settings
 

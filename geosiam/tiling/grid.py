@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from affine import Affine
 
+from geosiam.config import Settings
 from geosiam.errors import SettingsError
 from geosiam.geometry import Bounds
 
@@ -75,6 +76,12 @@ class Grid:
         for row in range(row0, row1):
             for col in range(col0, col1):
                 yield col, row
+
+
+def grid_of(settings: Settings) -> Grid:
+    """The grid of resolved ``settings`` (every grid field set)."""
+    g = settings.grid
+    return Grid(g.crs, g.origin_x, g.origin_y, g.tile_size_m, g.tile_px)
 
 
 def parse_tile_id(tile_id: str) -> tuple[int, int]:

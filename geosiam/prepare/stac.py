@@ -258,7 +258,7 @@ def _license(settings) -> str:
     return "other" if local else "etalab-2.0"
 
 
-if __name__ == "__main__":  # python -m geosiam.stac stac/collection.json
+if __name__ == "__main__":  # python -m geosiam.prepare.stac stac/collection.json
     import sys
 
     print(f"{sys.argv[1]}: {validate(sys.argv[1])} STAC objects valid")

@@ -10,7 +10,7 @@ import shapely
 from pyproj import Transformer
 
 from geosiam.config import Settings
-from geosiam.stac import build_collection, campaign, validate, write_collection
+from geosiam.prepare.stac import build_collection, campaign, validate, write_collection
 
 NAMES = {0: "background", 1: "vegetation", 7: "building"}
 

@@ -12,19 +12,27 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
+import pyogrio
+import shapely
+from rasterio.warp import transform_bounds
 
 from geosiam.config import Settings, fingerprint, to_dict
 from geosiam.errors import SourceError
 from geosiam.geometry import bounds_overlap
 from geosiam.rasterize.classes import ClassTable
 from geosiam.rasterize.masks import MaskJob, burn_chunk
+from geosiam.rasterize.vectors import load_burnables_of
+from geosiam.sources.area import aoi_shape, bbox_bounds
+from geosiam.sources.ground_truth import read_changes
 from geosiam.sources.labels import LabelPlan
 from geosiam.sources.sourceset import YearSources, by_year
 from geosiam.tiling import chunks
 from geosiam.tiling.cut import UNREADABLE, CutJob, cut_chunk
 from geosiam.tiling.grid import Grid
 from geosiam.tiling.index import SPLIT_STYLE, TILE_COLUMNS, write_index
+from geosiam.tiling.pairs import assign_splits, changed_fraction, pair_tiles
 from geosiam.tiling.rasters import inspect_all
 from geosiam.workspace import Workspace
 
@@ -46,11 +54,6 @@ def make_tiles(
     (the frame is None when none is left) and the chunk markers go under ``part``, so that two
     parts sharing a chunk keep their own.
     """
-    import geopandas as gpd
-    import shapely
-
-    from geosiam.sources.area import aoi_shape, bbox_bounds
-
     infos, bad = inspect_all(records, grid.crs, tuple(settings.prepare.bands))
     coverage = {}
     for year in settings.years:
@@ -144,8 +147,6 @@ def make_masks(
     ``tables`` maps a data model (a record's ``label_version``) to its class table. A year
     without labels gets no masks (an empty ``mask``), and masks an earlier run made for it go.
     """
-    from geosiam.rasterize.vectors import load_burnables_of
-
     stage_dir = workspace.cache_dir / "stages" / "masks"
     jobs = []
     for year, year_records in by_year(records).items():
@@ -203,9 +204,6 @@ def pair_and_split(
 ):
     """Pair the two years, assign splits, measure change where the sources know it (``records``),
     write tiles.gpkg then pairs.gpkg."""
-    from geosiam.sources.ground_truth import read_changes
-    from geosiam.tiling.pairs import assign_splits, changed_fraction, pair_tiles
-
     year_a, year_b = settings.years
     pairs = pair_tiles(tiles, year_a, year_b, settings.split.min_iou)
     if pairs.empty:
@@ -222,10 +220,6 @@ def pair_and_split(
 
 def _check_vector_overlap(vectors, grid_crs: str, bounds) -> None:
     """Vectors whose extent misses the tiles entirely are a user error, not empty masks."""
-    import pyogrio
-    import shapely
-    from rasterio.warp import transform_bounds
-
     if not vectors:
         return
     area = shapely.box(*bounds)

@@ -6,7 +6,7 @@ downloaded, verified and extracted, its tiles cut and its masks burnt, and, with
 fetched. A finished département leaves a record of its tiles under
 ``cache/stages/departements/``, written only once its tiles and masks are complete, so an
 interrupted run resumes with the next département and downloads nothing twice. Pairs and splits
-are made afterwards over all départements (:func:`geosiam.stages.pair_and_split`).
+are made afterwards over all départements (:func:`geosiam.prepare.stages.pair_and_split`).
 
 A grid cell belongs to the first département (in the order given) whose imagery of both years
 covers it; a later one leaves it out. A cell across a border that no département covers alone is
@@ -22,8 +22,13 @@ import logging
 from dataclasses import asdict, replace
 from pathlib import Path
 
+import geopandas as gpd
+import pandas as pd
+import shapely
+
 from geosiam import atomic
 from geosiam.config import Settings
+from geosiam.prepare.stages import make_masks, make_tiles
 from geosiam.rasterize.classes import load_classes
 from geosiam.sources.ign import IgnSources, dalle_bounds
 from geosiam.sources.labels import LabelPlan, apply_plan
@@ -50,8 +55,6 @@ def prepare_departements(
     ``identity`` fingerprints what the tiles and masks depend on: a finished département's
     record made with another is redone.
     """
-    import pandas as pd
-
     frames, bad = [], []
     for code in sources.codes:
         frame = _finished(workspace, grid, code, identity)
@@ -88,8 +91,6 @@ def _prepare_one(
     identity: str,
 ):
     """Fetch, tile and burn département ``code``; (its tiles, its sources, unreadable raster messages)."""
-    from geosiam.stages import make_masks, make_tiles
-
     print(f"Département {code}: fetching its sources.")
     records = apply_plan(sources.fetch(code), labels)
     if not records:
@@ -167,9 +168,6 @@ def _read_record(workspace: Workspace, code: str, identity: str) -> dict | None:
 
 def _finished(workspace: Workspace, grid: Grid, code: str, identity: str):
     """The tiles of a département recorded as finished with ``identity``, else None."""
-    import geopandas as gpd
-    import shapely
-
     record = _read_record(workspace, code, identity)
     if record is None:
         return None

@@ -10,9 +10,11 @@ import rasterio
 import shapely
 
 from geosiam.errors import SettingsError, SourceError, WorkspaceMismatchError
-from geosiam.preparation import prepare_workspace, resolve_settings
+from geosiam.prepare.pipeline import prepare_workspace, resolve_sources
+from geosiam.prepare.settings import resolve_settings
+from geosiam.prepare.stac import validate
 from geosiam.sources.sample import SAMPLE_GRID
-from geosiam.stac import validate
+from geosiam.tiling.grid import grid_of
 from geosiam.workspace import Workspace
 from tests.qgis_desktop import stored_style
 from tests.synthetic import write_layers, write_raster
@@ -412,8 +414,7 @@ def test_a_workspace_of_an_earlier_sample_is_refused_unless_forced(tmp_path):
 
     from geosiam.config import save_settings
     from geosiam.rasterize.classes import load_classes
-    from geosiam.sources.sample import SAMPLE_GRID
-    from geosiam.workspace import Workspace, bind, check_claim
+    from geosiam.workspace import bind, check_claim
 
     settings = resolve_settings(tmp_path, {"years": [2000, 2015], "area.sample": True})
     table = load_classes(settings.prepare.classes)
@@ -507,9 +508,7 @@ def test_bad_sample_settings_are_refused_before_anything_is_written(tmp_path, ex
 
 
 def test_the_split_seed_does_not_redraw_the_sample_world(tmp_path, monkeypatch):
-    from geosiam.preparation import grid_of, resolve_sources
     from geosiam.sources import sample
-    from geosiam.workspace import Workspace
 
     drawn = []
     monkeypatch.setattr(sample, "generate", lambda root, years, settings: drawn.append(settings) or [])

@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from geosiam import stac
 from geosiam.config import Settings
+from geosiam.prepare import stac
 from geosiam.tiling.grid import Grid
 from geosiam.tiling.index import read_index
 from geosiam.tiling.mosaics import Placed, write_mosaic
