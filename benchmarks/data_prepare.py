@@ -36,7 +36,7 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="geosiam-bench-"))
     try:
         records = sample.generate(root / "sample", [2000, 2015])
-        settings = resolve_settings(root / "ws", {"years": [2000, 2015], "area.sample": True})
+        settings = resolve_settings(root / "ws", {"years": [2000, 2015], "area.sample": True}).settings
         grid = grid_of(settings)
         year = [r for r in records if r.year == 2000]
         workspace = Workspace(root / "ws")

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import typer
 
 from geosiam.commands.options import WORKSPACE, parse_bands, parse_year_map
 from geosiam.config import LABEL_MODES
+
+if TYPE_CHECKING:
+    from geosiam.prepare.pipeline import PrepareSummary
 
 
 def prepare(
@@ -109,6 +112,7 @@ def prepare(
     With no area option, the built-in sample area is used. Re-running finishes interrupted work
     and does nothing when everything is complete.
     """
+    # lazy: the prepare package loads rasterio and geopandas, which --help does without
     from geosiam.prepare.pipeline import prepare_workspace
     from geosiam.prepare.settings import resolve_settings
 
@@ -138,7 +142,39 @@ def prepare(
         "sample.seed": sample_seed,
         "sample.panchromatic_before": panchromatic_before,
     }
-    settings = resolve_settings(workspace, overrides)
-    prepare_workspace(
-        workspace, settings, jobs=jobs or os.cpu_count() or 1, force=force, dask_scheduler=dask_scheduler
+    resolved = resolve_settings(workspace, overrides)
+    if resolved.sample_by_default:
+        typer.echo("No area given: using the built-in sample area (--sample).")
+    summary = prepare_workspace(
+        workspace,
+        resolved.settings,
+        jobs=jobs or os.cpu_count() or 1,
+        force=force,
+        dask_scheduler=dask_scheduler,
     )
+    typer.echo(describe(summary))
+
+
+def describe(summary: PrepareSummary) -> str:
+    """The lines ``prepare`` ends with: each département, each year's labels, what was made."""
+    lines = [
+        f"Département {d.code}: already prepared ({d.tiles} tiles)."
+        if d.resumed
+        else f"Département {d.code}: {d.tiles} tiles and their masks made."
+        for d in summary.departements
+    ]
+    lines += [labels.describe() for labels in summary.labels]
+    asked = summary.asked_label_mode
+    lines.append(
+        f"Label mode: {summary.label_mode}" + (f" (--labels {asked})" if asked != summary.label_mode else "")
+    )
+    pairs = summary.pairs
+    made = (
+        f"{summary.pair_count} pairs (train {pairs['train']}, val {pairs['val']}, test {pairs['test']}), "
+        f"tiles per year {summary.tiles}"
+    )
+    if summary.already_prepared:
+        lines.append(f"Workspace {summary.workspace} is already prepared ({made}); nothing to do.")
+    else:
+        lines.append(f"Prepared {summary.workspace}: {made}.")
+    return "\n".join(lines)

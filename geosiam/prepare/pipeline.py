@@ -2,7 +2,8 @@
 
 Each stage reads what the previous one wrote and records finished chunks, so an interrupted
 ``prepare`` resumes where it stopped, and a complete workspace is recognised without touching
-the network or the files.
+the network or the files. :func:`prepare_workspace` returns a :class:`PrepareSummary`; the
+command (``commands/prepare.py``) prints it.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from geosiam.errors import SourceError
 from geosiam.prepare.publish import publish
 from geosiam.prepare.stac import COLLECTION_FILE, STAC_DIR
 from geosiam.prepare.stages import make_masks, make_tiles, pair_and_split
-from geosiam.prepare.streaming import prepare_departements
+from geosiam.prepare.streaming import DepartementSummary, prepare_departements
 from geosiam.rasterize.classes import data_model_of, load_classes
 from geosiam.rasterize.vectors import layer_names
 from geosiam.sources import sample
@@ -35,11 +36,32 @@ from geosiam.workspace import Workspace, bind, check_claim, data_identity
 
 log = logging.getLogger(__name__)
 
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class PrepareSummary:
+    """What a ``prepare`` made, or found already made."""
+
+    workspace: Path
+    tiles: dict[int, int]  # tiles per year
+    pairs: dict[str, int]  # pairs per split (train, val, test)
+    classes: list[int]  # the class ids burnt into the masks
+    labels: list[YearLabels]  # each year's labels, in the order of the years
+    label_mode: str  # the label mode resolved
+    asked_label_mode: str  # the label mode asked (--labels)
+    departements: list[DepartementSummary] = field(default_factory=list)  # IGN's, in order
+    already_prepared: bool = False
+
+    @property
+    def pair_count(self) -> int:
+        return sum(self.pairs.values())
+
 
 def prepare_workspace(
     workspace_dir: Path, settings: Settings, jobs: int, force: bool, dask_scheduler: str | None = None
-) -> dict:
-    """Run every data stage on ``jobs`` processes (or a Dask cluster); returns a summary."""
+) -> PrepareSummary:
+    """Run every data stage on ``jobs`` processes (or a Dask cluster); says what was made."""
     workspace = Workspace(Path(workspace_dir))
     table = load_classes(settings.prepare.classes)
     asked = {"mode": settings.labels.mode, "max_gap_years": settings.labels.max_gap_years}
@@ -47,13 +69,9 @@ def prepare_workspace(
     identity = fingerprint({"data": identity_data, "split": to_dict(settings.split), "labels": asked})
     state = _read_state(workspace)
     if state.get("prepared") == identity and workspace.pairs_index.exists():
-        summary = state["summary"]
         if not (workspace.root / STAC_DIR / COLLECTION_FILE).exists():
             publish(workspace, settings, grid_of(settings), table.palette())  # prepared before they existed
-        for year, record in sorted(settings.labels.years.items()):
-            print(YearLabels.from_record(int(year), record).describe())
-        print(f"Workspace {workspace.root} is already prepared ({_describe(summary)}); nothing to do.")
-        return summary
+        return _summary(workspace, settings, state["summary"], already_prepared=True)
 
     grid = grid_of(settings)
     runner = Runner(jobs, dask_scheduler)
@@ -63,15 +81,18 @@ def prepare_workspace(
     if _from_ign(settings):
         # départements are recorded under the data and labels alone: another split reuses them
         departements_identity = fingerprint([identity_data, asked])
-        tiles, bad = _prepare_ign(workspace, grid, settings, runner, departements_identity, check)
+        tiles, bad, departements = _prepare_ign(
+            workspace, grid, settings, runner, departements_identity, check
+        )
         records = []
     else:
         records = resolve_sources(settings, workspace, grid)
         tiles, bad = _prepare_all(workspace, grid, settings, runner, records, check)
+        departements = []
     pairs = pair_and_split(workspace, grid, tiles, settings, records)
-    summary = {
+    counts = {
         "tiles": {str(y): int((tiles["year"] == y).sum()) for y in settings.years},
-        "pairs": {s: int((pairs["split"] == s).sum()) for s in ("train", "val", "test")},
+        "pairs": {s: int((pairs["split"] == s).sum()) for s in SPLITS},
         "classes": sorted(int(c) for c in tiles.attrs.get("classes_seen", [])),
     }
     bind(workspace, settings, table.text)
@@ -81,9 +102,28 @@ def prepare_workspace(
             "replace or remove them and run prepare again; everything else is prepared"
         )
     publish(workspace, settings, grid, table.palette())
-    _write_state(workspace, {"prepared": identity, "summary": summary})
-    print(f"Prepared {workspace.root}: {_describe(summary)}.")
-    return summary
+    _write_state(workspace, {"prepared": identity, "summary": counts})
+    return _summary(workspace, settings, counts, departements=departements)
+
+
+def _summary(workspace: Workspace, settings: Settings, counts: dict, **more) -> PrepareSummary:
+    """The summary of the ``counts`` recorded in the workspace's state, with the labels its
+    settings record."""
+    labels = settings.labels
+    return PrepareSummary(
+        workspace=workspace.root,
+        tiles={int(year): n for year, n in counts["tiles"].items()},
+        pairs=dict(counts["pairs"]),
+        classes=list(counts["classes"]),
+        labels=[
+            YearLabels.from_record(year, labels.years[str(year)])
+            for year in settings.years
+            if str(year) in labels.years
+        ],
+        label_mode=labels.effective,
+        asked_label_mode=labels.mode,
+        **more,
+    )
 
 
 def _prepare_all(
@@ -113,14 +153,16 @@ def _prepare_ign(
     check: Callable[[], None],
 ):
     """Tiles and masks of IGN départements, one département at a time (:mod:`geosiam.prepare.streaming`);
-    ``check`` as in :func:`_prepare_all`."""
+    ``check`` as in :func:`_prepare_all`. (tiles, unreadable, what each département made)"""
     read = load_classes(settings.prepare.classes, "2").layers  # what a 2.x delivery must hold
     area = area_bounds(settings.area.bbox, settings.area.aoi, grid.crs)
     with IgnSources(settings, workspace, area, None if "*" in read else read) as sources:
         labels, _ = choose_labels(settings, sources.candidates())
         check()
         save_settings(settings, workspace.settings_path)
-        tiles, bad = prepare_departements(workspace, grid, settings, sources, labels, runner, identity)
+        tiles, bad, departements = prepare_departements(
+            workspace, grid, settings, sources, labels, runner, identity
+        )
     if tiles is None:
         raise SourceError(
             "no tile was made in any département: check the area and the years"
@@ -129,7 +171,7 @@ def _prepare_ign(
     for year in settings.years:
         if not (tiles["year"] == year).any():
             raise SourceError(f"no sources found for {year}: check the area and the years")
-    return tiles, bad
+    return tiles, bad, departements
 
 
 def _from_ign(settings: Settings) -> bool:
@@ -150,14 +192,13 @@ def resolve_sources(settings: Settings, workspace: Workspace, grid: Grid) -> lis
 
 
 def choose_labels(settings: Settings, records: list[YearSources]) -> tuple[LabelPlan, list[YearSources]]:
-    """Resolve which years get labels, say it (one line per year), record it in ``settings``;
+    """Resolve which years get labels and record it in ``settings`` (the summary tells it);
     returns the plan and the records with the vectors of unlabelled years dropped."""
     asked = settings.labels
     records = [_with_data_model(r) for r in records]
     plan = plan_labels(records, settings.years, asked.mode, asked.max_gap_years)
     for year in settings.years:
-        print(plan.years[year].describe())
-    print(f"Label mode: {plan.mode}" + (f" (--labels {asked.mode})" if asked.mode != plan.mode else ""))
+        log.info("%s", plan.years[year].describe())
     asked.resolved = plan.mode
     asked.years = {str(year): labels.record() for year, labels in plan.years.items()}
     return plan, apply_plan(records, plan)
@@ -170,14 +211,6 @@ def _with_data_model(record: YearSources) -> YearSources:
         return record
     names = [name for path in record.vectors for name in layer_names(path)]
     return replace(record, label_version=data_model_of(names))
-
-
-def _describe(summary: dict) -> str:
-    pairs = summary["pairs"]
-    return (
-        f"{sum(pairs.values())} pairs (train {pairs['train']}, val {pairs['val']}, "
-        f"test {pairs['test']}), tiles per year {summary['tiles']}"
-    )
 
 
 def _read_state(workspace: Workspace) -> dict:

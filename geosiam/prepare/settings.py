@@ -7,6 +7,7 @@ département), and what the user chose stays.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import rasterio
@@ -23,7 +24,16 @@ AREA_KEYS = ("area.sample", "area.depts", "area.bbox", "area.aoi", "sources.orth
 BLOCK_TILES = 5  # default split block: 5 x 5 tiles
 
 
-def resolve_settings(workspace_dir: Path, overrides: dict) -> Settings:
+@dataclass(frozen=True)
+class ResolvedSettings:
+    """The settings of a ``prepare``; ``sample_by_default``: neither the command line nor
+    geosiam.toml named an area, so the built-in sample area was taken."""
+
+    settings: Settings
+    sample_by_default: bool = False
+
+
+def resolve_settings(workspace_dir: Path, overrides: dict) -> ResolvedSettings:
     """Defaults < the workspace's geosiam.toml < command-line ``overrides``, checked."""
     workspace = Workspace(Path(workspace_dir))
     settings = workspace.load_settings() if workspace.settings_path.exists() else Settings()
@@ -48,11 +58,9 @@ def resolve_settings(workspace_dir: Path, overrides: dict) -> Settings:
         raise SettingsError("--sample cannot be combined with --dept/--bbox/--aoi/--ortho: pick one")
     if settings.sources.topo and not settings.sources.ortho:
         raise SettingsError("--topo needs --ortho for the same years: give your imagery too")
-    if not any(chosen):
-        print("No area given: using the built-in sample area (--sample).")
-        area.sample = True
+    area.sample = area.sample or not any(chosen)
     _resolve_grid(settings)
-    return settings
+    return ResolvedSettings(settings, sample_by_default=not any(chosen))
 
 
 def _check_labels(settings: Settings) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -40,6 +40,15 @@ from geosiam.workspace import Workspace
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class DepartementSummary:
+    """What one département gave: its tiles (both years), and whether an earlier run had made them."""
+
+    code: str
+    tiles: int
+    resumed: bool = False
+
+
 def prepare_departements(
     workspace: Workspace,
     grid: Grid,
@@ -50,34 +59,34 @@ def prepare_departements(
     identity: str,
 ):
     """Every département's tiles and masks, one département at a time; returns (tiles
-    GeoDataFrame of them all, unreadable raster messages).
+    GeoDataFrame of them all, unreadable raster messages, what each département gave).
 
     ``identity`` fingerprints what the tiles and masks depend on: a finished département's
     record made with another is redone.
     """
-    frames, bad = [], []
+    frames, bad, summaries = [], [], []
     for code in sources.codes:
         frame = _finished(workspace, grid, code, identity)
-        if frame is None:
+        resumed, unreadable = frame is not None, []
+        if not resumed:
             frame, records, unreadable = _prepare_one(
                 workspace, grid, settings, sources, labels, runner, code, identity
             )
             bad += unreadable
-            if unreadable:  # tried again on the next run: neither recorded nor released
-                frames.append(frame)
-                continue
+        summaries.append(DepartementSummary(code, 0 if frame is None else len(frame), resumed))
+        frames.append(frame)
+        if unreadable:  # tried again on the next run: neither recorded nor released
+            continue
+        if not resumed:
             _record(workspace, code, identity, frame, records)
-        else:
-            print(f"Département {code}: already prepared ({len(frame)} tiles).")
         if not settings.disk.keep_downloads:
             sources.release(code)
-        frames.append(frame)
     made = [f for f in frames if f is not None and not f.empty]
     if not made:
-        return None, bad
+        return None, bad, summaries
     tiles = pd.concat(made, ignore_index=True).sort_values(["year", "row", "col"]).reset_index(drop=True)
     tiles.attrs["classes_seen"] = sorted({c for f in made for c in f.attrs.get("classes_seen", [])})
-    return tiles, bad
+    return tiles, bad, summaries
 
 
 def _prepare_one(
@@ -91,7 +100,7 @@ def _prepare_one(
     identity: str,
 ):
     """Fetch, tile and burn département ``code``; (its tiles, its sources, unreadable raster messages)."""
-    print(f"Département {code}: fetching its sources.")
+    log.info("département %s: fetching its sources", code)
     records = apply_plan(sources.fetch(code), labels)
     if not records:
         log.warning("département %s has no imagery in the area; skipped", code)
@@ -105,7 +114,6 @@ def _prepare_one(
         return None, records, bad
     tables = {v: load_classes(settings.prepare.classes, v) for v in {r.label_version for r in both}}
     tiles = make_masks(workspace, grid, both, tiles, tables, labels, runner, part=code)
-    print(f"Département {code}: {len(tiles)} tiles and their masks made.")
     return tiles, records, bad
 
 

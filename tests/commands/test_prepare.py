@@ -76,7 +76,52 @@ def test_prepare_local_files_through_the_cli(tmp_path, capsys):
         "-q",
     ]
     code, out, _ = run_cli(args, capsys)
-    assert code == 0 and "4 pairs" in out
+    lines = out.splitlines()
+    assert code == 0 and lines[:2] == [
+        "2000: no labels (no vectors for this year)",
+        "2015: no labels (no vectors for this year)",
+    ]
+    assert lines[2] == "Label mode: none (--labels auto)"
+    assert lines[3].startswith(f"Prepared {tmp_path / 'ws'}: 4 pairs (train ") and len(lines) == 4
     assert (tmp_path / "ws" / "geosiam.toml").read_text().count("tile_px = 16") == 1
     code, out, _ = run_cli(args, capsys)
-    assert code == 0 and "nothing to do" in out
+    assert code == 0 and out.splitlines()[-1].endswith("; nothing to do.")
+
+
+def test_prepare_says_when_it_takes_the_sample_area_and_what_each_departement_gave(
+    tmp_path, capsys, monkeypatch
+):
+    from geosiam.prepare.pipeline import PrepareSummary
+    from geosiam.prepare.streaming import DepartementSummary
+    from geosiam.sources.labels import YearLabels
+
+    given = []
+
+    def prepared(workspace, settings, **options):  # what the command prints is under test
+        given.append(settings)
+        return PrepareSummary(
+            workspace=workspace,
+            tiles={1995: 3, 2020: 3},
+            pairs={"train": 1, "val": 1, "test": 1},
+            classes=[0, 5],
+            labels=[
+                YearLabels(1995, reason="no vectors for this year"),
+                YearLabels(2020, "2021-03-15", 1.0, "3"),
+            ],
+            label_mode="newer",
+            asked_label_mode="auto",
+            departements=[DepartementSummary("54", 4, resumed=True), DepartementSummary("57", 2)],
+        )
+
+    monkeypatch.setattr("geosiam.prepare.pipeline.prepare_workspace", prepared)
+    code, out, _ = run_cli(["prepare", "--years", "1995", "2020", "-w", str(tmp_path)], capsys)
+    assert code == 0 and given[0].area.sample
+    assert out.splitlines() == [
+        "No area given: using the built-in sample area (--sample).",
+        "Département 54: already prepared (4 tiles).",
+        "Département 57: 2 tiles and their masks made.",
+        "1995: no labels (no vectors for this year)",
+        "2020: labels from BD TOPO 3.x edition 2021-03-15, +1.0 years from the image",
+        "Label mode: newer (--labels auto)",
+        f"Prepared {tmp_path}: 3 pairs (train 1, val 1, test 1), tiles per year {{1995: 3, 2020: 3}}.",
+    ]

@@ -1,5 +1,6 @@
 """prepare end to end on local data: the files, their alignment, resume, and bad input."""
 
+import dataclasses
 import json
 import shutil
 
@@ -58,7 +59,7 @@ def overrides(sources, **extra):
 
 
 def run(workspace, sources, jobs=1, force=False, **extra):
-    settings = resolve_settings(workspace, overrides(sources, **extra))
+    settings = resolve_settings(workspace, overrides(sources, **extra)).settings
     return prepare_workspace(workspace, settings, jobs=jobs, force=force)
 
 
@@ -67,7 +68,9 @@ def test_prepare_writes_aligned_tiles_masks_and_indexes(tmp_path, sources):
     tiles = gpd.read_file(tmp_path / "tiles.gpkg")
     pairs = gpd.read_file(tmp_path / "pairs.gpkg", layer="pairs")
     assert len(tiles) == 2 * 32 and len(pairs) == 32
-    assert sum(summary["pairs"].values()) == 32
+    assert summary.pair_count == 32 and summary.tiles == {2000: 32, 2015: 32}
+    assert summary.pairs == {s: int((pairs["split"] == s).sum()) for s in ("train", "val", "test")}
+    assert summary.workspace == tmp_path and not summary.already_prepared and summary.departements == []
     assert set(pairs["split"]) <= {"train", "val", "test"}
     style = stored_style(tmp_path / "pairs.gpkg", "pairs")
     assert style["attribute"] == "split" and [c[0] for c in style["classes"]] == ["train", "val", "test"]
@@ -90,7 +93,7 @@ def test_prepare_writes_aligned_tiles_masks_and_indexes(tmp_path, sources):
     # the building lies in the first tile; the road crosses the dalle border at y = Y0 + 500
     with rasterio.open(tmp_path / "masks/2000/x3720_y27440.tif") as m:
         assert (m.read(1) == 7).sum() > 0
-    assert summary["classes"] == [0, 5, 7]
+    assert summary.classes == [0, 5, 7]
     assert pairs["changed_fraction"].isna().all()  # local files carry no ground truth of change
 
 
@@ -108,23 +111,20 @@ def test_tile_values_come_from_the_right_place_across_dalle_borders(tmp_path, so
             assert abs(tile.read(1).mean() - src.read(1, window=window).mean()) < 2
 
 
-def test_second_run_does_nothing_and_says_so(tmp_path, sources, capsys):
-    run(tmp_path, sources)
+def test_second_run_does_nothing_and_says_so_without_printing(tmp_path, sources, capsys):
+    first = run(tmp_path, sources)
     stamps = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file()}
-    capsys.readouterr()
-    run(tmp_path, sources)
-    assert "already prepared" in capsys.readouterr().out
+    again = run(tmp_path, sources)
+    assert again.already_prepared and dataclasses.replace(again, already_prepared=False) == first
+    assert capsys.readouterr().out == ""  # the library returns what it did; the command prints it
     assert stamps == {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file()}
 
 
-def test_a_workspace_prepared_before_mosaics_and_stac_gets_them_without_preparing_again(
-    tmp_path, sources, capsys
-):
+def test_a_workspace_prepared_before_mosaics_and_stac_gets_them_without_preparing_again(tmp_path, sources):
     run(tmp_path, sources)
     shutil.rmtree(tmp_path / "stac")
     (tmp_path / "masks_2000.vrt").unlink()
-    run(tmp_path, sources)
-    assert "already prepared" in capsys.readouterr().out
+    assert run(tmp_path, sources).already_prepared
     assert validate(tmp_path / "stac" / "collection.json") == 1 + 2 * 32
     assert (tmp_path / "masks_2000.vrt").exists()
 
@@ -199,7 +199,7 @@ def test_nodata_tiles_are_dropped(tmp_path):
             "grid.tile_size_m": 250.0,
             "grid.tile_px": 32,
         },
-    )
+    ).settings
     prepare_workspace(ws, settings, jobs=1, force=False)
     tiles = gpd.read_file(ws / "tiles.gpkg")
     assert len(tiles) == 2 * 8  # the 250 m column is all nodata, the 250-500 one 60 % nodata
@@ -327,7 +327,7 @@ def test_sixteen_bit_jp2_in_utm_with_osm_polygons_and_custom_classes(tmp_path):
             "grid.tile_size_m": 250.0,
             "grid.tile_px": 64,
         },
-    )
+    ).settings
     assert settings.grid.crs == utm  # the grid CRS defaults to the rasters'
     prepare_workspace(ws, settings, jobs=1, force=False)
     tiles = gpd.read_file(ws / "tiles.gpkg")
@@ -356,7 +356,7 @@ def test_chunks_run_on_a_dask_cluster(tmp_path, sources):
     from distributed import LocalCluster
 
     with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
-        settings = resolve_settings(tmp_path / "dask", overrides(sources))
+        settings = resolve_settings(tmp_path / "dask", overrides(sources)).settings
         prepare_workspace(
             tmp_path / "dask", settings, jobs=1, force=False, dask_scheduler=cluster.scheduler_address
         )
@@ -386,9 +386,11 @@ def test_band_order_and_single_band_rasters(tmp_path):
             "sources.ortho": {"2000": str(src / "2000.tif"), "2015": str(src / "2015.tif")},
             "prepare.bands": [2, 1, 3],
         },
-    )
+    ).settings
     prepare_workspace(tmp_path / "a", swapped, jobs=1, force=False)
-    mono = resolve_settings(tmp_path / "b", base | {"sources.ortho": {"2000": str(grey), "2015": str(grey)}})
+    mono = resolve_settings(
+        tmp_path / "b", base | {"sources.ortho": {"2000": str(grey), "2015": str(grey)}}
+    ).settings
     prepare_workspace(tmp_path / "b", mono, jobs=1, force=False)
     with (
         rasterio.open(tmp_path / "a/tiles/2000/x3720_y27440.tif") as a,
@@ -404,25 +406,23 @@ def test_band_order_and_single_band_rasters(tmp_path):
             "sources.ortho": {"2000": str(src / "2000.tif"), "2015": str(src / "2015.tif")},
             "prepare.bands": [4, 3, 2],
         },
-    )
+    ).settings
     with pytest.raises(SourceError, match="has 3 bands.*--bands"):
         prepare_workspace(tmp_path / "c", too_many, jobs=1, force=False)
 
 
 def test_a_workspace_of_an_earlier_sample_is_refused_unless_forced(tmp_path):
-    import dataclasses
-
     from geosiam.config import save_settings
     from geosiam.rasterize.classes import load_classes
     from geosiam.workspace import bind, check_claim
 
-    settings = resolve_settings(tmp_path, {"years": [2000, 2015], "area.sample": True})
+    settings = resolve_settings(tmp_path, {"years": [2000, 2015], "area.sample": True}).settings
     table = load_classes(settings.prepare.classes)
     earlier = dataclasses.replace(settings.grid, origin_y=SAMPLE_GRID["origin_y"] + 2000.0)  # 6 x 6 km
     save_settings(dataclasses.replace(settings, grid=earlier), tmp_path / "geosiam.toml")
     (tmp_path / "classes.toml").write_text(table.text, encoding="utf-8")
 
-    again = resolve_settings(tmp_path, {"years": [2000, 2015]})
+    again = resolve_settings(tmp_path, {"years": [2000, 2015]}).settings
     assert (again.grid.origin_x, again.grid.origin_y) == (SAMPLE_GRID["origin_x"], SAMPLE_GRID["origin_y"])
     with pytest.raises(WorkspaceMismatchError, match=r"other settings \(grid\).*--force"):
         check_claim(Workspace(tmp_path), again, table.text, force=False)
@@ -431,9 +431,7 @@ def test_a_workspace_of_an_earlier_sample_is_refused_unless_forced(tmp_path):
     assert Workspace(tmp_path).load_settings().grid.origin_y == SAMPLE_GRID["origin_y"]
 
 
-def test_local_labels_each_file_its_years_and_a_bd_topo_2_folder_read_with_its_table(
-    tmp_path, sources, capsys
-):
+def test_local_labels_each_file_its_years_and_a_bd_topo_2_folder_read_with_its_table(tmp_path, sources):
     from geosiam.config import load_settings
     from tests.synthetic import write_bdtopo2
 
@@ -449,10 +447,10 @@ def test_local_labels_each_file_its_years_and_a_bd_topo_2_folder_read_with_its_t
         },
     )
     topo = {"2000": str(topo2), "2015": str(sources / "topo2015.gpkg")}
-    run(tmp_path / "ws", sources, **{"sources.topo": topo})
-    out = capsys.readouterr().out
-    assert f"2000: labels from BD TOPO 2.x edition {topo2}, +0.0 years from the image" in out
-    assert "Label mode: both" in out
+    summary = run(tmp_path / "ws", sources, **{"sources.topo": topo})
+    said = [labels.describe() for labels in summary.labels]
+    assert said[0] == f"2000: labels from BD TOPO 2.x edition {topo2}, +0.0 years from the image"
+    assert said[1].startswith("2015: labels from BD TOPO 3.x edition") and summary.label_mode == "both"
     for year in (2000, 2015):  # the same class ids from either data model
         with rasterio.open(tmp_path / f"ws/masks/{year}/x3720_y27440.tif") as m:
             assert (m.read(1) == 7).sum() > 0
@@ -460,17 +458,19 @@ def test_local_labels_each_file_its_years_and_a_bd_topo_2_folder_read_with_its_t
     assert labels.resolved == "both" and labels.years["2000"]["version"] == "2"
     assert labels.years["2015"]["version"] == "3" and labels.years["2015"]["gap_years"] == 0.0
     # a year without --topo has no labels, and its masks of an earlier run go
-    run(tmp_path / "ws", sources, **{"sources.topo": {"2015": topo["2015"]}}, force=True)
-    assert "2000: no labels (no vectors for this year)" in capsys.readouterr().out
+    summary = run(tmp_path / "ws", sources, **{"sources.topo": {"2015": topo["2015"]}}, force=True)
+    assert summary.labels[0].describe() == "2000: no labels (no vectors for this year)"
     assert not (tmp_path / "ws" / "masks" / "2000").exists()
 
 
-def test_changing_the_label_mode_remakes_only_what_it_changes(tmp_path, sources, capsys):
+def test_changing_the_label_mode_remakes_only_what_it_changes(tmp_path, sources):
     run(tmp_path, sources)
     assert (tmp_path / "masks" / "2000").exists()
-    run(tmp_path, sources, **{"labels.mode": "newer"})
-    out = capsys.readouterr().out
-    assert "2000: no labels (--labels newer keeps the newer year's labels only)" in out
+    summary = run(tmp_path, sources, **{"labels.mode": "newer"})
+    assert (
+        summary.labels[0].describe() == "2000: no labels (--labels newer keeps the newer year's labels only)"
+    )
+    assert (summary.label_mode, summary.asked_label_mode) == ("newer", "newer")
     assert not (tmp_path / "masks" / "2000").exists() and (tmp_path / "masks" / "2015").exists()
     tiles = gpd.read_file(tmp_path / "tiles.gpkg")
     assert (tiles.loc[tiles["year"] == 2000, "mask"].fillna("") == "").all()
@@ -481,7 +481,7 @@ def test_changing_the_label_mode_remakes_only_what_it_changes(tmp_path, sources,
     assert validate(tmp_path / "stac" / "collection.json") == 1 + 2 * 32
     summary = run(tmp_path, sources, **{"labels.mode": "none"})
     assert not (tmp_path / "masks").exists() or not any((tmp_path / "masks").iterdir())
-    assert summary["classes"] == [] and sum(summary["pairs"].values()) == 32
+    assert summary.classes == [] and summary.pair_count == 32
     with pytest.raises(SettingsError, match="unknown --labels 'sometimes'"):
         run(tmp_path, sources, **{"labels.mode": "sometimes"})
 
@@ -513,16 +513,18 @@ def test_the_split_seed_does_not_redraw_the_sample_world(tmp_path, monkeypatch):
     drawn = []
     monkeypatch.setattr(sample, "generate", lambda root, years, settings: drawn.append(settings) or [])
     for split_seed in (0, 7):
-        settings = resolve_settings(tmp_path, sample_overrides(**{"split.seed": split_seed, "sample.km": 2}))
+        settings = resolve_settings(
+            tmp_path, sample_overrides(**{"split.seed": split_seed, "sample.km": 2})
+        ).settings
         with pytest.raises(SourceError):  # nothing generated: no sources
             resolve_sources(settings, Workspace(tmp_path), grid_of(settings))
     assert [(s.seed, s.km) for s in drawn] == [(0, 2), (0, 2)]
 
 
 def test_a_small_sample_prepares_with_ground_truth_grey_old_year_and_2x_edition(tmp_path):
-    settings = resolve_settings(tmp_path, sample_overrides(**{"sample.km": 2}))
+    settings = resolve_settings(tmp_path, sample_overrides(**{"sample.km": 2})).settings
     summary = prepare_workspace(tmp_path, settings, jobs=1, force=False)
-    assert min(summary["pairs"].values()) > 0  # a 2 km sample still has every split
+    assert min(summary.pairs.values()) > 0  # a 2 km sample still has every split
     pairs = gpd.read_file(tmp_path / "pairs.gpkg", layer="pairs")
     assert len(pairs) == 49  # 7 x 7 whole tiles of 250 m
     fraction = pairs["changed_fraction"]
@@ -551,11 +553,23 @@ def test_a_small_sample_prepares_with_ground_truth_grey_old_year_and_2x_edition(
 def test_a_new_area_takes_its_own_grid_defaults_and_keeps_what_the_user_set(tmp_path, user):
     from geosiam.config import save_settings
 
-    sample = resolve_settings(tmp_path, sample_overrides(**user))
+    sample = resolve_settings(tmp_path, sample_overrides(**user)).settings
     assert (sample.grid.tile_size_m, sample.grid.origin_x) == (250.0, SAMPLE_GRID["origin_x"])
     save_settings(sample, tmp_path / "geosiam.toml")
-    ign = resolve_settings(tmp_path, {"years": [1995, 2020], "area.depts": ["54"]})
+    ign = resolve_settings(tmp_path, {"years": [1995, 2020], "area.depts": ["54"]}).settings
     grid = ign.grid
     assert (grid.crs, grid.origin_x, grid.origin_y, grid.tile_size_m) == ("EPSG:2154", 0.0, 0.0, 1000.0)
     assert grid.tile_px == user.get("grid.tile_px", 256)
     assert ign.split.block_size_m == user.get("split.block_size_m", 5000.0)
+
+
+def test_the_sample_area_is_taken_by_default_only_when_no_area_is_named_anywhere(tmp_path):
+    from geosiam.config import save_settings
+
+    chosen = resolve_settings(tmp_path, {"years": [1995, 2020]})
+    assert chosen.sample_by_default and chosen.settings.area.sample
+    assert chosen.settings.grid.tile_size_m == SAMPLE_GRID["tile_size_m"]
+    assert not resolve_settings(tmp_path, sample_overrides()).sample_by_default  # --sample given
+    save_settings(chosen.settings, tmp_path / "geosiam.toml")
+    stored = resolve_settings(tmp_path, {"years": [1995, 2020]})  # geosiam.toml names it
+    assert stored.settings.area.sample and not stored.sample_by_default

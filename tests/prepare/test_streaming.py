@@ -116,7 +116,9 @@ def test_a_budget_that_holds_the_archives_but_not_their_dalles_is_refused_before
     assert len(list((workspace / "cache" / "downloads").rglob("*.ok"))) == 5  # 54's parts (2 + 2 + 1), kept
 
 
-def test_interrupted_after_the_first_departement_resumes_without_downloading_twice(geoplateforme, tmp_path):
+def test_interrupted_after_the_first_departement_resumes_without_downloading_twice(
+    geoplateforme, tmp_path, capsys
+):
     made = populate_departements(geoplateforme, tmp_path / "src")
     workspace = tmp_path / "ws"
     second = made["57"][0]  # its BD ORTHO of 2015: refused for good the first time
@@ -126,7 +128,11 @@ def test_interrupted_after_the_first_departement_resumes_without_downloading_twi
     assert (workspace / "cache" / "stages" / "departements" / "54.json").exists()
     assert not any((workspace / "cache" / "downloads").rglob("*D054*.7z*"))  # 54 finished: freed
 
+    capsys.readouterr()
     assert prepare(geoplateforme, workspace) == 0  # the settings are the workspace's
+    said = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Département")]
+    assert said[0].startswith("Département 54: already prepared (") and len(said) == len(DEPTS)
+    assert all(line.endswith(" tiles and their masks made.") for line in said[1:])
     assert_every_tile(workspace)
     for deliveries in made.values():
         for delivery in deliveries:
