@@ -10,11 +10,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import tomllib
 
@@ -23,6 +24,74 @@ from geosiam.errors import SettingsError
 
 FIRST_YEAR = 1950
 LAST_YEAR = 2100
+
+# The version of geosiam.toml's layout. Files without a ``version`` key are version 1; a file of an
+# older version is migrated when read (MIGRATIONS), one of a newer one is refused.
+SETTINGS_VERSION = 2
+
+# The fixed sets of values some settings take, typed once: the command line offers them as choices
+# and ``Checked`` refuses anything else wherever settings come from (model/siamese.py holds each
+# backbone's specification).
+AUTO = "auto"
+Backbone = Literal["auto", "resnet50", "mobilenetv3small", "efficientnetv2b0"]
+Loss = Literal["bce", "contrastive", "triplet", "focal", "infonce"]
+MaskEncoding = Literal["onehot", "gray", "rgb"]
+LrSchedule = Literal["constant", "cosine"]
+RunLabels = Literal["both", "newer", "none"]  # the years' masks a run reads, most labels first
+LabelMode = Literal["auto", "both", "newer", "none"]
+SplitMethod = Literal["blocks", "dept"]
+IndexKind = Literal["auto", "flat", "ivf", "hnsw", "ivfpq"]  # FAISS indexes of ``geosiam index build``
+
+BACKBONE_NAMES = tuple(name for name in typing.get_args(Backbone) if name != AUTO)
+LOSSES = typing.get_args(Loss)
+MASK_ENCODINGS = typing.get_args(MaskEncoding)
+LR_SCHEDULES = typing.get_args(LrSchedule)
+RUN_LABELS = typing.get_args(RunLabels)
+LABEL_MODES = typing.get_args(LabelMode)
+INDEX_KINDS = typing.get_args(IndexKind)
+SPLITS = ("train", "val", "test")
+
+
+class Checked:
+    """Settings that refuse impossible values when made, from TOML, the command line or code.
+
+    Each ``Literal`` field takes one of its values (``""`` where the field allows it); ``check``
+    adds the ranges. Errors name the setting and its command-line option.
+    """
+
+    options: ClassVar[dict[str, str]] = {}  # field -> its command-line option, for messages
+
+    def __post_init__(self) -> None:
+        for name, hint in typing.get_type_hints(type(self)).items():
+            value, choices = getattr(self, name), typing.get_args(hint)
+            if typing.get_origin(hint) is Literal and value not in choices:
+                allowed = ", ".join(repr(v) if v == "" else v for v in choices)
+                raise SettingsError(f"unknown {self.name_of(name)} {value!r}: use one of {allowed}")
+        self.check()
+
+    def check(self) -> None:
+        """Range checks beyond the choices; none by default."""
+
+    def name_of(self, field_name: str) -> str:
+        """How a message names a field: its option, else its TOML key."""
+        return self.options.get(field_name) or f"setting '{field_name}'"
+
+    def at_least(self, field_name: str, low: float) -> None:
+        value = getattr(self, field_name)
+        if not value >= low:
+            raise SettingsError(f"{self.name_of(field_name)} must be at least {low}, got {value}")
+
+    def probability(self, field_name: str) -> None:
+        value = getattr(self, field_name)
+        if not 0.0 <= value <= 1.0:
+            name = self.name_of(field_name)
+            raise SettingsError(f"{name} is a probability, got {value}: give a value from 0 to 1")
+
+    def positive(self, field_name: str, hint: str) -> None:
+        value = getattr(self, field_name)
+        if not (value > 0 and math.isfinite(value)):
+            name = self.name_of(field_name)
+            raise SettingsError(f"{name} must be a positive number, got {value}: try {hint}")
 
 
 @dataclass
@@ -78,7 +147,7 @@ class SourceSettings:
 
 
 @dataclass
-class DiskSettings:
+class DiskSettings(Checked):
     """How much of the download cache ``prepare`` keeps (``--no-keep-downloads``, ``--max-disk``).
 
     They change what stays on disk, never what is prepared, so they are not part of a
@@ -88,13 +157,15 @@ class DiskSettings:
     keep_downloads: bool = True  # False: a finished département's archives and dalles are deleted
     max_gb: float = 0.0  # the cache (downloads, extracted dalles, stage records) stays under this
 
-    def __post_init__(self) -> None:
+    options: ClassVar[dict[str, str]] = {"max_gb": "--max-disk"}
+
+    def check(self) -> None:
         if not self.max_gb >= 0:
             raise SettingsError(f"--max-disk must be a number of GB >= 0 (0: no budget), got {self.max_gb}")
 
 
 @dataclass
-class PrepareSettings:
+class PrepareSettings(Checked):
     """How tiles and masks are made."""
 
     classes: str = ""  # class table TOML; "" = the built-in BD TOPO v3 table
@@ -106,7 +177,7 @@ class PrepareSettings:
     # benchmarks/results/tiling_dalles.md); 0 never decodes coarser than the tiles
     oversampling: float = 0.05
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
         if not 0.0 <= self.oversampling <= 1.0:
             raise SettingsError(
                 f"prepare.oversampling must be between 0 and 1, got {self.oversampling}: "
@@ -114,12 +185,11 @@ class PrepareSettings:
             )
 
 
-LABEL_MODES = ("auto", "both", "newer", "none")
 DEFAULT_MAX_LABEL_GAP_YEARS = 3.0
 
 
 @dataclass
-class LabelSettings:
+class LabelSettings(Checked):
     """Which years' masks come from which vectors (``prepare --labels``, ``--max-label-gap``).
 
     ``mode`` is what was asked (auto | both | newer | none); ``resolved`` is what ``prepare``
@@ -129,10 +199,16 @@ class LabelSettings:
     ``version`` (BD TOPO data model "3", "2", or "" when unknown) and ``reason`` (why none).
     """
 
-    mode: str = "auto"
+    mode: LabelMode = "auto"
     max_gap_years: float = DEFAULT_MAX_LABEL_GAP_YEARS
-    resolved: str = ""
+    resolved: Literal["", "both", "newer", "none"] = ""
     years: dict[str, dict] = field(default_factory=dict)
+
+    options: ClassVar[dict[str, str]] = {"mode": "--labels", "max_gap_years": "--max-label-gap"}
+
+    def check(self) -> None:
+        if not self.max_gap_years >= 0:
+            raise SettingsError(f"--max-label-gap must be a number of years >= 0, got {self.max_gap_years}")
 
     @property
     def effective(self) -> str:
@@ -141,31 +217,30 @@ class LabelSettings:
 
 
 @dataclass
-class SplitSettings:
+class SplitSettings(Checked):
     """Spatially blocked train/val/test splits, so neighbours never straddle train and test."""
 
-    method: str = "blocks"  # "blocks" or "dept"
+    method: SplitMethod = "blocks"
     block_size_m: float | None = None  # None = 5 tiles
     fractions: list[float] = field(default_factory=lambda: [0.6, 0.2, 0.2])
     dept_splits: dict[str, list[str]] = field(default_factory=dict)  # split -> départements
     min_iou: float = 0.5
     seed: int = 0
 
+    options: ClassVar[dict[str, str]] = {"method": "split method"}
 
-# The fixed sets of values some settings take: the one list each, that the command line offers
-# as choices and the model checks (model/siamese.py holds each backbone's specification).
-AUTO = "auto"
-BACKBONE_NAMES = ("resnet50", "mobilenetv3small", "efficientnetv2b0")
-LOSSES = ("bce", "contrastive", "triplet", "focal", "infonce")
-MASK_ENCODINGS = ("onehot", "gray", "rgb")
-LR_SCHEDULES = ("constant", "cosine")
-RUN_LABELS = ("both", "newer", "none")  # the years' masks a run reads, most labels first
-INDEX_KINDS = ("auto", "flat", "ivf", "hnsw", "ivfpq")  # FAISS indexes of ``geosiam index build``
-SPLITS = ("train", "val", "test")
+    def check(self) -> None:
+        fractions = self.fractions
+        if len(fractions) != 3 or any(f < 0 for f in fractions) or sum(fractions) <= 0:
+            raise SettingsError(
+                f"split fractions must be three non-negative numbers (train val test), got {fractions}"
+            )
+        if not 0.0 < self.min_iou <= 1.0:
+            raise SettingsError(f"split.min_iou must be in (0, 1], got {self.min_iou}: try 0.5")
 
 
 @dataclass
-class TrainSettings:
+class TrainSettings(Checked):
     """The Siamese model and its training (``geosiam train``).
 
     ``"auto"`` and ``None`` values are resolved when a run starts (backbone: resnet50 on an
@@ -173,22 +248,22 @@ class TrainSettings:
     input_px 0: the grid's tile size); the run folder keeps the resolved values.
     """
 
-    backbone: str = "auto"  # auto | resnet50 | mobilenetv3small | efficientnetv2b0
+    backbone: Backbone = "auto"
     weights: str = "imagenet"  # "imagenet", "none" or a backbone weights file
     descriptor_dim: int = 128
-    loss: str = "bce"  # bce | contrastive | triplet | focal | infonce
+    loss: Loss = "bce"
     margin: float = 0.5  # distance margin of the contrastive and triplet losses
     temperature: float = 0.1  # softmax temperature of the infonce loss
-    mask_encoding: str = "onehot"  # onehot | gray | rgb
+    mask_encoding: MaskEncoding = "onehot"
     image_only: bool = False  # the ablation without masks
     mask_only: bool = False  # the ablation without images
     mask_dropout: float = 0.0  # share of training pairs whose mask is removed on one side
-    labels: str = ""  # which years' masks the run uses: both | newer | none; "" = the workspace's
+    labels: Literal["", "both", "newer", "none"] = ""  # the years' masks the run uses; "" = the workspace's
     input_px: int = 0  # 0 = the grid's tile_px
     epochs: int = 100
     anchors_per_batch: int = 6  # 6 anchors -> 24 pairs, as the prototype; infonce: distinct places
     learning_rate: float = 1e-4
-    lr_schedule: str = "constant"  # constant | cosine (decays to 0 over the epochs)
+    lr_schedule: LrSchedule = "constant"  # cosine decays to 0 over the epochs
     mine_every: int = 5
     hard_negatives: int = 4  # hardest wrong neighbours kept per hard anchor
     augment: bool = True
@@ -197,6 +272,38 @@ class TrainSettings:
     jit_compile: bool | None = None  # None = on when a GPU is present
     workers: int = 2
     seed: int = 0
+
+    options: ClassVar[dict[str, str]] = {
+        "backbone": "backbone",
+        "loss": "loss",
+        "mask_encoding": "mask encoding",
+        "lr_schedule": "learning-rate schedule",
+        "labels": "label mode",
+        "epochs": "--epochs",
+        "anchors_per_batch": "--batch-anchors",
+        "mine_every": "--mine-every",
+        "workers": "--workers",
+        "hard_negatives": "--hard-negatives",
+        "descriptor_dim": "--descriptor-dim",
+        "learning_rate": "--lr",
+        "temperature": "--temperature",
+        "mask_dropout": "--mask-dropout",
+        "greyscale": "--greyscale",
+    }
+
+    def check(self) -> None:
+        counts = ("epochs", "anchors_per_batch", "mine_every", "workers", "hard_negatives", "descriptor_dim")
+        for name in counts:
+            self.at_least(name, 1)
+        self.positive("learning_rate", "1e-4")
+        self.positive("temperature", "0.1")
+        self.probability("mask_dropout")
+        self.probability("greyscale")
+        if self.image_only and self.mask_only:
+            raise SettingsError(
+                "--image-only and --mask-only exclude each other: train one ablation at a time "
+                "(or neither, for the fused network)"
+            )
 
 
 # the sample generator's version: bump it when the drawing changes, so that cached samples are
@@ -223,6 +330,7 @@ class SampleSettings:
 class Settings:
     """Everything a workspace and its runs depend on."""
 
+    version: int = SETTINGS_VERSION
     years: list[int] = field(default_factory=list)
     grid: GridSettings = field(default_factory=GridSettings)
     area: AreaSettings = field(default_factory=AreaSettings)
@@ -310,7 +418,32 @@ def load_settings(path: str | Path) -> Settings:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"{path}: {exc}; fix the file or delete it to start over") from None
-    return from_dict(Settings, data)
+    return from_dict(Settings, migrate(data, str(path)))
+
+
+def _drop_prepare_jobs(data: dict) -> dict:
+    """Version 1 -> 2: ``prepare.jobs`` went (``--jobs`` is a run-time option, not a setting)."""
+    data.get("prepare", {}).pop("jobs", None)
+    return data
+
+
+# version -> the step that brings a file of that version to the next one
+MIGRATIONS = {1: _drop_prepare_jobs}
+
+
+def migrate(data: dict, where: str = "geosiam.toml") -> dict:
+    """Settings data of any known version brought to ``SETTINGS_VERSION``."""
+    version = data.get("version", 1)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise SettingsError(f"{where}: 'version' must be a whole number >= 1, got {version!r}")
+    if version > SETTINGS_VERSION:
+        raise SettingsError(
+            f"{where} is settings version {version}, newer than this geosiam reads "
+            f"({SETTINGS_VERSION}): upgrade geosiam (pip install -U geosiam)"
+        )
+    for step in range(version, SETTINGS_VERSION):
+        data = MIGRATIONS[step](data)
+    return {**data, "version": SETTINGS_VERSION}
 
 
 def save_settings(settings: Settings, path: str | Path) -> None:

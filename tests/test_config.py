@@ -1,7 +1,13 @@
+import re
+
 import pytest
 
 from geosiam.config import (
+    BACKBONE_NAMES,
+    LOSSES,
+    SETTINGS_VERSION,
     Settings,
+    TrainSettings,
     load_settings,
     save_settings,
     validate_years,
@@ -75,3 +81,67 @@ def test_label_records_round_trip_and_old_workspaces_mean_both(tmp_path):
     (tmp_path / "old.toml").write_text("years = [2000, 2015]\n")
     old = load_settings(tmp_path / "old.toml")
     assert old.labels.resolved == "" and old.labels.effective == "both" and old.labels.mode == "auto"
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        (
+            '[train]\nloss = "arcface"',
+            "unknown loss 'arcface': use one of bce, contrastive, triplet",
+        ),
+        ('[train]\nbackbone = "vgg"', "unknown backbone 'vgg': use one of auto, resnet50"),
+        ('[split]\nmethod = "random"', "unknown split method 'random': use one of blocks, dept"),
+        ('[labels]\nmode = "some"', "unknown --labels 'some': use one of auto, both, newer, none"),
+        ('[train]\nlabels = "old"', "unknown label mode 'old': use one of '', both, newer, none"),
+        ("[train]\nepochs = 0", "--epochs must be at least 1, got 0"),
+        ("[train]\nmask_dropout = 2.0", "--mask-dropout is a probability, got 2.0"),
+        ("[split]\nfractions = [1.0, -1.0, 1.0]", "split fractions must be three non-negative numbers"),
+        ("[split]\nmin_iou = 0.0", "split.min_iou must be in (0, 1], got 0.0"),
+    ],
+)
+def test_choices_and_ranges_are_checked_when_read(tmp_path, toml, message):
+    path = tmp_path / "geosiam.toml"
+    path.write_text(toml)
+    with pytest.raises(SettingsError, match=re.escape(message)):
+        load_settings(path)
+
+
+def test_choices_are_checked_when_made_in_code_too():
+    with pytest.raises(SettingsError, match=re.escape("unknown mask encoding 'hsv'")):
+        TrainSettings(mask_encoding="hsv")
+    with pytest.raises(SettingsError, match="exclude each other"):
+        with_overrides(Settings(), {"train.image_only": True, "train.mask_only": True})
+
+
+def test_choice_lists_come_from_the_typed_fields():
+    assert LOSSES == ("bce", "contrastive", "triplet", "focal", "infonce")
+    assert "auto" not in BACKBONE_NAMES and "resnet50" in BACKBONE_NAMES
+
+
+def test_saved_settings_carry_their_version(tmp_path):
+    save_settings(Settings(), tmp_path / "geosiam.toml")
+    assert f"version = {SETTINGS_VERSION}" in (tmp_path / "geosiam.toml").read_text()
+
+
+def test_a_file_without_version_is_migrated(tmp_path):
+    # version 1 files predate the key; they could still hold prepare.jobs, a setting since dropped
+    path = tmp_path / "geosiam.toml"
+    path.write_text("years = [2000, 2015]\n[prepare]\njobs = 4\nmin_valid_fraction = 0.8\n")
+    settings = load_settings(path)
+    assert settings.version == SETTINGS_VERSION and settings.prepare.min_valid_fraction == 0.8
+
+
+@pytest.mark.parametrize(
+    ("version", "message"),
+    [
+        (SETTINGS_VERSION + 1, "newer than this geosiam reads"),
+        (0, "'version' must be a whole number >= 1, got 0"),
+        ('"two"', "'version' must be a whole number >= 1, got 'two'"),
+    ],
+)
+def test_versions_it_cannot_read_are_refused(tmp_path, version, message):
+    path = tmp_path / "geosiam.toml"
+    path.write_text(f"version = {version}\n")
+    with pytest.raises(SettingsError, match=re.escape(message)):
+        load_settings(path)

@@ -42,7 +42,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from geosiam.config import LOSSES, MASK_ENCODINGS, TrainSettings
+from geosiam.config import TrainSettings
 from geosiam.errors import ModelError, SettingsError
 from geosiam.model.labels import NO_LABELS
 
@@ -238,24 +238,6 @@ def validate(settings: TrainSettings) -> None:
         raise SettingsError(
             f"unknown backbone '{settings.backbone}': use one of {', '.join(BACKBONES)} (or auto)"
         )
-    if settings.loss not in LOSSES:
-        raise SettingsError(f"unknown loss '{settings.loss}': use one of {', '.join(LOSSES)}")
-    if settings.mask_encoding not in MASK_ENCODINGS:
-        raise SettingsError(
-            f"unknown mask encoding '{settings.mask_encoding}': use one of {', '.join(MASK_ENCODINGS)}"
-        )
-    if settings.descriptor_dim < 1:
-        raise SettingsError(
-            f"descriptor size must be positive, got {settings.descriptor_dim}: use --descriptor-dim 128"
-        )
-    if settings.image_only and settings.mask_only:
-        raise SettingsError(
-            "--image-only and --mask-only exclude each other: train one ablation at a time "
-            "(or neither, for the fused network)"
-        )
-    for name, share in (("mask-dropout", settings.mask_dropout), ("greyscale", settings.greyscale)):
-        if not 0.0 <= share <= 1.0:
-            raise SettingsError(f"--{name} is a probability, got {share}: give a value from 0 to 1")
 
 
 def _backbone(settings: TrainSettings, input_px: int) -> keras.Model:

@@ -35,7 +35,7 @@ import keras
 import numpy as np
 
 from geosiam import atomic
-from geosiam.config import LR_SCHEDULES, Settings, TrainSettings, load_settings, save_settings, to_dict
+from geosiam.config import Settings, TrainSettings, load_settings, save_settings, to_dict
 from geosiam.errors import ModelError, SettingsError, TrainingError, WorkspaceError
 from geosiam.mining.index import knn, knn_keras
 from geosiam.mining.miner import mine, retrieval_ranks
@@ -61,7 +61,6 @@ from geosiam.model.siamese import (
     dtype_policy,
     embedding_of,
     model_inputs,
-    validate,
 )
 from geosiam.progress import progress
 from geosiam.retrieval.metrics import map_at_k
@@ -99,7 +98,6 @@ def train_run(
     """Train (or resume) a run on a prepared workspace; returns the run folder."""
     workspace.require_prepared()
     train = accelerator.resolve(settings.train, settings.grid.tile_px)
-    check_train_settings(train)
     run_dir = _run_dir(workspace, run_name, resume)
     if resume and not train.labels:  # a resumed run keeps its label mode unless told otherwise
         train = dataclasses.replace(train, labels=load_settings(run_dir / RUN_SETTINGS).train.labels)
@@ -166,28 +164,6 @@ def train_run(
             f"with --resume --lr {train.learning_rate / 10:g}"
         )
     return run_dir
-
-
-def check_train_settings(train: TrainSettings) -> None:
-    """One-line errors for training settings that cannot work."""
-    validate(train)
-    for name, value, low in (
-        ("epochs", train.epochs, 1),
-        ("batch-anchors", train.anchors_per_batch, 1),
-        ("mine-every", train.mine_every, 1),
-        ("workers", train.workers, 1),
-        ("hard-negatives", train.hard_negatives, 1),
-    ):
-        if value < low:
-            raise SettingsError(f"--{name} must be at least {low}, got {value}")
-    if not train.learning_rate > 0 or not math.isfinite(train.learning_rate):
-        raise SettingsError(f"--lr must be a positive number, got {train.learning_rate}: try 1e-4")
-    if train.lr_schedule not in LR_SCHEDULES:
-        raise SettingsError(
-            f"unknown learning-rate schedule '{train.lr_schedule}': use one of {', '.join(LR_SCHEDULES)}"
-        )
-    if not train.temperature > 0 or not math.isfinite(train.temperature):
-        raise SettingsError(f"--temperature must be a positive number, got {train.temperature}: try 0.1")
 
 
 def learning_rate_at(train: TrainSettings, epoch: int) -> float:

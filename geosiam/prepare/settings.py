@@ -14,7 +14,6 @@ import rasterio
 
 from geosiam.config import Settings, validate_years, with_overrides
 from geosiam.errors import SettingsError, SourceError
-from geosiam.sources.labels import check_request
 from geosiam.sources.local import RASTER_SUFFIXES, find_files
 from geosiam.sources.sample import check_sample, sample_grid, sample_layout
 from geosiam.tiling.grid import DEFAULT_CRS, DEFAULT_TILE_PX, DEFAULT_TILE_SIZE_M
@@ -66,7 +65,6 @@ def resolve_settings(workspace_dir: Path, overrides: dict) -> ResolvedSettings:
 def _check_labels(settings: Settings) -> None:
     """The label options, checked before anything is fetched (years still in the order given)."""
     labels, years = settings.labels, settings.years
-    check_request(labels.mode, labels.max_gap_years)
     if labels.mode == "newer" and years != sorted(years):
         given, ordered = " ".join(map(str, years)), " ".join(map(str, sorted(years)))
         raise SettingsError(

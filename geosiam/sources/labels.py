@@ -22,7 +22,6 @@ import math
 from dataclasses import dataclass, replace
 from datetime import date
 
-from geosiam.config import LABEL_MODES
 from geosiam.errors import SettingsError
 from geosiam.sources.sourceset import YearSources, by_year
 
@@ -94,17 +93,8 @@ def gap_years(year: int, edition: str) -> float:
     return round((date.fromisoformat(edition) - middle).days / DAYS_PER_YEAR, 2)
 
 
-def check_request(mode: str, max_gap_years: float) -> None:
-    """A one-line error for a label mode or a gap that cannot be."""
-    if mode not in LABEL_MODES:
-        raise SettingsError(f"unknown --labels {mode!r}: use one of {', '.join(LABEL_MODES)}")
-    if not max_gap_years >= 0:
-        raise SettingsError(f"--max-label-gap must be a number of years >= 0, got {max_gap_years}")
-
-
 def resolve_labels(candidates: dict[int, Candidate | None], mode: str, max_gap_years: float) -> LabelPlan:
     """Each year's labels under the gap, no-shared-edition and mode rules; errors are one line."""
-    check_request(mode, max_gap_years)
     years = sorted(candidates)
     found = {year: _within_gap(year, candidates[year], max_gap_years) for year in years}
     found = _unshared(found)

@@ -85,8 +85,6 @@ def assign_splits(pairs, split: SplitSettings, block_size_m: float):
         pairs["block"] = pairs["zone"]
         pairs["split"] = pairs["zone"].map(lookup)
         return pairs
-    if split.method != "blocks":
-        raise SettingsError(f"unknown split method '{split.method}': use 'blocks' or 'dept'")
     centroids = pairs.geometry.centroid
     block_x = np.floor(centroids.x / block_size_m).astype(int)
     block_y = np.floor(centroids.y / block_size_m).astype(int)
@@ -98,10 +96,6 @@ def assign_splits(pairs, split: SplitSettings, block_size_m: float):
 
 def split_blocks(sizes, fractions: list[float], seed: int) -> dict[str, str]:
     """Blocks (name -> pair count) shuffled, then each given to the split furthest below target."""
-    if len(fractions) != 3 or any(f < 0 for f in fractions) or sum(fractions) <= 0:
-        raise SettingsError(
-            f"split fractions must be three non-negative numbers (train val test), got {fractions}"
-        )
     target = np.asarray(fractions, dtype=float) / sum(fractions)
     names = list(sizes.index)
     order = np.random.default_rng(seed).permutation(len(names))

@@ -1,7 +1,6 @@
 """Label resolution: the gap, the no-shared-edition rule and the modes, on plain candidates."""
 
 import math
-import re
 from pathlib import Path
 
 import pytest
@@ -75,18 +74,6 @@ def test_newer_and_none_drop_labels():
     assert "newer year's labels only" in newer.years[2015].reason
     none = resolve_labels({2015: V2_2014, 2019: V3_2019}, "none", 3.0)
     assert none.mode == "none" and not any(y.labelled for y in none.years.values())
-
-
-@pytest.mark.parametrize(
-    "mode, gap, message",
-    [
-        ("sometimes", 3.0, "unknown --labels 'sometimes': use one of auto, both, newer, none"),
-        ("auto", -1.0, "--max-label-gap must be a number of years >= 0, got -1.0"),
-    ],
-)
-def test_bad_mode_or_gap_is_refused(mode, gap, message):
-    with pytest.raises(SettingsError, match=re.escape(message)):
-        resolve_labels({2015: V2_2014, 2019: V3_2019}, mode, gap)
 
 
 def test_year_sources_are_resolved_and_unlabelled_vectors_dropped():

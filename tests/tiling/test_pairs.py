@@ -138,7 +138,7 @@ def test_split_errors_name_the_fix():
     with pytest.raises(SettingsError, match=re.escape(message)):
         assign_splits(pairs, SplitSettings(method="dept", dept_splits={"train": ["54"]}), 500.0)
     with pytest.raises(
-        SettingsError, match=re.escape("unknown split method 'random': use 'blocks' or 'dept'")
+        SettingsError, match=re.escape("unknown split method 'random': use one of blocks, dept")
     ):
         assign_splits(pairs, SplitSettings(method="random"), 500.0)
     with pytest.raises(
