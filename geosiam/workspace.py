@@ -98,9 +98,6 @@ class Workspace:
     def run_dir(self, name: str) -> Path:
         return self.runs_dir / name
 
-    def is_prepared(self) -> bool:
-        return self.settings_path.exists() and self.pairs_index.exists()
-
     def load_settings(self) -> Settings:
         """The workspace's settings; an error if ``prepare`` has not run here."""
         if not self.settings_path.exists():

@@ -32,9 +32,6 @@ class Curves:
     train_map5: list[float] = field(default_factory=list)
     val_map5: list[float] = field(default_factory=list)
 
-    def as_dict(self) -> dict:
-        return {name: list(getattr(self, name)) for name in self.__dataclass_fields__}
-
 
 def curves_of(history: list[dict], minings: list[dict] = ()) -> Curves:
     """Curves from history rows (as in history.csv) and mining records (as in mining.json)."""
