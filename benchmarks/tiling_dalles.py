@@ -269,7 +269,8 @@ def _cut_warped(warped: Path, tiles, tile_px: int, out: Path) -> None:
     import rasterio
     from rasterio.windows import from_bounds
 
-    from geosiam.tiling.cut import TILE_ENV, tiff_profile
+    from geosiam.geotiff import geotiff_profile
+    from geosiam.tiling.cut import TILE_ENV
 
     out.mkdir(exist_ok=True)
     with rasterio.Env(**TILE_ENV), rasterio.open(warped) as src:
@@ -277,7 +278,8 @@ def _cut_warped(warped: Path, tiles, tile_px: int, out: Path) -> None:
             window = (
                 from_bounds(*row.geometry.bounds, transform=src.transform).round_offsets().round_lengths()
             )
-            profile = tiff_profile(_grid_like(src, tile_px), row.col, row.row, count=3)
+            grid = _grid_like(src, tile_px)
+            profile = geotiff_profile(tile_px, tile_px, 3, grid.crs, grid.transform(row.col, row.row))
             with rasterio.open(out / f"{row.tile_id}.tif", "w", **profile) as dst:
                 dst.write(src.read(window=window, boundless=True))
 

@@ -12,19 +12,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import rasterio
+import shapely
+from rasterio.features import rasterize
 
 from geosiam import atomic
+from geosiam.geotiff import geotiff_profile
 from geosiam.rasterize.vectors import Burnables
 from geosiam.tiling import chunks
-from geosiam.tiling.cut import tiff_profile
 from geosiam.tiling.grid import Grid
 from geosiam.tiling.palette import Palette, write_category_names
 
 
 def burn(shapes: Burnables, transform, shape: tuple[int, int]) -> np.ndarray:
     """A (H, W) uint8 class-id array of ``shapes`` on the pixel grid ``transform``/``shape``."""
-    from rasterio.features import rasterize
-
     out = np.zeros(shape, dtype=np.uint8)
     if not len(shapes):
         return out
@@ -49,8 +50,6 @@ def _geojson(geometries: np.ndarray) -> list:
     shapely's per-geometry ``__geo_interface__`` costs ~0.1 ms a polygon, which made it most
     of a mask's time on real BD TOPO densities; other geometry types keep it.
     """
-    import shapely
-
     polygonal = np.isin(shapely.get_type_id(geometries), (3, 6))  # Polygon, MultiPolygon
     parts, part_owner = shapely.get_parts(geometries[polygonal], return_index=True)
     rings, ring_part = shapely.get_rings(parts, return_index=True)
@@ -105,10 +104,7 @@ def burn_chunk(job: MaskJob) -> list[dict]:
 def write_mask(path: Path, classes: np.ndarray, grid: Grid, col: int, row: int, palette: Palette) -> None:
     """A single-band uint8 GeoTIFF on the tile's grid, class 0 = background, with the class
     colours as its colour table and the class names beside it (``.aux.xml``, written first)."""
-    import rasterio
-
-    profile = tiff_profile(grid, col, row, count=1)
-    profile["nodata"] = None
+    profile = geotiff_profile(grid.tile_px, grid.tile_px, 1, grid.crs, grid.transform(col, row))
     write_category_names(path, palette)
     with atomic.atomic_path(path, suffix=".tif") as tmp:
         with rasterio.open(tmp, "w", **profile) as dst:

@@ -14,13 +14,18 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+import rasterio
+from rasterio.enums import MaskFlags, Resampling
+from rasterio.transform import array_bounds
+from rasterio.warp import reproject, transform_bounds
+from rasterio.windows import Window, from_bounds
 
 from geosiam import atomic
 from geosiam.geometry import bounds_overlap
+from geosiam.geotiff import geotiff_profile, parsed_crs
 from geosiam.tiling import chunks, resample
 from geosiam.tiling.grid import Grid
 from geosiam.tiling.rasters import RasterInfo, UnreadableRaster, to_uint8
@@ -53,8 +58,6 @@ def cut_chunk(job: CutJob) -> list[dict]:
     of the worker pool; the chunk is then left unmarked, so that it is made again once the file
     is replaced.
     """
-    import rasterio
-
     done = chunks.read_marker(job.marker, job.fingerprint)
     if done is not None:
         return done
@@ -111,11 +114,9 @@ def mosaic(
     A raster that fails to decode raises :class:`UnreadableRaster`, or, given an ``unreadable``
     list, is skipped and noted there ("path: reason").
     """
-    import rasterio
-
     canvas = np.zeros((3, *shape), dtype=np.uint8)
     owner = np.full(shape, -1, dtype=np.int32)
-    bounds = _bounds_of(transform, shape)
+    bounds = array_bounds(*shape, transform)
     for index, info in enumerate(rasters):
         if not bounds_overlap(info.bounds, bounds):
             continue
@@ -145,12 +146,9 @@ def read_onto(
     are aligned (same CRS, pixel edges in common up to a scale) that level is resized onto the
     canvas, otherwise (or with ``aligned=False``) it is warped.
     """
-    import rasterio
-    from rasterio.crs import CRS
-
     with rasterio.open(info.path) as src:
         plan = None
-        if aligned and src.crs == CRS.from_user_input(grid_crs):
+        if aligned and src.crs == parsed_crs(grid_crs):
             plan = resample.aligned_read(src.transform, (src.width, src.height), transform, shape)
         factor = resample.level_factor(
             abs(transform.a) / abs(src.transform.a), src.overviews(info.bands[0]), oversampling
@@ -162,9 +160,6 @@ def read_onto(
 
 def _read_aligned(src, info: RasterInfo, plan: resample.AlignedRead, shape, factor: int):
     """A window read at the chosen level, area-resized onto its place in the canvas."""
-    from rasterio.enums import MaskFlags, Resampling
-    from rasterio.windows import Window
-
     rgb = np.zeros((3, *shape), dtype=np.uint8)
     valid = np.zeros(shape, dtype=bool)
     if not plan.width:
@@ -188,12 +183,7 @@ def _read_aligned(src, info: RasterInfo, plan: resample.AlignedRead, shape, fact
 
 def _read_warped(src, info: RasterInfo, transform, shape, grid_crs, factor: int):
     """The source window around the canvas, read at the chosen level, then reprojected."""
-    import rasterio
-    from rasterio.enums import Resampling
-    from rasterio.warp import reproject, transform_bounds
-    from rasterio.windows import from_bounds
-
-    bounds = transform_bounds(grid_crs, src.crs, *_bounds_of(transform, shape), densify_pts=21)
+    bounds = transform_bounds(grid_crs, src.crs, *array_bounds(*shape, transform), densify_pts=21)
     window = _block_aligned(from_bounds(*bounds, transform=src.transform), src)
     if window is None:
         return np.zeros((3, *shape), np.uint8), np.zeros(shape, bool)
@@ -242,10 +232,7 @@ def write_tile(path: Path, rgb: np.ndarray, valid: np.ndarray, grid: Grid, col: 
     Call it inside ``rasterio.Env(**TILE_ENV)`` (once per chunk: an Env per file costs more
     than the write).
     """
-    import rasterio
-
-    profile = tiff_profile(grid, col, row, count=3)
-    profile["photometric"] = "RGB"
+    profile = geotiff_profile(grid.tile_px, grid.tile_px, 3, grid.crs, grid.transform(col, row))
     with atomic.atomic_path(path, suffix=".tif") as tmp:
         with rasterio.open(tmp, "w", **profile) as dst:
             dst.write(rgb)
@@ -253,44 +240,11 @@ def write_tile(path: Path, rgb: np.ndarray, valid: np.ndarray, grid: Grid, col: 
                 dst.write_mask(valid.astype(np.uint8) * 255)
 
 
-TILE_ENV = {"GDAL_TIFF_INTERNAL_MASK": True}
-# Measured on real 0M50 tiles (benchmarks/results/tiling_dalles.md): ZSTD level 1 with the
-# horizontal predictor writes ~3x faster than DEFLATE level 6 for files no larger.
-COMPRESSION = {"compress": "zstd", "zstd_level": 1, "predictor": 2}
-
-
-def tiff_profile(grid: Grid, col: int, row: int, count: int) -> dict:
-    """GeoTIFF creation options shared by tiles and masks: same grid, tiled, compressed."""
-    block = min(256, grid.tile_px)
-    tiled = block % 16 == 0
-    profile = {
-        "driver": "GTiff",
-        "width": grid.tile_px,
-        "height": grid.tile_px,
-        "count": count,
-        "dtype": "uint8",
-        "crs": _crs(grid.crs),
-        "transform": grid.transform(col, row),
-        "tiled": tiled,
-        **COMPRESSION,
-    }
-    if tiled:
-        profile.update(blockxsize=block, blockysize=block)
-    return profile
-
-
-@lru_cache(maxsize=4)
-def _crs(crs: str):
-    """The grid's CRS parsed once per process, not once per file."""
-    from rasterio.crs import CRS
-
-    return CRS.from_user_input(crs)
+TILE_ENV = {"GDAL_TIFF_INTERNAL_MASK": True}  # a tile's validity mask inside its GeoTIFF
 
 
 def _block_aligned(window, src):
     """``window`` grown outwards to the raster's internal blocks and clipped to the raster."""
-    from rasterio.windows import Window
-
     block_h, block_w = src.block_shapes[0]
     col0 = max(0, math.floor(window.col_off / block_w) * block_w)
     row0 = max(0, math.floor(window.row_off / block_h) * block_h)
@@ -299,9 +253,3 @@ def _block_aligned(window, src):
     if col1 <= col0 or row1 <= row0:
         return None
     return Window(col0, row0, col1 - col0, row1 - row0)
-
-
-def _bounds_of(transform, shape) -> tuple[float, float, float, float]:
-    height, width = shape
-    xmin, ymax = transform.c, transform.f
-    return (xmin, ymax + transform.e * height, xmin + transform.a * width, ymax)

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from rasterio.crs import CRS
+
 from geosiam import atomic
-from geosiam.tiling.cut import tiff_profile
+from geosiam.geotiff import block_px
 from geosiam.tiling.grid import Grid
 from geosiam.tiling.palette import Palette
 
@@ -41,20 +43,14 @@ def write_mosaic(path: Path, tiles: list[Placed], grid: Grid, bands: int, palett
 
 def mosaic_xml(tiles: list[Placed], grid: Grid, bands: int, palette: Palette | None = None) -> str:
     """The VRT document of a mosaic of ``tiles`` on ``grid``."""
-    from rasterio.crs import CRS
-
     px = grid.tile_px
     col0, col1 = min(t.col for t in tiles), max(t.col for t in tiles)
     row0, row1 = min(t.row for t in tiles), max(t.row for t in tiles)
     xmin, _, _, ymax = grid.bounds(col0, row1)
     width, height = (col1 - col0 + 1) * px, (row1 - row0 + 1) * px
-    profile = tiff_profile(grid, 0, 0, bands)
     # the sources' size and blocks, so that GDAL need not open every tile to read the VRT
-    blocks = (
-        f' BlockXSize="{profile["blockxsize"]}" BlockYSize="{profile["blockysize"]}"'
-        if profile["tiled"]
-        else ""
-    )
+    block = block_px(px, px)
+    blocks = f' BlockXSize="{block}" BlockYSize="{block}"' if block else ""
     properties = f'<SourceProperties RasterXSize="{px}" RasterYSize="{px}" DataType="Byte"{blocks}/>'
 
     def sources(band: str) -> str:

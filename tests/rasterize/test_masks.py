@@ -1,10 +1,13 @@
 import numpy as np
+import rasterio
 import shapely
 from affine import Affine
 
 from geosiam.rasterize.classes import load_classes, parse_classes
-from geosiam.rasterize.masks import burn
+from geosiam.rasterize.masks import burn, write_mask
 from geosiam.rasterize.vectors import load_burnables
+from geosiam.tiling.grid import Grid
+from geosiam.tiling.palette import Palette
 from tests.synthetic import write_layers
 
 TRANSFORM = Affine(1.0, 0, 1000, 0, -1.0, 2100)  # 100 x 100 px of 1 m, x 1000..1100, y 2000..2100
@@ -134,3 +137,14 @@ def test_a_bd_topo_2_delivery_burns_into_the_v3_class_ids(tmp_path):
     assert mask[80, 50] == 1  # vegetation
     assert mask[30, 20] == 7 and mask[30, 70] == 8  # building, religious building
     assert mask[50, 5] == 5  # road
+
+
+def test_a_mask_is_written_on_its_tile_grid_with_colours_and_no_nodata(tmp_path):
+    grid = Grid("EPSG:2154", 0.0, 0.0, 250.0, 32)
+    classes = np.zeros((32, 32), dtype=np.uint8)
+    classes[4:8, 4:8] = 7
+    write_mask(tmp_path / "m.tif", classes, grid, 2, 5, Palette({7: (255, 0, 0)}, {7: "building"}))
+    with rasterio.open(tmp_path / "m.tif") as mask:
+        assert mask.bounds == grid.bounds(2, 5) and mask.count == 1 and (mask.read(1) == classes).all()
+        assert mask.nodata is None and mask.colormap(1)[7] == (255, 0, 0, 255)
+        assert mask.compression.value == "ZSTD" and mask.block_shapes == [(32, 32)]

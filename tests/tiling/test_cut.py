@@ -168,3 +168,16 @@ def test_jpeg2000_level_reads_keep_edges_in_place(edge_jp2):
     for rgb in (fast, warped):
         # within 0.3 m (0.08 tile pixel); the level where GDAL places it puts the edge 1.2 m right
         assert _edge_position(rgb[0, 32].astype(float), 4.0) == pytest.approx(ideal, abs=0.3)
+
+
+def test_a_tile_is_written_on_its_cell_with_its_validity_mask_inside(tmp_path):
+    rgb = _texture((GRID.tile_px, GRID.tile_px))
+    valid = np.ones((GRID.tile_px, GRID.tile_px), dtype=bool)
+    valid[:, :10] = False
+    with rasterio.Env(**cut.TILE_ENV):
+        cut.write_tile(tmp_path / "t.tif", rgb, valid, GRID, 3, -2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.tif"]  # no .msk beside it
+    with rasterio.open(tmp_path / "t.tif") as tile:
+        assert tile.bounds == GRID.bounds(3, -2) and tile.crs == GRID.crs and (tile.read() == rgb).all()
+        assert tile.compression.value == "ZSTD" and tile.block_shapes == [(64, 64)] * 3
+        assert (tile.dataset_mask() > 0).tolist() == valid.tolist()
