@@ -20,6 +20,7 @@ from pathlib import Path
 from geosiam import atomic
 from geosiam.errors import DownloadError, SourceError
 from geosiam.geometry import Bounds, bounds_overlap
+from geosiam.geotiff import geotiff_profile
 from geosiam.progress import progress
 from geosiam.sources.download import HttpClient
 from geosiam.sources.ogc import child as _child
@@ -234,20 +235,8 @@ def _fetch_block(
             f"{block.width}x{block.height}: the server does not honour WIDTH/HEIGHT; check --ign-url"
         )
     rgb = np.repeat(pixels[:1], 3, axis=0) if pixels.shape[0] < 3 else pixels[:3]
-    profile = {
-        "driver": "GTiff",
-        "width": block.width,
-        "height": block.height,
-        "count": 3,
-        "dtype": rgb.dtype,
-        "crs": CRS,
-        "transform": from_bounds(*block.bounds, block.width, block.height),
-        "tiled": True,
-        "blockxsize": 256,
-        "blockysize": 256,
-        "compress": "deflate",
-        "photometric": "RGB",
-    }
+    transform = from_bounds(*block.bounds, block.width, block.height)
+    profile = geotiff_profile(block.width, block.height, 3, CRS, transform, dtype=rgb.dtype)
     with atomic.atomic_path(path, ".tif") as tmp, rasterio.open(tmp, "w", **profile) as out:
         out.write(rgb)
 

@@ -96,6 +96,9 @@ def test_mosaic_blocks_are_georeferenced_and_resume(geoplateforme, tmp_path):
     assert getmaps[0]["BBOX"] == "900000.0000,6845000.0000,902000.0000,6846000.0000"
     with rasterio.open(paths[0]) as src:
         assert src.bounds == bounds and src.res == (10, 10) and src.crs == "EPSG:2154"
+        assert (
+            src.compression.value == "ZSTD" and src.colorinterp[0].name == "red"
+        )  # geosiam.geotiff's profile
         pixels = src.read()
     x, y = 900000 + 10 * np.arange(200), 6846000 - 10 * np.arange(100)
     assert (pixels[0][0] == ((x / 50) % 256).astype("uint8")).all()  # the server's x, in place
