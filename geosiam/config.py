@@ -94,6 +94,12 @@ class Checked:
             raise SettingsError(f"{name} must be a positive number, got {value}: try {hint}")
 
 
+# the grid of real data when the user sets none: the prototype's 1000 m tiles of 256 px, Lambert-93
+DEFAULT_CRS = "EPSG:2154"
+DEFAULT_TILE_SIZE_M = 1000.0
+DEFAULT_TILE_PX = 256
+
+
 @dataclass
 class GridSettings:
     """One grid for every year: tile ids come from the grid position alone.

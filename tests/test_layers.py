@@ -40,7 +40,6 @@ PENDING = {
     "geosiam.model.train -> geosiam.mining.index",
     "geosiam.model.train -> geosiam.mining.miner",
     "geosiam.model.train -> geosiam.retrieval.metrics",
-    "geosiam.sources.ign -> geosiam.tiling.grid",
 }
 
 

@@ -108,7 +108,8 @@ def _prepare_one(
     earlier = [_read_record(workspace, c, identity) for c in sources.codes[: sources.codes.index(code)]]
     earlier = [record for record in earlier if record]
     made = frozenset((r["col"], r["row"]) for record in earlier for r in record["tiles"])
-    both = records + _bordering(records, [YearSources(**s) for record in earlier for s in record["sources"]])
+    saved = [YearSources.from_dict(s) for record in earlier for s in record["sources"]]
+    both = records + _bordering(records, saved)
     tiles, bad = make_tiles(workspace, grid, both, settings, runner, made, part=code)
     if tiles is None:
         return None, records, bad

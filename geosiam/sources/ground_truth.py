@@ -1,6 +1,6 @@
 """Ground truth of change, for the sources that have it (the built-in sample; real areas have none).
 
-A source that knows what changed on the ground names, in its records' ``extra[GROUND_TRUTH]``, a
+A source that knows what changed on the ground names, in its records' ``ground_truth``, a
 GeoPackage whose layer ``changes`` holds one row per change: geometry, ``kind`` and ``year`` (the
 campaign of a later year shows it, that of its year too). Pairing reads it to give each pair the
 share of its place that changed between its two years.
@@ -13,7 +13,7 @@ from pathlib import Path
 from geosiam.errors import SourceError
 from geosiam.sources.sourceset import YearSources
 
-GROUND_TRUTH = "changes"  # the key in YearSources.extra, and the GeoPackage layer's name
+GROUND_TRUTH = "changes"  # the GeoPackage layer's name
 
 
 def read_changes(records: list[YearSources], crs: str):
@@ -21,7 +21,7 @@ def read_changes(records: list[YearSources], crs: str):
     import geopandas as gpd
     import pandas as pd
 
-    paths = sorted({Path(r.extra[GROUND_TRUTH]) for r in records if r.extra.get(GROUND_TRUTH)})
+    paths = sorted({Path(r.ground_truth) for r in records if r.ground_truth})
     if not paths:
         return None
     frames = []

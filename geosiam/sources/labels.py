@@ -184,9 +184,8 @@ def _source_name(record: YearSources) -> str:
     """An edition by its date; files without a date by the name the user or source gave them."""
     if record.label_date:
         return record.label_date
-    named = record.extra.get("topo")
-    if named:
-        return str(named)
+    if record.label_name:
+        return record.label_name
     return ", ".join(str(p) for p in record.vectors)
 
 

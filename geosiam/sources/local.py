@@ -52,7 +52,7 @@ def local_sources(years: list[int], ortho: dict[str, str], topo: dict[str, str])
             rasters=find_files(ortho[str(year)], RASTER_SUFFIXES, "rasters"),
             vectors=find_files(topo[str(year)], VECTOR_SUFFIXES, "vector files") if str(year) in topo else (),
             origin=f"local:{ortho[str(year)]}",
-            extra={"topo": topo[str(year)]} if str(year) in topo else {},
+            label_name=topo.get(str(year), ""),
         )
         for year in years
     ]

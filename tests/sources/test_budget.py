@@ -4,7 +4,7 @@ import pytest
 
 from geosiam.errors import SettingsError
 from geosiam.sources.budget import DiskBudget, folder_bytes, gigabytes
-from geosiam.sources.ign import check_budget
+from geosiam.sources.ign.plan import check_budget
 
 SIZES = {"54": {"a.7z.001": 4_000_000_000, "a.7z.002": 1_000_000_000}, "57": {"b.7z": 3_000_000_000}}
 

@@ -90,8 +90,8 @@ def test_year_sources_are_resolved_and_unlabelled_vectors_dropped():
 
 def test_local_files_are_their_own_source_and_the_same_file_is_shared():
     same = [
-        YearSources(2000, (Path("a.tif"),), (Path("t.gpkg"),), extra={"topo": "t.gpkg"}),
-        YearSources(2015, (Path("b.tif"),), (Path("t.gpkg"),), extra={"topo": "t.gpkg"}),
+        YearSources(2000, (Path("a.tif"),), (Path("t.gpkg"),), label_name="t.gpkg"),
+        YearSources(2015, (Path("b.tif"),), (Path("t.gpkg"),), label_name="t.gpkg"),
     ]
     assert candidate_of(same[:1]) == Candidate("t.gpkg", "", "")
     plan = plan_labels(same, [2000, 2015], "auto", 3.0)

@@ -299,7 +299,7 @@ def _record(root: Path, year: int, marker: dict) -> YearSources:
         acquisition=marker["acquisition"],
         label_date=marker["label_date"],
         label_version=marker["label_version"],
-        extra={GROUND_TRUTH: changes_path(root)},
+        ground_truth=changes_path(root),
     )
 
 

@@ -111,10 +111,10 @@ def test_records_name_the_year_files_provenance_and_editions(tiny):
 def test_ground_truth_records_every_change_with_its_kind_and_year(tiny):
     import geopandas as gpd
 
-    from geosiam.sources.ground_truth import GROUND_TRUTH, read_changes
+    from geosiam.sources.ground_truth import read_changes
 
     root, records = tiny
-    assert {r.extra[GROUND_TRUTH] for r in records} == {root / "changes.gpkg"}
+    assert {r.ground_truth for r in records} == {root / "changes.gpkg"}
     changes = gpd.read_file(root / "changes.gpkg", layer="changes")
     assert changes.crs.to_epsg() == 2154 and len(changes) > 50
     assert {"house_built", "clear_cut", "regrowth", "fields_merged"} <= set(changes["kind"])
