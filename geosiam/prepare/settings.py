@@ -12,11 +12,17 @@ from pathlib import Path
 
 import rasterio
 
-from geosiam.config import Settings, validate_years, with_overrides
+from geosiam.config import (
+    DEFAULT_CRS,
+    DEFAULT_TILE_PX,
+    DEFAULT_TILE_SIZE_M,
+    Settings,
+    validate_years,
+    with_overrides,
+)
 from geosiam.errors import SettingsError, SourceError
 from geosiam.sources.local import RASTER_SUFFIXES, find_files
 from geosiam.sources.sample import check_sample, sample_grid, sample_layout
-from geosiam.tiling.grid import DEFAULT_CRS, DEFAULT_TILE_PX, DEFAULT_TILE_SIZE_M
 from geosiam.workspace import Workspace
 
 AREA_KEYS = ("area.sample", "area.depts", "area.bbox", "area.aoi", "sources.ortho")

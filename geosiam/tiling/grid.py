@@ -27,10 +27,6 @@ from geosiam.geometry import Bounds
 
 _TILE_ID = re.compile(r"^x(-?\d+)_y(-?\d+)$")
 
-DEFAULT_CRS = "EPSG:2154"
-DEFAULT_TILE_SIZE_M = 1000.0
-DEFAULT_TILE_PX = 256
-
 
 @dataclass(frozen=True)
 class Grid:
