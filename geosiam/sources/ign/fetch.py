@@ -38,6 +38,7 @@ from geosiam.sources.ign.plan import (
     check_budget,
     label_fields,
     labelled_years,
+    meeting_area,
     plan_years,
 )
 from geosiam.sources.sourceset import YearSources
@@ -86,6 +87,7 @@ class IgnSources:
     def __enter__(self) -> IgnSources:
         try:
             codes = area_departements(self.client, self.ign_url, self.settings.area.depts, self.area)
+            codes = meeting_area(self.client, self.ign_url, codes, self.area, self.settings.years)
             self.zones = plan_years(self.client, self.settings, codes, self.area)
             self.labelled = labelled_years(self.zones, self.settings)
             self.files = {

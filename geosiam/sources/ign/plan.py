@@ -7,11 +7,12 @@ or a ``--max-disk`` that cannot be met is an error here, before anything is down
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from geosiam.config import Settings
 from geosiam.errors import SettingsError, SourceError
-from geosiam.geometry import Bounds
+from geosiam.geometry import Bounds, bounds_overlap
 from geosiam.sources import departements, wms
 from geosiam.sources.budget import GB, gigabytes
 from geosiam.sources.download import HttpClient
@@ -19,6 +20,8 @@ from geosiam.sources.ign.deliveries import ORTHO, TOPO, Delivery, choose_ortho, 
 from geosiam.sources.ign.feeds import list_deliveries
 from geosiam.sources.labels import plan_labels
 from geosiam.sources.sourceset import YearSources
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -49,6 +52,34 @@ def area_departements(
             "check the --bbox/--aoi coordinates (Lambert-93 metres)"
         )
     return dict(sorted(found.items()))
+
+
+def meeting_area(
+    client: HttpClient, ign_url: str, codes: dict[str, Bounds | None], area: Bounds | None, years: list[int]
+) -> dict[str, Bounds | None]:
+    """Of ``codes``, the départements that meet ``area`` (all of them without an area).
+
+    Checked on the départements' bounds (one WFS request when they were given with ``--dept``),
+    so that an area outside them is an error naming the years before any archive is downloaded,
+    rather than once every département was fetched for nothing; a département beside the area
+    is left out, not downloaded.
+    """
+    if area is None:
+        return codes
+    unknown = [code for code, box in codes.items() if box is None]
+    if unknown:
+        codes = {**codes, **departements.departement_bounds(client, ign_url, unknown)}
+    meeting = {code: box for code, box in codes.items() if box is not None and bounds_overlap(box, area)}
+    if not meeting:
+        raise SourceError(
+            f"no sources for {' or '.join(map(str, years))}: the area {tuple(round(v) for v in area)} "
+            f"(EPSG:2154) lies outside département(s) {', '.join(codes)}: check --bbox/--aoi, or give "
+            "the départements it lies in with --dept (or no --dept: they are found from the area)"
+        )
+    outside = [code for code in codes if code not in meeting]
+    if outside:
+        log.warning("département(s) %s do not meet the area: left out", ", ".join(outside))
+    return meeting
 
 
 def plan_years(

@@ -30,6 +30,30 @@ def test_unknown_departement_fails_before_any_request(geoplateforme, tmp_path):
     assert geoplateforme.requests == []
 
 
+def test_an_area_outside_the_departements_names_the_years_before_streaming(geoplateforme, tmp_path, capsys):
+    """2000 has a WMS-R layer that covers any area, 2015 an archive of 54 with nothing there: the
+    user learns it from the plan, not after 54's archives are downloaded for nothing."""
+    populate_dept54(geoplateforme, tmp_path / "src")
+    inside_57 = (911000, 6846000, 913000, 6848000)
+    workspace = tmp_path / "ws"
+    status = prepare_54(geoplateforme, workspace, (2000, 2015), "--bbox", *inside_57)
+    err = capsys.readouterr().err.strip()
+    assert status != 0 and len(err.splitlines()) == 1
+    assert err.startswith("geosiam: error: no sources for 2000 or 2015: the area (911000, 6846000, ")
+    assert "lies outside département(s) 54: check --bbox/--aoi" in err
+    assert not geoplateforme.hits(".7z.001") and not geoplateforme.hits("/wms-r")
+    assert not any((workspace / "cache").rglob("*.7z*")) and not (workspace / "tiles.gpkg").exists()
+
+
+def test_a_departement_beside_the_area_is_left_out_before_its_feeds_are_read(geoplateforme, tmp_path):
+    populate_dept54(geoplateforme, tmp_path / "src")  # 57's 2015 archive is listed, with no file
+    inside_54 = (901000.0, 6846000.0, 903000.0, 6848000.0)
+    settings = settings_for(geoplateforme, years=(2000, 2015), depts=("54", "57"), bbox=inside_54)
+    records = fetch_sources(settings, Workspace(tmp_path / "ws"), inside_54)
+    assert {r.zone for r in records} == {"54"} and {r.year for r in records} == {2000, 2015}
+    assert not [q for _, q, _ in geoplateforme.requests if q.get("zone") == "D057"]
+
+
 def test_prepare_states_each_years_labels_and_gives_an_old_year_none(geoplateforme, tmp_path, capsys):
     """BD TOPO v3 starts in 2019: 2015 gets the 2.x edition of 2016, 2006 nothing (2012 is too far)."""
     from geosiam.config import load_settings
