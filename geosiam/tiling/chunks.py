@@ -14,7 +14,8 @@ import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
-from multiprocessing import get_context
+from multiprocessing import get_all_start_methods, get_context
+from multiprocessing.context import BaseContext
 from pathlib import Path
 
 from affine import Affine
@@ -113,7 +114,8 @@ class Runner:
     """Where chunk jobs run: this process, a pool of local processes, or a Dask cluster.
 
     With ``dask_scheduler`` (``tcp://host:8786``), jobs go to an existing Dask distributed
-    cluster whose workers see the same workspace path (a shared file system).
+    cluster whose workers see the same workspace path (a shared file system). Local workers:
+    see :func:`local_pool`.
     """
 
     processes: int = 1
@@ -127,10 +129,35 @@ class Runner:
         if self.processes <= 1 or len(jobs) <= 1:
             # inline: simple tracebacks and no process start-up for small jobs
             return [r for job in progress(jobs, desc=desc, unit="chunk") for r in worker(job)]
-        workers = min(self.processes, len(jobs))
-        context = get_context("spawn")
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=_one_thread_each) as pool:
+        with local_pool(min(self.processes, len(jobs)), self.processes) as pool:
             return _gather(pool, worker, jobs, desc)
+
+
+PRELOAD = ["numpy", "rasterio", "shapely"]  # what every chunk worker imports (forkserver only)
+
+
+def local_pool(workers: int, processes: int) -> ProcessPoolExecutor:
+    """A pool of ``workers`` processes, each decoding with its share of the cores.
+
+    Workers are forked from a server that has imported numpy, rasterio and shapely once
+    (``forkserver``; spawned where the platform has no fork): a spawned worker paid about 0.2 s
+    of CPU to start, a third of a 0M50 dalle's chunk, and each stage starts its own pool
+    (benchmarks/results/tiling_dalles.md). Each worker decodes JPEG2000 with ``cores //
+    processes`` threads (GDAL's driver otherwise starts one per core in every process), unless
+    ``GDAL_NUM_THREADS`` is set.
+    """
+    context = start_context()
+    threads = os.environ.get("GDAL_NUM_THREADS") or str(decoder_threads(processes))
+    return ProcessPoolExecutor(workers, mp_context=context, initializer=_set_threads, initargs=(threads,))
+
+
+def start_context() -> BaseContext:
+    """How worker processes start: forked from a preloaded server where possible, else spawned."""
+    if "forkserver" not in get_all_start_methods():
+        return get_context("spawn")
+    context = get_context("forkserver")
+    context.set_forkserver_preload(PRELOAD)
+    return context
 
 
 def dask_client(address: str):
@@ -156,7 +183,12 @@ def _gather(executor, worker, jobs: list, desc: str) -> list[dict]:
     return records
 
 
-def _one_thread_each() -> None:
-    """Worker processes already use every core between them: one decoding thread each."""
-    os.environ.setdefault("GDAL_NUM_THREADS", "1")
-    os.environ.setdefault("OPJ_NUM_THREADS", "1")
+def decoder_threads(processes: int) -> int:
+    """JPEG2000 decoding threads per process: the cores shared between ``processes``."""
+    return max(1, (os.cpu_count() or 1) // max(1, processes))
+
+
+def _set_threads(threads: str) -> None:
+    """In a worker: decode with ``threads`` threads (GDAL's driver, and OpenJPEG's own default)."""
+    os.environ["GDAL_NUM_THREADS"] = threads
+    os.environ["OPJ_NUM_THREADS"] = threads

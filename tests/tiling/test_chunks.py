@@ -1,5 +1,8 @@
 """Chunks: which tiles are made together, where their cells lie, markers, and where jobs run."""
 
+import multiprocessing
+import os
+
 import pytest
 
 from geosiam.tiling import chunks
@@ -64,3 +67,32 @@ def test_jobs_run_inline_or_in_processes_with_the_same_records():
     pooled = chunks.Runner(2).run(_records, [1, 2, 3], desc="test")
     assert inline == [{"job": 1}, {"job": -1}, {"job": 2}, {"job": -2}, {"job": 3}, {"job": -3}]
     assert sorted(r["job"] for r in pooled) == sorted(r["job"] for r in inline)
+
+
+def _environment(job):
+    import sys
+
+    return [{"threads": os.environ.get("GDAL_NUM_THREADS"), "opj": os.environ.get("OPJ_NUM_THREADS"),
+             "preloaded": all(name in sys.modules for name in chunks.PRELOAD)}]  # fmt: skip
+
+
+def test_decoding_threads_share_the_cores_between_processes(monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    assert [chunks.decoder_threads(p) for p in (1, 2, 4, 16, 32)] == [16, 8, 4, 1, 1]
+
+
+def test_workers_decode_with_their_share_of_the_cores_unless_the_user_says(monkeypatch):
+    monkeypatch.delenv("GDAL_NUM_THREADS", raising=False)
+    share = str(chunks.decoder_threads(2))
+    records = chunks.Runner(2).run(_environment, [1, 2], desc="test")
+    assert [(r["threads"], r["opj"]) for r in records] == [(share, share)] * 2
+    monkeypatch.setenv("GDAL_NUM_THREADS", "3")
+    records = chunks.Runner(2).run(_environment, [1, 2], desc="test")
+    assert [(r["threads"], r["opj"]) for r in records] == [("3", "3")] * 2
+
+
+@pytest.mark.skipif("forkserver" not in multiprocessing.get_all_start_methods(), reason="no fork here")
+def test_workers_start_with_numpy_rasterio_and_shapely_already_imported():
+    """Forked from a server that imported them once, rather than each importing them (~0.2 s)."""
+    records = chunks.Runner(2).run(_environment, [1, 2], desc="test")
+    assert [r["preloaded"] for r in records] == [True, True]
