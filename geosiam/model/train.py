@@ -181,7 +181,7 @@ def _class_table(workspace: Workspace):
 
 def _split_cache(workspace: Workspace, split: str, input_px: int, num_classes: int, labels: str) -> PairCache:
     """The split's packed pairs; the masks of a year the label mode leaves out are never read."""
-    from geosiam.tiling.index import read_pairs
+    from geosiam.tiling.tables import read_pairs
 
     pairs = read_pairs(workspace.pairs_index, split)
     if pairs.empty:

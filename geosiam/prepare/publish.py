@@ -1,4 +1,4 @@
-"""What ``prepare`` publishes for other tools, from the indexes on disk: per-year mosaics
+"""What ``prepare`` publishes for other tools, from the tables on disk: per-year mosaics
 (``tiles_<year>.vrt``, ``masks_<year>.vrt``) for QGIS and GDAL, and the STAC collection
 (``stac/collection.json``).
 
@@ -14,9 +14,9 @@ from pathlib import Path
 from geosiam.config import Settings
 from geosiam.prepare import stac
 from geosiam.tiling.grid import Grid
-from geosiam.tiling.index import read_index
 from geosiam.tiling.mosaics import Placed, write_mosaic
 from geosiam.tiling.palette import Palette
+from geosiam.tiling.tables import read_geopackage
 from geosiam.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -24,8 +24,8 @@ log = logging.getLogger(__name__)
 
 def publish(workspace: Workspace, settings: Settings, grid: Grid, palette: Palette) -> list[Path]:
     """Write the mosaics and the STAC collection of a prepared workspace; returns their paths."""
-    tiles = read_index(workspace.tiles_index, "tiles")
-    pairs = read_index(workspace.pairs_index, "pairs")
+    tiles = read_geopackage(workspace.tiles_index, "tiles")
+    pairs = read_geopackage(workspace.pairs_index, "pairs")
     written = []
     for year, rows in tiles.groupby("year"):
         images = [Placed(r.image, int(r.col), int(r.row)) for r in rows.itertuples()]

@@ -31,9 +31,9 @@ from geosiam.sources.sourceset import YearSources, by_year
 from geosiam.tiling import chunks
 from geosiam.tiling.cut import UNREADABLE, CutJob, cut_chunk
 from geosiam.tiling.grid import Grid
-from geosiam.tiling.index import SPLIT_STYLE, TILE_COLUMNS, write_index
 from geosiam.tiling.pairs import assign_splits, changed_fraction, pair_tiles
 from geosiam.tiling.rasters import inspect_all
+from geosiam.tiling.tables import SPLIT_STYLE, TILE_COLUMNS, write_geopackage
 from geosiam.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -213,8 +213,8 @@ def pair_and_split(
         )
     pairs = assign_splits(pairs, settings.split, settings.split.block_size_m)
     pairs["changed_fraction"] = changed_fraction(pairs, read_changes(list(records), grid.crs))
-    write_index(tiles[TILE_COLUMNS + ["geometry"]], workspace.tiles_index, "tiles")
-    write_index(pairs, workspace.pairs_index, "pairs", SPLIT_STYLE)
+    write_geopackage(tiles[TILE_COLUMNS + ["geometry"]], workspace.tiles_index, "tiles")
+    write_geopackage(pairs, workspace.pairs_index, "pairs", SPLIT_STYLE)
     return pairs
 
 

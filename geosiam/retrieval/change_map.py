@@ -77,9 +77,9 @@ def masked_years_of(run) -> dict[int, bool]:
 def require_both_years(workspace: Workspace, pairs, masked: dict[int, bool], run_dir: Path) -> None:
     """A one-line error unless every place has a tile of each year in tiles.gpkg (whose tiles
     get descriptors), with its mask where the run uses that year's masks."""
-    from geosiam.tiling.index import read_index
+    from geosiam.tiling.tables import read_geopackage
 
-    tiles = read_index(workspace.tiles_index, "tiles")
+    tiles = read_geopackage(workspace.tiles_index, "tiles")
     for year_column, id_column in (("year_a", "tile_id_a"), ("year_b", "tile_id_b")):
         year = int(pairs[year_column].iloc[0])
         of_year = tiles[tiles["year"] == year]
@@ -144,7 +144,7 @@ def write_change_map(output: Path, table, grid) -> None:
     GeoTIFF is renamed into place only once the layer is."""
     import rasterio
 
-    from geosiam.tiling.index import write_index
+    from geosiam.tiling.tables import write_geopackage
 
     array, transform = grid_raster(table["tile_id"], table["distance"].to_numpy(), grid)
     profile = dict(
@@ -162,7 +162,7 @@ def write_change_map(output: Path, table, grid) -> None:
         with rasterio.open(tmp, "w", **profile) as dst:
             dst.write(array, 1)
             dst.set_band_description(1, "cosine distance between the two years' descriptors")
-        write_index(table, output, LAYER, DISTANCE_STYLE)
+        write_geopackage(table, output, LAYER, DISTANCE_STYLE)
 
 
 def change_map_figure(footprints, distances: np.ndarray, changed: np.ndarray | None, title: str):

@@ -40,7 +40,7 @@ from geosiam.retrieval.changes import cosine_distances
 from geosiam.retrieval.metrics import match_ranks, recall_curve
 from geosiam.retrieval.runs import ablation_run
 from geosiam.retrieval.scores import difference, summary_with_intervals
-from geosiam.tiling.index import read_pairs
+from geosiam.tiling.tables import read_pairs
 from geosiam.workspace import Workspace
 
 MAX_K = 10
@@ -340,7 +340,7 @@ def _write_outputs(out, metrics, table, labels, results, pairs, arrays, workspac
     """metrics.json, the figures (of the main setting), ranks.gpkg and report.md (last, as it
     links the rest)."""
     from geosiam.rasterize.classes import load_classes
-    from geosiam.tiling.index import write_index
+    from geosiam.tiling.tables import write_geopackage
 
     older, newer = arrays
     main = results[MAIN][REFERENCE]
@@ -371,7 +371,7 @@ def _write_outputs(out, metrics, table, labels, results, pairs, arrays, workspac
     for name, r in results.items():
         ranks[f"rank_{name}"] = r[REFERENCE].ranks
     ranks["rank_class"] = report.rank_classes(main.ranks)
-    write_index(ranks, out / "ranks.gpkg", "ranks", report.RANK_STYLE)
+    write_geopackage(ranks, out / "ranks.gpkg", "ranks", report.RANK_STYLE)
     figures = {
         "recall_at_k.png": "recall@k",
         "examples.png": "example queries and their top 5",

@@ -211,12 +211,12 @@ def _from_index(
 ) -> TileSet:
     """Tiles listed in a workspace's tiles.gpkg (footprints and years from the index); a tile
     with an empty mask (a year without labels) has none."""
-    from geosiam.tiling.index import read_index
+    from geosiam.tiling.tables import read_geopackage
 
     if not path.exists():
         raise SourceError(f"{path} does not exist: give a workspace's tiles.gpkg or a folder of tiles")
     try:
-        rows = read_index(path, "tiles")
+        rows = read_geopackage(path, "tiles")
     except Exception as exc:  # pyogrio raises several types for a file that is not a tiles index
         raise SourceError(f"{path} is not a geosiam tiles.gpkg ({exc}): give a folder of tiles") from None
     if rows.empty:

@@ -34,7 +34,7 @@ def _marked_cache(n: int = 5, px: int = 8) -> PairCache:
 
 
 def _files(workspace, split="train"):
-    from geosiam.tiling.index import read_pairs
+    from geosiam.tiling.tables import read_pairs
 
     pairs = read_pairs(workspace.pairs_index, split)
     return PairFiles(

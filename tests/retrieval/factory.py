@@ -16,7 +16,7 @@ import numpy as np
 from geosiam.config import Settings, save_settings
 from geosiam.rasterize.classes import builtin_text, load_classes
 from geosiam.tiling.grid import Grid
-from geosiam.tiling.index import write_index
+from geosiam.tiling.tables import write_geopackage
 from geosiam.workspace import Workspace
 
 YEARS = (2000, 2015)
@@ -128,8 +128,8 @@ def make_workspace(
                 "geometry": footprint,
             }
         )
-    write_index(gpd.GeoDataFrame(tiles, crs=CRS), workspace.tiles_index, "tiles")
-    write_index(gpd.GeoDataFrame(pairs, crs=CRS), workspace.pairs_index, "pairs")
+    write_geopackage(gpd.GeoDataFrame(tiles, crs=CRS), workspace.tiles_index, "tiles")
+    write_geopackage(gpd.GeoDataFrame(pairs, crs=CRS), workspace.pairs_index, "pairs")
     return workspace
 
 

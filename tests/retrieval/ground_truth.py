@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from geosiam.tiling.index import read_pairs, write_index
+from geosiam.tiling.tables import read_pairs, write_geopackage
 from geosiam.workspace import Workspace
 from tests.retrieval.factory import make_workspace, shared
 
@@ -35,7 +35,7 @@ def add_changed_fraction(workspace: Workspace, fractions: np.ndarray) -> None:
     """Write ``changed_fraction`` (one value per pair, in pair order) into pairs.gpkg."""
     pairs = read_pairs(workspace.pairs_index)
     pairs["changed_fraction"] = fractions
-    write_index(pairs, workspace.pairs_index, "pairs")
+    write_geopackage(pairs, workspace.pairs_index, "pairs")
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,8 @@ from geosiam.retrieval.evaluate import evaluate_run, split_pairs
 from geosiam.retrieval.runs import run_settings
 from geosiam.retrieval.search import workspace_descriptors
 from geosiam.tiling.grid import Grid, parse_tile_id
-from geosiam.tiling.index import read_index, write_index
 from geosiam.tiling.read import read_many
+from geosiam.tiling.tables import read_geopackage, write_geopackage
 from tests.qgis_desktop import qgis_open, stored_style
 from tests.retrieval.factory import make_workspace, shared
 from tests.retrieval.ground_truth import FRACTIONS, PLACES, TRAIN, changing_world
@@ -140,8 +140,8 @@ def test_the_output_must_be_a_geopackage():
 
 def test_a_year_without_tiles_has_no_descriptors_and_says_so(tmp_path, world):
     ws = make_workspace(tmp_path, places=4)
-    tiles = read_index(ws.tiles_index, "tiles")
-    write_index(tiles[tiles["year"] == 2000], ws.tiles_index, "tiles")
+    tiles = read_geopackage(ws.tiles_index, "tiles")
+    write_geopackage(tiles[tiles["year"] == 2000], ws.tiles_index, "tiles")
     with pytest.raises(WorkspaceError, match="has no tile of 2015, so the places have no descriptor of 2015"):
         map_changes(ws, world.run, "test", tmp_path / "changes.gpkg")
     assert not (tmp_path / "changes.gpkg").exists()
@@ -149,8 +149,8 @@ def test_a_year_without_tiles_has_no_descriptors_and_says_so(tmp_path, world):
 
 def test_places_missing_from_the_tiles_index_are_named(tmp_path, world):
     ws = make_workspace(tmp_path, places=4)
-    tiles = read_index(ws.tiles_index, "tiles")
-    write_index(tiles.drop(index=tiles.index[-1]), ws.tiles_index, "tiles")
+    tiles = read_geopackage(ws.tiles_index, "tiles")
+    write_geopackage(tiles.drop(index=tiles.index[-1]), ws.tiles_index, "tiles")
     with pytest.raises(
         WorkspaceError, match=r"1 of 4 places have no descriptor of 2015 \(first: x3723_y27440"
     ):
@@ -161,14 +161,14 @@ def _without_older_labels(root, mask_years=(2000,)):
     """A workspace as 'prepare --labels newer' leaves it: no masks of 2000, empty mask columns
     (with 2015 too: as '--labels none')."""
     ws = make_workspace(root, places=6)
-    tiles = read_index(ws.tiles_index, "tiles")
-    pairs = read_index(ws.pairs_index, "pairs")
+    tiles = read_geopackage(ws.tiles_index, "tiles")
+    pairs = read_geopackage(ws.pairs_index, "pairs")
     for year in mask_years:
         shutil.rmtree(ws.masks_dir / str(year))
         tiles.loc[tiles["year"] == year, "mask"] = ""
         pairs["mask_a" if year == 2000 else "mask_b"] = ""
-    write_index(tiles, ws.tiles_index, "tiles")
-    write_index(pairs, ws.pairs_index, "pairs")
+    write_geopackage(tiles, ws.tiles_index, "tiles")
+    write_geopackage(pairs, ws.pairs_index, "pairs")
     return ws
 
 

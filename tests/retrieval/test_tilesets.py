@@ -46,7 +46,7 @@ def test_tiles_gpkg_gives_ids_years_and_footprints(workspace):
 def test_tiles_without_labels_have_no_mask_and_unused_masks_are_never_looked_for(tmp_path):
     import geopandas as gpd
 
-    from geosiam.tiling.index import read_index, write_index
+    from geosiam.tiling.tables import read_geopackage, write_geopackage
 
     ws = make_workspace(tmp_path / "ws", places=3, px=32)
     shutil.rmtree(ws.masks_dir / "2000")
@@ -57,9 +57,9 @@ def test_tiles_without_labels_have_no_mask_and_unused_masks_are_never_looked_for
     assert list(tiles.table("m")["mask"] == "") == [y == 2000 for y in tiles.years]
     folder = find_tiles(ws.tiles_dir, 32, need_masks=True, unlabelled_years={2000})
     assert sum(m is None for m in folder.masks) == 3
-    rows = read_index(ws.tiles_index, "tiles")
+    rows = read_geopackage(ws.tiles_index, "tiles")
     rows.loc[rows["year"] == 2000, "mask"] = ""  # a workspace prepared with labels 'newer'
-    write_index(gpd.GeoDataFrame(rows, crs=rows.crs), ws.tiles_index, "tiles")
+    write_geopackage(gpd.GeoDataFrame(rows, crs=rows.crs), ws.tiles_index, "tiles")
     tiles = find_tiles(ws.tiles_index, 32, need_masks=True)
     assert [m is None for m in tiles.masks] == [y == 2000 for y in tiles.years]
 

@@ -1,4 +1,5 @@
-"""The two workspace indexes, ``tiles.gpkg`` and ``pairs.gpkg``: their columns, read and write.
+"""The workspace's two GeoPackage tables, ``tiles.gpkg`` and ``pairs.gpkg``: their columns, read
+and write (and any other one-layer GeoPackage geosiam writes: ranks, changes).
 
 ``tiles.gpkg`` (layer ``tiles``), one row per tile and year:
     tile_id, year, col, row, image, mask (paths relative to the workspace; "" for a year without
@@ -16,6 +17,8 @@ Geometries are footprints in the grid CRS.
 from __future__ import annotations
 
 from pathlib import Path
+
+import geopandas as gpd
 
 from geosiam import atomic
 from geosiam.layer_styles import Categorized, Category, Style, write_style
@@ -59,7 +62,7 @@ SPLIT_STYLE = Categorized(
 )
 
 
-def write_index(frame, path: Path, layer: str, style: Style | None = None) -> None:
+def write_geopackage(frame, path: Path, layer: str, style: Style | None = None) -> None:
     """Write a GeoDataFrame as a one-layer GeoPackage, atomically, with its QGIS style if given."""
     with atomic.atomic_path(path, suffix=".gpkg") as tmp:
         frame.to_file(tmp, layer=layer, driver="GPKG")
@@ -67,16 +70,14 @@ def write_index(frame, path: Path, layer: str, style: Style | None = None) -> No
             write_style(tmp, layer, style)
 
 
-def read_index(path: Path, layer: str):
-    """Read a workspace index as a GeoDataFrame."""
-    import geopandas as gpd
-
+def read_geopackage(path: Path, layer: str):
+    """Read a one-layer GeoPackage (a workspace table) as a GeoDataFrame."""
     return gpd.read_file(path, layer=layer)
 
 
 def read_pairs(path: Path, split: str | None = None):
     """``pairs.gpkg`` as a GeoDataFrame, optionally only one split."""
-    pairs = read_index(path, "pairs")
+    pairs = read_geopackage(path, "pairs")
     if split is not None:
         pairs = pairs[pairs["split"] == split].reset_index(drop=True)
     return pairs

@@ -1,9 +1,9 @@
-"""The workspace indexes: a GeoPackage layer written atomically, with its QGIS style, read back."""
+"""The workspace tables: a GeoPackage layer written atomically, with its QGIS style, read back."""
 
 import geopandas as gpd
 import shapely
 
-from geosiam.tiling.index import SPLIT_STYLE, read_index, read_pairs, write_index
+from geosiam.tiling.tables import SPLIT_STYLE, read_geopackage, read_pairs, write_geopackage
 from tests.qgis_desktop import stored_style
 
 
@@ -15,10 +15,10 @@ def pairs(splits):
     )
 
 
-def test_an_index_round_trips_with_its_style_and_no_temporary_file(tmp_path):
+def test_a_table_round_trips_with_its_style_and_no_temporary_file(tmp_path):
     path = tmp_path / "pairs.gpkg"
-    write_index(pairs(["train", "val", "test", "train"]), path, "pairs", SPLIT_STYLE)
-    back = read_index(path, "pairs")
+    write_geopackage(pairs(["train", "val", "test", "train"]), path, "pairs", SPLIT_STYLE)
+    back = read_geopackage(path, "pairs")
     assert back["pair_id"].tolist() == ["p0", "p1", "p2", "p3"] and back.crs.to_epsg() == 2154
     assert read_pairs(path, "train")["pair_id"].tolist() == ["p0", "p3"]
     assert len(read_pairs(path)) == 4
@@ -29,6 +29,6 @@ def test_an_index_round_trips_with_its_style_and_no_temporary_file(tmp_path):
 
 def test_writing_again_replaces_the_layer_whole(tmp_path):
     path = tmp_path / "tiles.gpkg"
-    write_index(pairs(["train"] * 3), path, "tiles")
-    write_index(pairs(["val"]), path, "tiles")
-    assert read_index(path, "tiles")["split"].tolist() == ["val"]
+    write_geopackage(pairs(["train"] * 3), path, "tiles")
+    write_geopackage(pairs(["val"]), path, "tiles")
+    assert read_geopackage(path, "tiles")["split"].tolist() == ["val"]
