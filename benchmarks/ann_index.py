@@ -53,7 +53,7 @@ def make_database(path: Path, rows: int, seed: int) -> None:
     cluster's centre moved within a shared 32-dimensional subspace (each cluster with its own
     spread), plus a little isotropic noise in all 128 dimensions.
     """
-    from geosiam.mining.index import l2_normalise
+    from geosiam.ranking import l2_normalise
 
     rng = np.random.default_rng(seed)
     clusters = max(100, rows // PER_CLUSTER)
@@ -73,7 +73,7 @@ def make_database(path: Path, rows: int, seed: int) -> None:
 
 def make_queries(database: np.ndarray, count: int, seed: int) -> np.ndarray:
     """Database rows, perturbed: the same places seen in another year."""
-    from geosiam.mining.index import l2_normalise
+    from geosiam.ranking import l2_normalise
 
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.choice(len(database), count, replace=False))

@@ -36,7 +36,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from geosiam.config import TrainSettings  # noqa: E402
-from geosiam.mining.index import knn_keras  # noqa: E402
+from geosiam.mining.device_knn import knn_keras  # noqa: E402
 from geosiam.model import accelerator  # noqa: E402
 from geosiam.model.data import META_FILE, PairBatches, open_pair_cache  # noqa: E402
 from geosiam.model.embedder import Embedder  # noqa: E402

@@ -1,4 +1,4 @@
-"""Exact kNN: FAISS (``geosiam.mining.index.knn``, IndexFlatIP) against numpy brute force.
+"""Exact kNN: FAISS (``geosiam.ranking.knn``, IndexFlatIP) against numpy brute force.
 
 For 10^4 to 10^6 random 128-d unit descriptors and a fixed number of queries (1000 by default,
 so that the 10^6 case stays bounded), side by side in one run: seconds per search, the ratio
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("-k", type=int, default=10)
     args = parser.parse_args(argv)
 
-    from geosiam.mining.index import knn, l2_normalise
+    from geosiam.ranking import knn, l2_normalise
 
     rng = np.random.default_rng(0)
     queries = l2_normalise(rng.standard_normal((args.queries, args.dim), dtype=np.float32))

@@ -1,4 +1,4 @@
-"""Hard mining's kNN: FAISS (``geosiam.mining.index.knn``) against scikit-learn brute force, the
+"""Hard mining's kNN: FAISS (``geosiam.ranking.knn``) against scikit-learn brute force, the
 prototype's way (``NearestNeighbors(metric="cosine", algorithm="brute")``), on the same descriptors.
 
 Both years of N places (128-d, the newer year a noisy copy of the older), side by side in one run:
@@ -15,8 +15,8 @@ from functools import partial
 import numpy as np
 
 from benchmarks.common import best_of, print_table
-from geosiam.mining.index import knn, l2_normalise
 from geosiam.mining.miner import mine
+from geosiam.ranking import knn, l2_normalise
 
 
 def sklearn_knn(queries: np.ndarray, database: np.ndarray, k: int) -> np.ndarray:

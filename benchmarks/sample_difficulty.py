@@ -26,12 +26,11 @@ import numpy as np
 
 from benchmarks.common import print_table
 from geosiam.config import SampleSettings
-from geosiam.mining.index import knn
+from geosiam.ranking import knn, map_at_k, match_ranks, recall_at_k
 from geosiam.rasterize.classes import load_classes
 from geosiam.rasterize.masks import burn
 from geosiam.rasterize.vectors import load_burnables
 from geosiam.retrieval.baselines import mask_descriptors, rgb_descriptors, rgb_mask_descriptors
-from geosiam.retrieval.metrics import map_at_k, match_ranks, recall_at_k
 from geosiam.sources.ground_truth import read_changes
 from geosiam.sources.sample import generate, sample_grid, sample_layout
 from geosiam.tiling.cut import mosaic

@@ -2,7 +2,7 @@
 
 Every kind ranks by inner product on L2-normalised float32 descriptors (cosine):
 
-- ``flat``: exact (``IndexFlatIP``, the same index as :func:`geosiam.mining.index.knn`);
+- ``flat``: exact (``IndexFlatIP``, the same index as :func:`geosiam.ranking.knn`);
 - ``ivf``: inverted lists over a k-means coarse quantiser (``IndexIVFFlat``), ``nprobe`` lists
   searched per query;
 - ``hnsw``: a navigable small-world graph (``IndexHNSWFlat``), ``efSearch`` candidates per query;
@@ -27,7 +27,7 @@ import numpy as np
 
 from geosiam.config import INDEX_KINDS as KINDS
 from geosiam.errors import SettingsError
-from geosiam.mining.index import add_rows, flat_index, knn
+from geosiam.ranking import add_rows, flat_index, knn
 
 EXACT_UP_TO = 100_000  # descriptors; measured, see the module docstring
 TRAIN_PER_LIST = 39  # FAISS's own minimum of training points per k-means centroid

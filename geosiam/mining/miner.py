@@ -8,15 +8,12 @@ training-split MAP@5 is measured the reference way: queries the newer year, data
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from geosiam.mining.index import knn
-from geosiam.retrieval.metrics import map_at_k, match_ranks
+from geosiam.ranking import KnnFunction, knn, map_at_k, match_ranks
 
-KnnFunction = Callable[[np.ndarray, np.ndarray, int], tuple[np.ndarray, np.ndarray]]
 MAP_K = 5
 
 
@@ -27,14 +24,6 @@ class Mining:
     hard_negatives: np.ndarray  # (2, N, K) other-side indices per anchor (side, pair); -1 = none
     hard_anchors: int  # anchors (of 2N) whose true match is not at rank 1
     map_at_5: float  # newer year -> older year
-
-
-def retrieval_ranks(
-    queries: np.ndarray, database: np.ndarray, k: int = MAP_K, search: KnnFunction = knn
-) -> np.ndarray:
-    """Rank (1-based, 0 = beyond k) of row i of ``database`` among the neighbours of query i."""
-    _, neighbours = search(queries, database, k)
-    return match_ranks(neighbours, np.arange(len(queries)))
 
 
 def mine(older: np.ndarray, newer: np.ndarray, negatives: int, search: KnnFunction = knn) -> Mining:

@@ -22,10 +22,10 @@ import numpy as np
 from geosiam import atomic
 from geosiam.config import TrainSettings, fingerprint, load_settings, to_dict
 from geosiam.errors import ModelError
-from geosiam.mining.index import l2_normalise
 from geosiam.model.data import ArrayBatches, check_class_ids
 from geosiam.model.labels import NO_LABELS
 from geosiam.model.siamese import build_embedding_model
+from geosiam.ranking import l2_normalise
 
 MODEL_FILE = "model.keras"
 MODEL_META = "model.json"

@@ -37,8 +37,8 @@ import numpy as np
 from geosiam import atomic
 from geosiam.config import Settings, TrainSettings, load_settings, save_settings, to_dict
 from geosiam.errors import ModelError, SettingsError, TrainingError, WorkspaceError
-from geosiam.mining.index import knn, knn_keras
-from geosiam.mining.miner import mine, retrieval_ranks
+from geosiam.mining.device_knn import knn_keras
+from geosiam.mining.miner import MAP_K, mine
 from geosiam.model import accelerator
 from geosiam.model.curves import HISTORY, MINING_STATE
 from geosiam.model.data import (
@@ -63,7 +63,7 @@ from geosiam.model.siamese import (
     model_inputs,
 )
 from geosiam.progress import progress
-from geosiam.retrieval.metrics import map_at_k
+from geosiam.ranking import knn, map_at_k, retrieve
 from geosiam.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -381,7 +381,7 @@ class RunKeeper(keras.callbacks.Callback):
         mining = mine(older, newer, self.train.hard_negatives, self.search)
         self.batches.hard_negatives = mining.hard_negatives
         val_older, val_newer = self.describe(self.caches["val"])
-        val_map5 = map_at_k(retrieval_ranks(val_newer, val_older, search=self.search), 5)
+        val_map5 = map_at_k(retrieve(val_newer, val_older, MAP_K, self.search).ranks, MAP_K)
         if val_map5 > self.state.best_val_map5:
             self.state.best_val_map5, self.state.best_epoch = val_map5, epoch
             save_embedding(embedding_of(self.model), self.train, self.num_classes, self.run_dir)

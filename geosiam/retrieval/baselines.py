@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from geosiam.errors import WorkspaceError
-from geosiam.mining.index import l2_normalise
+from geosiam.ranking import l2_normalise
 
 CELLS = 16  # thumbnails of 16 x 16 cells: 768-d for RGB, 16*16*classes for masks
 CHUNK = 64  # tiles converted to float at once: bounds memory for large evaluation sets

@@ -31,13 +31,12 @@ import numpy as np
 from geosiam import atomic
 from geosiam.config import SPLITS, TrainSettings
 from geosiam.errors import GeosiamError, SettingsError, WorkspaceError
-from geosiam.mining.index import knn
 from geosiam.model.labels import MODE_SIDES, NO_LABELS, mask_file, masked_years, retrieval_modes
+from geosiam.ranking import Retrieval, recall_curve, retrieve
 from geosiam.retrieval import baselines, report, report_html
 from geosiam.retrieval.bootstrap import RESAMPLES
 from geosiam.retrieval.change_map import add_change_detection
 from geosiam.retrieval.changes import cosine_distances
-from geosiam.retrieval.metrics import match_ranks, recall_curve
 from geosiam.retrieval.runs import ablation_run
 from geosiam.retrieval.scores import difference, summary_with_intervals
 from geosiam.tiling.tables import read_pairs
@@ -66,24 +65,9 @@ RECIPE = (
 )
 
 
-@dataclass(frozen=True)
-class Retrieval:
-    """The top-``MAX_K`` answers to every query and the rank of each true match (0 = absent)."""
-
-    ranks: np.ndarray
-    neighbours: np.ndarray
-    scores: np.ndarray
-
-
-def retrieve(queries: np.ndarray, database: np.ndarray) -> Retrieval:
-    """Exact kNN of aligned sets: query ``i``'s true match is database row ``i``."""
-    scores, neighbours = knn(queries, database, MAX_K)
-    return Retrieval(match_ranks(neighbours, np.arange(len(queries))), neighbours, scores)
-
-
 def both_directions(older: np.ndarray, newer: np.ndarray) -> dict[str, Retrieval]:
     """Retrieval newer -> older (the reference) and older -> newer."""
-    return {REFERENCE: retrieve(newer, older), "older_to_newer": retrieve(older, newer)}
+    return {REFERENCE: retrieve(newer, older, MAX_K), "older_to_newer": retrieve(older, newer, MAX_K)}
 
 
 def split_pairs(workspace: Workspace, split: str | None):

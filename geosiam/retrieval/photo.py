@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from geosiam.errors import SettingsError, SourceError
-from geosiam.mining.index import knn
+from geosiam.ranking import knn
 
 VOTES_PER_WINDOW = 10
 KEY_FRACTION = 100  # footprints closer than a hundredth of a tile are one candidate

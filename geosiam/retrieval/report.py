@@ -12,7 +12,7 @@ import numpy as np
 
 from geosiam import atomic
 from geosiam.layer_styles import Categorized, Category
-from geosiam.retrieval.metrics import rank_bands
+from geosiam.ranking import rank_bands
 
 DIRECTION_TITLES = {
     "newer_to_older": "newer year -> older year (reference)",

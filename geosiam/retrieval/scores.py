@@ -13,8 +13,8 @@ import math
 
 import numpy as np
 
+from geosiam.ranking import summary
 from geosiam.retrieval.bootstrap import RESAMPLES, hits, mean_ci, paired_mean_ci, reciprocal_ranks, verdict
-from geosiam.retrieval.metrics import summary
 
 # the figures with intervals, and the per-place values whose mean each one is
 PER_PLACE = {
@@ -27,7 +27,7 @@ SEED = 0  # one seed for every model: all are resampled on the same blocks
 
 
 def summary_with_intervals(ranks: np.ndarray, blocks: np.ndarray, resamples: int = RESAMPLES) -> dict:
-    """:func:`~geosiam.retrieval.metrics.summary` plus ``<figure>_ci`` for each figure."""
+    """:func:`~geosiam.ranking.summary` plus ``<figure>_ci`` for each figure."""
     figures = summary(ranks)
     for name, values in PER_PLACE.items():
         figures[f"{name}_ci"] = _json_interval(mean_ci(values(ranks), blocks, resamples, SEED))

@@ -16,7 +16,7 @@ import numpy as np
 
 from geosiam.errors import SettingsError, WorkspaceError
 from geosiam.mining import ann
-from geosiam.mining.index import knn
+from geosiam.ranking import knn
 from geosiam.retrieval.descriptors import Descriptors
 from geosiam.retrieval.embedding import embed_tiles, read_chunk
 from geosiam.retrieval.tilesets import (

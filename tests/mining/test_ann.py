@@ -5,7 +5,7 @@ import pytest
 
 from geosiam.errors import SettingsError
 from geosiam.mining import ann
-from geosiam.mining.index import knn, l2_normalise
+from geosiam.ranking import knn, l2_normalise
 
 DIM = 16
 

@@ -1,7 +1,7 @@
 import numpy as np
 
-from geosiam.mining.index import knn, knn_keras, l2_normalise
-from geosiam.mining.miner import mine, retrieval_ranks
+from geosiam.mining.miner import mine
+from geosiam.ranking import l2_normalise
 
 
 def _places(n: int, dim: int = 8, seed: int = 0) -> np.ndarray:
@@ -30,16 +30,3 @@ def test_hard_negatives_of_both_years_point_into_the_other_year():
         for anchor in range(5):
             negatives = mining.hard_negatives[side, anchor]
             assert anchor not in negatives and (negatives >= 0).all()
-
-
-def test_keras_knn_matches_faiss():
-    queries, database = _places(7, seed=2), _places(11, seed=3)
-    faiss_scores, faiss_indices = knn(queries, database, 4)
-    keras_scores, keras_indices = knn_keras(queries, database, 4, chunk=3)
-    np.testing.assert_array_equal(keras_indices, faiss_indices)
-    np.testing.assert_allclose(keras_scores, faiss_scores, atol=1e-5)
-
-
-def test_retrieval_ranks_of_identical_descriptors_are_all_one():
-    places = _places(9, seed=4)
-    assert (retrieval_ranks(places, places) == 1).all()

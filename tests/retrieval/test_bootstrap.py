@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from geosiam.ranking import map_at_k, recall_at_k
 from geosiam.retrieval.bootstrap import (
     block_counts,
     bootstrap_ci,
@@ -13,7 +14,6 @@ from geosiam.retrieval.bootstrap import (
     reciprocal_ranks,
     verdict,
 )
-from geosiam.retrieval.metrics import map_at_k, recall_at_k
 
 
 def test_per_place_values_average_to_the_reported_metrics():

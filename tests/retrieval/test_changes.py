@@ -6,7 +6,7 @@ import pytest
 import shapely
 from sklearn.metrics import roc_auc_score
 
-from geosiam.mining.index import l2_normalise
+from geosiam.ranking import l2_normalise, retrieve
 from geosiam.retrieval import changes
 from geosiam.retrieval.changes import (
     NODATA,
@@ -21,7 +21,7 @@ from geosiam.retrieval.changes import (
     precision_at_k,
     true_match_ranks,
 )
-from geosiam.retrieval.evaluate import retrieve
+from geosiam.retrieval.evaluate import MAX_K
 from geosiam.tiling.grid import Grid
 
 
@@ -39,7 +39,7 @@ def test_ranks_are_complete_and_agree_with_eval_within_its_top_k(monkeypatch):
     similarity = newer @ older.T
     expected = 1 + (similarity > np.diag(similarity)[:, None]).sum(axis=1)
     assert (ranks == expected).all() and ranks.max() > 10  # not cut at eval's top 10
-    within = retrieve(newer, older).ranks
+    within = retrieve(newer, older, MAX_K).ranks
     assert (ranks[within > 0] == within[within > 0]).all()
     monkeypatch.setattr(changes, "RANK_CHUNK_FLOATS", 7 * 40)  # 7 queries per chunk
     assert (true_match_ranks(older, newer) == ranks).all()

@@ -6,7 +6,7 @@ import pytest
 import shapely
 
 from geosiam.errors import ModelError, SettingsError, WorkspaceError
-from geosiam.mining.index import l2_normalise
+from geosiam.ranking import l2_normalise
 from geosiam.retrieval.descriptors import (
     read_descriptors,
     require_identity,

@@ -8,7 +8,7 @@ from PIL import Image
 from rasterio.transform import from_origin
 
 from geosiam.errors import SettingsError, SourceError
-from geosiam.mining.index import l2_normalise
+from geosiam.ranking import l2_normalise
 from geosiam.retrieval import photo
 from geosiam.retrieval.descriptors import Descriptors
 from tests.retrieval.factory import write_geotiff

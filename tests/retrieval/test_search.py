@@ -8,8 +8,8 @@ import shapely
 from rasterio.transform import from_origin
 
 from geosiam.errors import SettingsError, SourceError, WorkspaceError
-from geosiam.mining.index import l2_normalise
 from geosiam.model.embedder import load_embedder
+from geosiam.ranking import l2_normalise
 from geosiam.retrieval import search
 from geosiam.retrieval.descriptors import Descriptors
 from tests.retrieval.factory import shared, write_geotiff

@@ -1,16 +1,43 @@
-"""Retrieval metrics on hand-made rankings."""
+"""kNN and retrieval metrics on hand-made descriptors and rankings."""
 
 import numpy as np
 import pytest
 
-from geosiam.retrieval.metrics import (
+from geosiam.ranking import (
+    l2_normalise,
     map_at_k,
     match_ranks,
     rank_bands,
     recall_at_k,
     recall_curve,
+    retrieve,
     summary,
 )
+
+
+def test_retrieve_ranks_each_query_against_its_aligned_match():
+    database = np.eye(4, dtype=np.float32)
+    queries = database[[0, 2, 1, 3]]  # query 1 looks like item 2, query 2 like item 1
+    result = retrieve(queries, database, 10)
+    assert result.ranks[0] == 1 and result.ranks[3] == 1
+    assert result.ranks[1] > 1 and result.ranks[2] > 1
+    assert result.neighbours[1, 0] == 2 and result.scores[0, 0] == pytest.approx(1)
+    assert result.neighbours.shape == (4, 4)  # k is capped at the database size
+
+
+def test_retrieve_uses_the_search_it_is_given_and_ranks_beyond_k_as_zero():
+    def last_rows_first(queries, database, k):
+        order = np.arange(len(database))[::-1][:k]
+        return np.zeros((len(queries), k)), np.tile(order, (len(queries), 1))
+
+    ranks = retrieve(np.eye(3), np.eye(3), 2, last_rows_first).ranks
+    assert ranks.tolist() == [0, 2, 1]
+
+
+def test_l2_normalise_gives_unit_rows_and_keeps_zero_rows():
+    rows = l2_normalise(np.array([[3.0, 4.0], [0.0, 0.0]]))
+    assert rows.dtype == np.float32
+    np.testing.assert_allclose(rows, [[0.6, 0.8], [0.0, 0.0]], rtol=1e-6)
 
 
 @pytest.mark.parametrize(("rank", "expected"), [(1, 1.0), (2, 0.5), (3, 1 / 3), (5, 0.2), (6, 0.0), (0, 0.0)])
