@@ -36,9 +36,9 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from geosiam.config import TrainSettings  # noqa: E402
-from geosiam.mining.device_knn import knn_keras  # noqa: E402
 from geosiam.model import accelerator  # noqa: E402
 from geosiam.model.data import META_FILE, PairBatches, open_pair_cache  # noqa: E402
+from geosiam.model.device_knn import knn_keras  # noqa: E402
 from geosiam.model.embedder import Embedder  # noqa: E402
 from geosiam.model.losses import make_loss  # noqa: E402
 from geosiam.model.siamese import build_embedding_model, build_siamese_model, dtype_policy  # noqa: E402

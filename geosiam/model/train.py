@@ -37,7 +37,6 @@ import numpy as np
 from geosiam import atomic
 from geosiam.config import Settings, TrainSettings, load_settings, save_settings, to_dict
 from geosiam.errors import ModelError, SettingsError, TrainingError, WorkspaceError
-from geosiam.mining.device_knn import knn_keras
 from geosiam.mining.miner import MAP_K, mine
 from geosiam.model import accelerator
 from geosiam.model.curves import HISTORY, MINING_STATE
@@ -50,6 +49,7 @@ from geosiam.model.data import (
     check_places_per_batch,
     load_pair_cache,
 )
+from geosiam.model.device_knn import knn_keras
 from geosiam.model.embedder import RUN_SETTINGS, Embedder, save_embedding
 from geosiam.model.labels import mask_file, masked_years, run_labels, workspace_labels
 from geosiam.model.logs import TrainingLogs

@@ -1,6 +1,6 @@
 import numpy as np
 
-from geosiam.mining.device_knn import knn_keras
+from geosiam.model.device_knn import knn_keras
 from geosiam.ranking import knn, l2_normalise
 
 
