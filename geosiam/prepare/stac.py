@@ -21,10 +21,19 @@ import math
 import os
 import re
 import shutil
+import sys
 import uuid
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
+
+import jsonschema
+import pystac
+from pyproj import CRS
+from pystac.extensions.projection import ProjectionExtension
+from pystac.validation.local_validator import get_local_schema_cache
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT7
 
 STAC_DIR = "stac"
 COLLECTION_FILE = "collection.json"
@@ -53,9 +62,6 @@ def campaign(acquisition: str, year: int) -> tuple[datetime | None, datetime, da
 def build_collection(tiles, splits: dict[str, str], settings, class_names: dict[int, str], root: Path):
     """The pystac Collection of ``tiles`` (tiles.gpkg as a GeoDataFrame); asset hrefs are the
     absolute paths of the files under the workspace ``root``."""
-    import pystac
-    from pystac.extensions.projection import ProjectionExtension
-
     grid = settings.grid
     wgs84 = tiles.geometry.to_crs("EPSG:4326")  # a tile is small: its corners suffice
     labels = {
@@ -156,8 +162,6 @@ def has_mask(row) -> bool:
 def write_collection(collection, folder: Path) -> Path:
     """Save ``collection`` self-contained into ``folder`` (replaced whole: a reader sees the old
     collection or the new one); returns the path of collection.json."""
-    import pystac
-
     folder = Path(folder)
     # no dot in the staging name: pystac would take it for a file name
     staging = folder.with_name(f".{folder.name}-{uuid.uuid4().hex[:8]}-staging")
@@ -179,10 +183,6 @@ def write_collection(collection, folder: Path) -> Path:
 def validate(path: str | Path) -> int:
     """Check a collection.json and every item it links against the STAC schemas, offline;
     returns how many objects were checked, raises ValueError naming the first invalid one."""
-    import jsonschema
-    from referencing import Registry, Resource
-    from referencing.jsonschema import DRAFT7
-
     schemas = local_schemas()
     registry = Registry(retrieve=_refuse_download).with_resources(
         (uri, Resource.from_contents(schema, default_specification=DRAFT7)) for uri, schema in schemas.items()
@@ -213,8 +213,6 @@ def validate(path: str | Path) -> int:
 def local_schemas() -> dict[str, dict]:
     """Every schema the validation may need, by URI: pystac's core ones and geosiam's vendored
     extension schemas."""
-    from pystac.validation.local_validator import get_local_schema_cache
-
     folder = resources.files("geosiam.data").joinpath("stac")
     vendored = {
         uri: json.loads(folder.joinpath(name).read_text(encoding="utf-8"))
@@ -233,8 +231,6 @@ def _label_description(class_names: dict[int, str]) -> str:
 
 
 def _wkt2(crs: str) -> str:
-    from pyproj import CRS
-
     return CRS.from_user_input(crs).to_wkt()
 
 
@@ -259,6 +255,4 @@ def _license(settings) -> str:
 
 
 if __name__ == "__main__":  # python -m geosiam.prepare.stac stac/collection.json
-    import sys
-
     print(f"{sys.argv[1]}: {validate(sys.argv[1])} STAC objects valid")

@@ -12,7 +12,13 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+from pyproj import CRS
+from rasterio.warp import transform_bounds
 
 from geosiam.errors import SourceError
 from geosiam.rasterize.classes import ClassTable, Rule
@@ -29,8 +35,6 @@ class Burnables:
     all_touched: np.ndarray  # bool
 
     def __post_init__(self) -> None:
-        import shapely
-
         self.tree = shapely.STRtree(self.geometries)
 
     def __len__(self) -> int:
@@ -38,8 +42,6 @@ class Burnables:
 
     def within(self, bounds) -> Burnables:
         """The shapes intersecting ``bounds``, in burn order."""
-        import shapely
-
         hits = np.sort(self.tree.query(shapely.box(*bounds)))
         return Burnables(self.geometries[hits], self.class_ids[hits], self.all_touched[hits])
 
@@ -53,8 +55,6 @@ class Burnables:
 
 def layers_of(path: Path) -> list[str]:
     """Layer names of a vector file (one-layer formats: the file stem)."""
-    import pyogrio
-
     try:
         return [str(name) for name, _ in pyogrio.list_layers(path)]
     except Exception as exc:  # pyogrio raises DataSourceError and friends
@@ -118,12 +118,6 @@ def _layer_name(path: Path, layer: str) -> str:
 
 
 def _read_layer(path: Path, layer: str, grid_crs: str, bounds):
-    import geopandas as gpd
-    import pyogrio
-    import shapely
-    from pyproj import CRS
-    from rasterio.warp import transform_bounds
-
     info = pyogrio.read_info(path, layer=layer)
     if not info.get("crs"):
         raise SourceError(f"vector layer {layer} of {path} has no CRS: assign one (ogr2ogr -a_srs)")
@@ -140,8 +134,6 @@ def _read_layer(path: Path, layer: str, grid_crs: str, bounds):
 
 def _select(frame, rule: Rule) -> np.ndarray:
     """The rule's features, lines and points buffered by half their width."""
-    import shapely
-
     keep = np.ones(len(frame), dtype=bool)
     for attribute, values in rule.where.items():
         keep &= frame[attribute].isin(values).to_numpy() if attribute in frame else False
@@ -178,6 +170,4 @@ def _widths(frame, rule: Rule) -> np.ndarray:
 
 
 def _numeric(series) -> np.ndarray:
-    import pandas as pd
-
     return pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)

@@ -8,7 +8,9 @@ from train into test.
 
 from __future__ import annotations
 
+import geopandas as gpd
 import numpy as np
+import shapely
 
 from geosiam.config import SPLITS, SplitSettings
 from geosiam.errors import SettingsError
@@ -16,8 +18,6 @@ from geosiam.errors import SettingsError
 
 def pair_tiles(tiles, year_a: int, year_b: int, min_iou: float):
     """One row per tile of ``year_a`` with its best-overlapping tile of ``year_b`` (IoU >= min)."""
-    import geopandas as gpd
-
     a = tiles[tiles["year"] == year_a].reset_index(drop=True)
     b = tiles[tiles["year"] == year_b].reset_index(drop=True)
     joined = gpd.sjoin(a, b, how="inner", predicate="intersects", lsuffix="a", rsuffix="b")
@@ -55,8 +55,6 @@ def changed_fraction(pairs, changes) -> np.ndarray:
     ``changes`` (geometry, kind, year; see :mod:`geosiam.sources.ground_truth`) or None. A change
     of year ``y`` lies between the years ``a < b`` of a pair when ``a < y <= b``.
     """
-    import shapely
-
     out = np.full(len(pairs), np.nan)
     if changes is None:
         return out

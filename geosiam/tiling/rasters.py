@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import rasterio
+from rasterio.enums import Resampling
+from rasterio.warp import transform_bounds
 
 from geosiam.errors import SourceError
 from geosiam.sources.sourceset import YearSources
@@ -41,9 +44,6 @@ def inspect(
     ``bands`` are read as red, green, blue; a single-band raster is read as grey (its band
     three times), so panchromatic imagery and one-band products go through too.
     """
-    import rasterio
-    from rasterio.warp import transform_bounds
-
     try:
         with rasterio.open(path) as src:
             if src.crs is None:
@@ -99,8 +99,6 @@ def _percentile_stretch(src, bands) -> tuple[tuple[float, float], ...]:
     beyond; the percentiles come from the whole raster (not per tile), so tiles stay
     consistent with one another.
     """
-    from rasterio.enums import Resampling
-
     scale = max(1, max(src.width, src.height) // 1024)
     shape = (3, max(1, src.height // scale), max(1, src.width // scale))
     data = src.read(list(bands), out_shape=shape, resampling=Resampling.nearest, masked=True)

@@ -10,17 +10,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import rasterio
+from rasterio.enums import Resampling
 
 from geosiam.errors import SourceError
+from geosiam.progress import progress
 
 NO_FOLDER_LISTING = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR"}
 
 
 def read_tile(path: Path, size: int | None = None) -> np.ndarray:
     """An RGB tile as (H, W, 3) uint8; resampled (average) to ``size`` px when given."""
-    import rasterio
-    from rasterio.enums import Resampling
-
     try:
         with rasterio.Env(**NO_FOLDER_LISTING), rasterio.open(path) as src:
             if src.count < 3:
@@ -36,9 +36,6 @@ def read_tile(path: Path, size: int | None = None) -> np.ndarray:
 
 def read_mask(path: Path, size: int | None = None) -> np.ndarray:
     """A class-id mask as (H, W) uint8; resampled with nearest only (class ids never blend)."""
-    import rasterio
-    from rasterio.enums import Resampling
-
     try:
         with rasterio.Env(**NO_FOLDER_LISTING), rasterio.open(path) as src:
             shape = (size, size) if size else None
@@ -51,8 +48,6 @@ def read_many(
     images: Sequence[Path], masks: Sequence[Path] | None, size: int | None = None
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Stack tiles (N, H, W, 3) and masks (N, H, W) as uint8; masks None when not given."""
-    from geosiam.progress import progress
-
     rgb = np.stack([read_tile(p, size) for p in progress(images, desc="reading tiles")])
     if masks is None:
         return rgb, None

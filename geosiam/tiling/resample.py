@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+from PIL import Image
 
 EPSILON = 1e-6  # in pixels: coordinates closer than this to an integer are that integer
 
@@ -122,8 +123,6 @@ def resize(image: np.ndarray, shape: tuple[int, int], offset: float = 0.0) -> np
         return image
     if width >= 2 * shape[1] and height >= 2 * shape[0]:
         return np.clip(np.rint(area_resize(image, shape, offset)), 0, 255).astype(np.uint8)
-    from PIL import Image
-
     planes = image.reshape(-1, height, width)
     out = np.empty((planes.shape[0], *shape), dtype=np.uint8)
     start = 1.0 - offset  # in the padded plane; the 1 px edge keeps the box inside it
