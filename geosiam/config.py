@@ -162,12 +162,16 @@ class DiskSettings(Checked):
 
     keep_downloads: bool = True  # False: a finished département's archives and dalles are deleted
     max_gb: float = 0.0  # the cache (downloads, extracted dalles, stage records) stays under this
+    # seconds a download or an extraction that would pass max_gb waits, polling the cache, for
+    # room freed by another process (or by hand) before it is refused; 0 refuses at once
+    wait_s: float = 60.0
 
     options: ClassVar[dict[str, str]] = {"max_gb": "--max-disk"}
 
     def check(self) -> None:
         if not self.max_gb >= 0:
             raise SettingsError(f"--max-disk must be a number of GB >= 0 (0: no budget), got {self.max_gb}")
+        self.at_least("wait_s", 0)
 
 
 @dataclass

@@ -77,9 +77,10 @@ class IgnSources:
         self.shapefile_layers = shapefile_layers
         self.ign_url = settings.sources.ign_url.rstrip("/")
         self.client = HttpClient(settings.sources.http)
-        keeping = settings.disk.keep_downloads
+        disk = settings.disk
+        keeping = disk.keep_downloads
         advice = ", or add --no-keep-downloads to delete each finished département's" if keeping else ""
-        self.budget = DiskBudget.of_gb(workspace.cache_dir, settings.disk.max_gb, advice)
+        self.budget = DiskBudget.of_gb(workspace.cache_dir, disk.max_gb, advice, disk.wait_s)
         self.zones: list[ZonePlan] = []
         self.files: dict[str, list[DeliveryFile]] = {}
         self.labelled: set[int] = set()
