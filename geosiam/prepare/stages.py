@@ -32,7 +32,7 @@ from geosiam.tiling import chunks
 from geosiam.tiling.cut import UNREADABLE, CutJob, cut_chunk
 from geosiam.tiling.grid import Grid
 from geosiam.tiling.pairs import assign_splits, changed_fraction, pair_tiles
-from geosiam.tiling.rasters import inspect_all
+from geosiam.tiling.rasters import RasterInfo, inspect_all
 from geosiam.tiling.tables import SPLIT_STYLE, TILE_COLUMNS, write_geopackage
 from geosiam.workspace import Workspace
 
@@ -55,6 +55,30 @@ def make_tiles(
     parts sharing a chunk keep their own.
     """
     infos, bad = inspect_all(records, grid.crs, tuple(settings.prepare.bands))
+    cells = [cell for cell in _cells_in_area(infos, bad, settings, grid) if cell not in made]
+    if not cells:
+        return None, bad
+    rows = runner.run(cut_chunk, _cut_jobs(workspace, grid, infos, settings, cells, part), desc="tiles")
+    bad += sorted({row[UNREADABLE] for row in rows if UNREADABLE in row})
+    rows = [row for row in rows if UNREADABLE not in row]
+    if not rows and bad:
+        raise SourceError(f"no tile was made: unreadable rasters ({'; '.join(bad)}): replace or remove them")
+    if not rows:
+        raise SourceError(
+            f"every tile has less than {settings.prepare.min_valid_fraction:.0%} valid pixels: "
+            "lower --min-valid or check the rasters' nodata"
+        )
+    return tiles_frame(rows, grid).sort_values(["year", "row", "col"]).reset_index(drop=True), bad
+
+
+def tiles_frame(rows: list[dict], grid: Grid):
+    """Tile records as a GeoDataFrame, each with its cell's footprint."""
+    footprints = [shapely.box(*grid.bounds(r["col"], r["row"])) for r in rows]
+    return gpd.GeoDataFrame(rows, geometry=footprints, crs=grid.crs)
+
+
+def _cells_in_area(infos: list[RasterInfo], bad: list[str], settings: Settings, grid: Grid):
+    """The grid cells inside both years' imagery and the area (--aoi, --bbox), row-major."""
     coverage = {}
     for year in settings.years:
         boxes = [shapely.box(*i.bounds) for i in infos if i.source.year == year]
@@ -83,9 +107,19 @@ def make_tiles(
             "the area is empty: no grid tile lies inside both years' imagery and the area; "
             "check --bbox/--aoi against the rasters' extent"
         )
-    cells = [cell for cell in cells if cell not in made]
-    if not cells:
-        return None, bad
+    return cells
+
+
+def _cut_jobs(
+    workspace: Workspace,
+    grid: Grid,
+    infos: list[RasterInfo],
+    settings: Settings,
+    cells: list[tuple[int, int]],
+    part: str,
+) -> list[CutJob]:
+    """One job per chunk and year, with the rasters overlapping the chunk and the fingerprint of
+    what its tiles depend on (a chunk made from other inputs is made again)."""
     jobs = []
     stage_dir = workspace.cache_dir / "stages" / "tiles"
     for year in settings.years:
@@ -101,13 +135,12 @@ def make_tiles(
         )
         for chunk in chunks.plan(grid, cells):
             box = chunk.bounds(grid)
-            overlapping = tuple(i for i in year_infos if bounds_overlap(i.bounds, box))
             jobs.append(
                 CutJob(
                     grid,
                     chunk,
                     year,
-                    overlapping,
+                    tuple(i for i in year_infos if bounds_overlap(i.bounds, box)),
                     settings.prepare.min_valid_fraction,
                     settings.prepare.oversampling,
                     workspace.root,
@@ -115,20 +148,7 @@ def make_tiles(
                     inputs,
                 )
             )
-    rows = runner.run(cut_chunk, jobs, desc="tiles")
-    bad += sorted({row[UNREADABLE] for row in rows if UNREADABLE in row})
-    rows = [row for row in rows if UNREADABLE not in row]
-    if not rows and bad:
-        raise SourceError(f"no tile was made: unreadable rasters ({'; '.join(bad)}): replace or remove them")
-    if not rows:
-        raise SourceError(
-            f"every tile has less than {settings.prepare.min_valid_fraction:.0%} valid pixels: "
-            "lower --min-valid or check the rasters' nodata"
-        )
-    frame = gpd.GeoDataFrame(
-        rows, geometry=[shapely.box(*grid.bounds(r["col"], r["row"])) for r in rows], crs=grid.crs
-    )
-    return frame.sort_values(["year", "row", "col"]).reset_index(drop=True), bad
+    return jobs
 
 
 def make_masks(

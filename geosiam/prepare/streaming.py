@@ -22,13 +22,11 @@ import logging
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-import geopandas as gpd
 import pandas as pd
-import shapely
 
 from geosiam import atomic
 from geosiam.config import Settings
-from geosiam.prepare.stages import make_masks, make_tiles
+from geosiam.prepare.stages import make_masks, make_tiles, tiles_frame
 from geosiam.rasterize.classes import load_classes
 from geosiam.sources.ign import IgnSources, dalle_bounds
 from geosiam.sources.labels import LabelPlan, apply_plan
@@ -180,9 +178,6 @@ def _finished(workspace: Workspace, grid: Grid, code: str, identity: str):
     record = _read_record(workspace, code, identity)
     if record is None:
         return None
-    rows = record["tiles"]
-    frame = gpd.GeoDataFrame(
-        rows, geometry=[shapely.box(*grid.bounds(r["col"], r["row"])) for r in rows], crs=grid.crs
-    )
+    frame = tiles_frame(record["tiles"], grid)
     frame.attrs["classes_seen"] = record["classes_seen"]
     return frame
