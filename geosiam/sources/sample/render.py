@@ -22,6 +22,7 @@ import numpy as np
 import shapely
 from affine import Affine
 
+from geosiam.geometry import Bounds
 from geosiam.sources.sample.world import (
     BROADLEAF,
     CONIFER,
@@ -29,7 +30,6 @@ from geosiam.sources.sample.world import (
     MIXED,
     ORCHARD,
     POPLAR,
-    Bounds,
     Thing,
     World,
     alive,
@@ -377,11 +377,29 @@ def _fields(canvas: _Canvas, world: World, year: int, date: dt.date, rng) -> np.
 def _ground(canvas: _Canvas, world: World, year: int, crowns: np.ndarray):
     """The material of every pixel that is not bare field, tree heights (m), forest stand ids."""
     material = np.zeros(canvas.shape, np.uint8)
-    houses = [b for b in alive(world.buildings, year) if b.kind in ("house", "annex")]
-    gardens = canvas.burn((b.geometry.buffer(12, quad_segs=2), 1) for b in houses) > 0
+    gardens = _gardens(canvas, world, year)
     material[gardens] = _M.LAWN
     material[gardens & (crowns > 0.9)] = _M.GARDEN_TREE
-    # forest stands by age and species
+    stand_px, code, heights = _forest(canvas, world, year, crowns)
+    forest = code > 0
+    material[forest] = code[forest]
+    treed = _trees(canvas, world, year, crowns) & ~forest
+    material[treed] = _M.TREE
+    heights[treed] = 12
+    built = _built(canvas, world, year)
+    material = np.where(built > 0, built, material)
+    heights[built > 0] = 0
+    return material, heights, stand_px
+
+
+def _gardens(canvas: _Canvas, world: World, year: int) -> np.ndarray:
+    """The pixels of the gardens around houses and annexes."""
+    houses = [b for b in alive(world.buildings, year) if b.kind in ("house", "annex")]
+    return canvas.burn((b.geometry.buffer(12, quad_segs=2), 1) for b in houses) > 0
+
+
+def _forest(canvas: _Canvas, world: World, year: int, crowns: np.ndarray):
+    """Forest stands by age and species: (stand ids, material, tree heights) of every pixel."""
     stands = world.stands
     present = np.flatnonzero(stands.exists(year))
     stand_px = canvas.burn(zip(stands.geometry[present], present + 1), dtype="int32")
@@ -391,11 +409,13 @@ def _ground(canvas: _Canvas, world: World, year: int, crowns: np.ndarray):
     )
     height = np.where(age < 3, 0, np.where(age < 25, 2 + 0.6 * age, 20))
     code = np.concatenate([[0], code]).astype(np.uint8)[stand_px]
-    forest = code > 0
     code[(code >= _M.MATURE[BROADLEAF]) & (crowns < -1.3)] = _M.GAP
-    material[forest] = code[forest]
     heights = np.concatenate([[0], height]).astype(np.uint8)[stand_px]
-    # lines of trees and single trees outside forests
+    return stand_px, code, heights
+
+
+def _trees(canvas: _Canvas, world: World, year: int, crowns: np.ndarray) -> np.ndarray:
+    """The pixels of lines of trees (hedges, river banks), groves and single trees."""
     lines = alive(world.hedges, year) + alive(world.riparian, year)
     belts = (
         canvas.burn(
@@ -413,10 +433,11 @@ def _ground(canvas: _Canvas, world: World, year: int, crowns: np.ndarray):
         )
         > 0
     )
-    treed = ((belts & (crowns > -0.6)) | single) & ~forest
-    material[treed] = _M.TREE
-    heights[treed] = 12
-    # everything built, in drawing order: later shapes cover earlier ones
+    return (belts & (crowns > -0.6)) | single
+
+
+def _built(canvas: _Canvas, world: World, year: int) -> np.ndarray:
+    """The material of everything built, in drawing order: later shapes cover earlier ones."""
     shapes = [(s.geometry, _M.SITE) for s in alive(world.sites, year)]
     shapes += [(w.geometry, _M.WATER) for w in alive(world.water, year)]
     streams = [s for s in alive(world.streams, year) if s.kind != "river"]
@@ -440,9 +461,7 @@ def _ground(canvas: _Canvas, world: World, year: int, crowns: np.ndarray):
     built[
         (built == _M.CEMETERY) & (np.sin(x * np.float32(2.4)) > 0.2) & (np.sin(y * np.float32(1.6)) > 0)
     ] = _M.GRAVE
-    material = np.where(built > 0, built, material)
-    heights[built > 0] = 0
-    return material, heights, stand_px
+    return built
 
 
 def _colour_ground(rgb: np.ndarray, material: np.ndarray, crowns: np.ndarray, date: dt.date, rng) -> None:

@@ -52,8 +52,23 @@ def _frame(frame, columns: dict):
 
 def topo2_layers(v3: dict) -> dict:
     """2.x layer name (upper case, as the file stem) -> GeoDataFrame, from v3's layers of one edition."""
+    out = _buildings(v3["batiment"])
+    out["ROUTE"] = _roads(v3["troncon_de_route"])
+    out["TRONCON_VOIE_FERREE"] = _railways(v3["troncon_de_voie_ferree"])
+    out["SURFACE_EAU"] = _water(v3["surface_hydrographique"])
+    out["TRONCON_COURS_EAU"] = _streams(v3["troncon_hydrographique"])
+    vegetation = v3["zone_de_vegetation"]
+    out["ZONE_VEGETATION"] = _frame(vegetation, {"NATURE": vegetation["nature"].to_numpy()})
+    sports = v3["terrain_de_sport"]
+    out["TERRAIN_SPORT"] = _frame(sports, {"NATURE": ["Terrain de football"] * len(sports)})
+    cemeteries = v3["cimetiere"]
+    out["CIMETIERE"] = _frame(cemeteries, {"NATURE": cemeteries["nature"].to_numpy()})
+    return out
+
+
+def _buildings(buildings) -> dict:
+    """v3's one building layer split into 2.x's three, by nature."""
     out = {}
-    buildings = v3["batiment"]
     layer = buildings["nature"].map(lambda n: _BUILDINGS[n][0])
     for name in ("BATI_INDIFFERENCIE", "BATI_INDUSTRIEL", "BATI_REMARQUABLE"):
         chosen = buildings[layer == name]
@@ -63,8 +78,11 @@ def topo2_layers(v3: dict) -> dict:
                 _BUILDINGS[n][1] or _INDUSTRIAL_NATURE[u] for n, u in zip(chosen["nature"], chosen["usage_1"])
             ]
         out[name] = _frame(chosen, columns)
-    roads = v3["troncon_de_route"]
-    out["ROUTE"] = _frame(
+    return out
+
+
+def _roads(roads):
+    return _frame(
         roads,
         {
             "NATURE": [_ROAD_NATURE.get(n, n) for n in roads["nature"]],
@@ -78,8 +96,10 @@ def topo2_layers(v3: dict) -> dict:
             "IMPORTANCE": roads["importance"].to_numpy(),
         },
     )
-    rails = v3["troncon_de_voie_ferree"]
-    out["TRONCON_VOIE_FERREE"] = _frame(
+
+
+def _railways(rails):
+    return _frame(
         rails,
         {
             "NATURE": np.where(rails["etat_de_l_objet"] == "En service", "Principale", "Non exploitée"),
@@ -89,16 +109,20 @@ def topo2_layers(v3: dict) -> dict:
             "POS_SOL": rails["position_par_rapport_au_sol"].astype(int).to_numpy(),
         },
     )
-    water = v3["surface_hydrographique"]
-    out["SURFACE_EAU"] = _frame(
+
+
+def _water(water):
+    return _frame(
         water,
         {
             "NATURE": np.where(water["nature"] == "Ecoulement naturel", "Surface d'eau", "Bassin"),
             "REGIME": water["persistance"].to_numpy(),
         },
     )
-    streams = v3["troncon_hydrographique"]
-    out["TRONCON_COURS_EAU"] = _frame(
+
+
+def _streams(streams):
+    return _frame(
         streams,
         {
             "ARTIF": np.where(streams["nature"] == "Ecoulement canalisé", "Oui", "Non"),
@@ -107,10 +131,3 @@ def topo2_layers(v3: dict) -> dict:
             "REGIME": streams["persistance"].to_numpy(),
         },
     )
-    vegetation = v3["zone_de_vegetation"]
-    out["ZONE_VEGETATION"] = _frame(vegetation, {"NATURE": vegetation["nature"].to_numpy()})
-    sports = v3["terrain_de_sport"]
-    out["TERRAIN_SPORT"] = _frame(sports, {"NATURE": ["Terrain de football"] * len(sports)})
-    cemeteries = v3["cimetiere"]
-    out["CIMETIERE"] = _frame(cemeteries, {"NATURE": cemeteries["nature"].to_numpy()})
-    return out

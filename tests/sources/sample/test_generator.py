@@ -12,10 +12,11 @@ import pytest
 
 from geosiam.config import SampleSettings
 from geosiam.errors import SettingsError
-from geosiam.sources.sample import SAMPLE_GRID, SAMPLE_LAYOUT, SampleLayout, generate, generator
+from geosiam.sources.sample import SAMPLE_GRID, SAMPLE_LAYOUT, SampleLayout, generate
 from geosiam.sources.sample.changes import world_changes
+from geosiam.sources.sample.delivery import SAMPLE_DEPT, ortho_folders, topo_version
+from geosiam.sources.sample.landscape import build_world
 from geosiam.sources.sample.topo import edition, topo_layers
-from geosiam.sources.sample.world import build_world
 from geosiam.tiling.grid import Grid
 
 TINY = SampleLayout(dalles=2, dalle_km=1)  # 2 x 2 dalles of 1 km: the same code, a few seconds
@@ -95,7 +96,7 @@ def test_records_name_the_year_files_provenance_and_editions(tiny):
     root, records = tiny
     assert [r.year for r in records] == YEARS
     for record in records:
-        assert record.origin == "sample" and record.zone == generator.SAMPLE_DEPT == "54"
+        assert record.origin == "sample" and record.zone == SAMPLE_DEPT == "54"
         assert record.acquisition.startswith(f"{record.year}-")
         assert len(record.rasters) == 4
         assert all(p.is_file() and p.is_relative_to(root) for p in record.rasters + record.vectors)
@@ -143,7 +144,7 @@ def test_ign_archive_layout_and_dalle_names(tiny):
         delivery = f"BDORTHO_2-0_{product}-{token}_JP2-E080_LAMB93_D054_{year}-01-01"
         assert folder.parent.parent.parent == root / delivery
     gpkg, date = new.vectors[0], new.label_date
-    version = generator.topo_version(date)
+    version = topo_version(date)
     assert gpkg.name == f"BDT_{version}_GPKG_LAMB93_D054-ED{date}.gpkg"
     assert gpkg.parent.name == gpkg.stem and gpkg.parent.parent.name.startswith("1_DONNEES_LIVRAISON_")
     assert gpkg.parents[2].name == "BDTOPO"
@@ -163,7 +164,7 @@ def test_dalle_index_lists_every_dalle(tiny):
     import geopandas as gpd
 
     _, records = tiny
-    _, supplements = generator.ortho_folders(tiny[0], 2020, TINY)
+    _, supplements = ortho_folders(tiny[0], 2020, TINY)
     index = gpd.read_file(supplements / "dalles.shp")
     assert sorted(index["NOM"]) == sorted(p.name for p in records[1].rasters)
     assert index.crs.to_epsg() == 2154
