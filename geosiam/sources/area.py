@@ -20,7 +20,7 @@ def bbox_bounds(bbox: Sequence[float]) -> Bounds:
 
 def aoi_shape(path: str, crs: str):
     """The union of an AOI file's geometries, in ``crs``."""
-    import geopandas as gpd
+    import geopandas as gpd  # lazy: heavy, and this module is on the CLI's start-up path
 
     try:
         frame = gpd.read_file(path)

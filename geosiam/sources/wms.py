@@ -17,6 +17,11 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+import rasterio
+from rasterio.io import MemoryFile
+from rasterio.transform import from_bounds
+
 from geosiam import atomic
 from geosiam.errors import DownloadError, SourceError
 from geosiam.geometry import Bounds, bounds_overlap
@@ -198,11 +203,6 @@ def fetch_mosaic(
 def _fetch_block(
     client: HttpClient, ign_url: str, caps: Capabilities, layer: Layer, block: Block, path: Path
 ) -> None:
-    import numpy as np
-    import rasterio
-    from rasterio.io import MemoryFile
-    from rasterio.transform import from_bounds
-
     params = {
         "SERVICE": "WMS",
         "VERSION": "1.3.0",
