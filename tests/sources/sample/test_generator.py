@@ -12,12 +12,8 @@ import pytest
 
 from geosiam.config import SampleSettings
 from geosiam.errors import SettingsError
-from geosiam.sources.sample import SAMPLE_GRID, SAMPLE_LAYOUT, SampleLayout, generate
-from geosiam.sources.sample.changes import world_changes
+from geosiam.sources.sample import SampleLayout, generate
 from geosiam.sources.sample.delivery import SAMPLE_DEPT, ortho_folders, topo_version
-from geosiam.sources.sample.landscape import build_world
-from geosiam.sources.sample.topo import edition, topo_layers
-from geosiam.tiling.grid import Grid
 
 TINY = SampleLayout(dalles=2, dalle_km=1)  # 2 x 2 dalles of 1 km: the same code, a few seconds
 YEARS = [1995, 2020]  # a grey campaign with a BD TOPO 2.x edition, a colour one with a v3 edition
@@ -377,33 +373,6 @@ def test_bad_years_are_rejected_with_a_fix(tmp_path, years):
     assert not any(tmp_path.iterdir())
 
 
-def test_default_grid_gives_hundreds_of_tiles_crossing_dalle_borders():
-    grid = Grid(**SAMPLE_GRID)
-    xmin, ymin, xmax, ymax = SAMPLE_LAYOUT.bounds
-    full = [
-        (c, r)
-        for c, r in grid.cells(SAMPLE_LAYOUT.bounds)
-        if grid.bounds(c, r)[0] >= xmin
-        and grid.bounds(c, r)[2] <= xmax
-        and grid.bounds(c, r)[1] >= ymin
-        and grid.bounds(c, r)[3] <= ymax
-    ]
-    assert 900 <= len(full) <= 1000  # 31 x 31 tiles of 250 m in 8 x 8 km, half a tile in
-    dalle_m = SAMPLE_LAYOUT.dalle_km * 1000
-    crossing = [
-        (c, r)
-        for c, r in full
-        if int((grid.bounds(c, r)[0] - xmin) // dalle_m)
-        != int((grid.bounds(c, r)[2] - xmin - 1e-6) // dalle_m)
-    ]
-    assert crossing, "some tiles must straddle two dalles"
-    assert (SAMPLE_GRID["tile_size_m"], SAMPLE_GRID["tile_px"], SAMPLE_GRID["crs"]) == (
-        250.0,
-        64,
-        "EPSG:2154",
-    )
-
-
 def shift_between(a: np.ndarray, b: np.ndarray) -> tuple[int, int, float]:
     """(rows, cols) that ``b`` is shifted from ``a`` by correlation of edges, partly whitened
     (phase correlation made robust to two campaigns' different crops and light), and the peak's
@@ -449,17 +418,3 @@ def test_misregistration_between_campaigns_varies_across_the_area(tiny):
     # 0.5 px); the fields, 4 px
     spread = np.median(np.hypot(*(sure - np.median(sure, axis=0)).T))
     assert spread >= 2, shifts
-
-
-def test_railways_and_watercourses_change_too_in_the_ground_truth_and_the_editions():
-    world = build_world((916000, 6826000, 920000, 6830000), 1)  # 4 x 4 km: a railway, a quarry
-    changes = world_changes(world)
-    assert {"railway_closed", "watercourse_channelised", "quarry_dug", "house_built"} <= {
-        c.kind for c in changes
-    }
-    years = [c.year for c in changes if c.kind in ("railway_closed", "watercourse_channelised")]
-    before = topo_layers(world, edition(1, min(years) - 5))
-    after = topo_layers(world, edition(1, max(years) + 5))
-    assert len(before["troncon_de_voie_ferree"]) and not len(after["troncon_de_voie_ferree"])
-    assert "Ecoulement canalisé" in set(after["troncon_hydrographique"]["nature"])
-    assert "Ecoulement canalisé" not in set(before["troncon_hydrographique"]["nature"])
