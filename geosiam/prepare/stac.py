@@ -21,7 +21,6 @@ import math
 import os
 import re
 import shutil
-import sys
 import uuid
 from datetime import UTC, datetime
 from importlib import resources
@@ -252,7 +251,3 @@ def _license(settings) -> str:
     """IGN's open data are under the Licence Ouverte 2.0 (SPDX etalab-2.0); other sources vary."""
     local = settings.area.sample or settings.sources.ortho
     return "other" if local else "etalab-2.0"
-
-
-if __name__ == "__main__":  # python -m geosiam.prepare.stac stac/collection.json
-    print(f"{sys.argv[1]}: {validate(sys.argv[1])} STAC objects valid")
