@@ -52,16 +52,18 @@ SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
 class IgnSources:
     """IGN's sources of an area, planned from the feeds at once, fetched département by département.
 
-    Entering plans every (year, département) from the feeds alone, so a missing year or a disk
-    budget that cannot be met is reported before any large download; :meth:`fetch` then
+    Entering plans every (year, département) from the feeds alone (:mod:`.plan`), so a missing
+    year, an area outside the départements or a disk budget that cannot be met is reported before
+    any large download; :meth:`fetch` then
     downloads, verifies and extracts one département's deliveries (within ``--max-disk``), and
     :meth:`release` deletes them once the caller has made its tiles and masks.
 
     The area is ``settings.area.depts`` (else the départements the WFS finds in ``area``),
-    clipped to ``area`` when given. Each year's nearest BD TOPO edition is named on its records
-    (``label_date``, ``label_version``), but downloaded only when the label rules
-    (:mod:`geosiam.sources.labels`) give that year labels. Of a 2.x Shapefile delivery, only
-    ``shapefile_layers`` (lower-case file stems; None: all) are extracted.
+    clipped to ``area`` when given (a département that does not meet it is left out). Each
+    year's nearest BD TOPO edition is named on its records (``label_date``, ``label_version``),
+    but downloaded only when the label rules (:mod:`geosiam.sources.labels`) give that year labels.
+    Of a 2.x Shapefile delivery, only ``shapefile_layers`` (lower-case file stems; None: all) are
+    extracted.
     """
 
     def __init__(
@@ -244,33 +246,46 @@ def _year_sources(
     shapefile_layers: set[str] | None,
     reserve: Callable[[int, str], None] | None = None,
 ) -> YearSources | None:
+    """One (year, département)'s record: its BD TOPO vectors, and its archive's dalles in the area
+    (None when there is none) or its WMS-R blocks."""
     extracted = workspace.cache_dir / "extracted"
     vectors = ()
     if plan.topo and plan.topo.name in parts:
         vectors = _topo_vectors(plan.topo, parts[plan.topo.name], extracted, shapefile_layers, reserve)
     common = {"year": plan.year, "vectors": vectors, "zone": plan.code, **label_fields(plan.topo)}
     if plan.ortho is not None:
-        files = archives.extract(
-            parts[plan.ortho.name],
-            extracted / plan.ortho.name,
-            lambda names: pick_dalles(names, area),
-            reserve,
+        return _archive_record(plan, parts[plan.ortho.name], extracted, area, reserve, common)
+    return _wms_record(client, settings, workspace, plan, common)
+
+
+def _archive_record(
+    plan: ZonePlan,
+    parts: list[Path],
+    extracted: Path,
+    area: Bounds | None,
+    reserve: Callable[[int, str], None] | None,
+    common: dict,
+) -> YearSources | None:
+    """The dalles of a BD ORTHO delivery that meet ``area``, extracted; None when none does."""
+    files = archives.extract(
+        parts, extracted / plan.ortho.name, lambda names: pick_dalles(names, area), reserve
+    )
+    dalles = tuple(p for p in files if dalle_bounds(p.name))
+    if not dalles:
+        log.warning(
+            "%s has no dalle in the area; département %s skipped for %d",
+            plan.ortho.name,
+            plan.code,
+            plan.year,
         )
-        dalles = tuple(p for p in files if dalle_bounds(p.name))
-        if not dalles:
-            log.warning(
-                "%s has no dalle in the area; département %s skipped for %d",
-                plan.ortho.name,
-                plan.code,
-                plan.year,
-            )
-            return None
-        return YearSources(
-            rasters=dalles,
-            origin=f"ign:{plan.ortho.name}",
-            acquisition=plan.ortho.edition,
-            **common,
-        )
+        return None
+    return YearSources(
+        rasters=dalles, origin=f"ign:{plan.ortho.name}", acquisition=plan.ortho.edition, **common
+    )
+
+
+def _wms_record(client: HttpClient, settings: Settings, workspace: Workspace, plan: ZonePlan, common: dict):
+    """The WMS-R blocks of a year without an archive, on the workspace's grid."""
     g = settings.grid
     grid = (g.tile_size_m or DEFAULT_TILE_SIZE_M, g.tile_px or DEFAULT_TILE_PX, (g.origin_x, g.origin_y))
     blocks = wms.fetch_mosaic(
