@@ -86,8 +86,8 @@ def prepare(
         None,
         "--max-disk",
         metavar="GB",
-        help="Keep the cache (downloads, extracted dalles) under this many GB; refuse a download "
-        "that would pass it (default: no budget).",
+        help="Keep the cache (downloads, extracted dalles) under this many GB: a download that would "
+        "pass it waits for room ([disk] wait_s in geosiam.toml), then is refused (default: no budget).",
     ),
     jobs: int = typer.Option(0, "--jobs", "-j", help="Worker processes (0 = all cores)."),
     dask_scheduler: str = typer.Option(
