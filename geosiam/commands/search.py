@@ -107,7 +107,7 @@ def search(
         descriptors = lookup.workspace_descriptors(ws, run_dir, embedder, target, target not in skipped)
         index = load_year_index(run_dir, target, descriptors, embedder.identity)
     if is_photo:
-        candidates = photo.search_photo(embedder, pixels, descriptors, target, k, gsd, str(query))
+        candidates = photo.search_photo(embedder, pixels, descriptors, target, k, gsd, str(query), index)
         if as_json:
             print_json(matches_json(candidates, {"image": str(query), "year": year}, target, output))
         else:

@@ -161,19 +161,38 @@ def set_tuning(index, value: int) -> None:
         index.hnsw.efSearch = int(value)
 
 
-def search(index, queries: np.ndarray, k: int, vectors: np.ndarray | None = None):
+def search(index, queries: np.ndarray, k: int, vectors: np.ndarray | None = None, among=None):
     """The ``k`` best database rows of each query: (scores, rows), best first, rows -1 when missing.
 
     For ``ivfpq``, ``vectors`` (the indexed descriptors, a memory map is fine) re-rank
     ``RERANK * k`` candidates by their exact inner product; without them the scores are the
-    codes' approximations.
+    codes' approximations. ``among`` (row numbers) restricts the search to those rows, at the
+    index's tuned nprobe or efSearch (FAISS's ID selectors).
     """
     queries = np.ascontiguousarray(queries, dtype=np.float32)
-    k = min(k, index.ntotal)
+    size = index.ntotal if among is None else len(among)
+    params = None if among is None else _restricted(index, among)
+    k = min(k, size)
     if kind_of(index) != "ivfpq" or vectors is None:
-        return index.search(queries, k)
-    _, candidates = index.search(queries, min(RERANK * k, index.ntotal))
+        return index.search(queries, k, params=params)
+    _, candidates = index.search(queries, min(RERANK * k, size), params=params)
     return rerank(queries, candidates, vectors, k)
+
+
+def _restricted(index, rows: np.ndarray):
+    """FAISS search parameters that admit only ``rows``, keeping the index's search setting."""
+    import faiss
+
+    selector = faiss.IDSelectorBatch(np.ascontiguousarray(rows, dtype=np.int64))
+    inner = faiss.downcast_index(index)
+    if isinstance(inner, faiss.IndexIVF):
+        params = faiss.SearchParametersIVF(sel=selector, nprobe=inner.nprobe)
+    elif isinstance(inner, faiss.IndexHNSW):
+        params = faiss.SearchParametersHNSW(sel=selector, efSearch=inner.hnsw.efSearch)
+    else:
+        params = faiss.SearchParameters(sel=selector)
+    params.selector = selector  # the parameters hold only a pointer: keep the selector alive
+    return params
 
 
 def rerank(queries: np.ndarray, candidates: np.ndarray, vectors: np.ndarray, k: int):

@@ -11,6 +11,13 @@ functions of :mod:`geosiam.retrieval.changes` give each place's distance and ran
   elsewhere, to overlay on the orthophotos;
 
 and a PNG map of the places coloured by distance, changed places outlined, for eval's report.
+
+The ranks are exact (every place's older tile against every query) until ``geosiam index build``
+has made the run's FAISS index of the older year: then each query is searched through it, among
+the chosen places only, to :data:`RANK_DEPTH` neighbours, so that a change map of millions of
+places costs millions of index searches rather than a square of similarities; a place whose own
+older tile is not among them ranks ``RANK_DEPTH + 1``. With a flat index and at most
+``RANK_DEPTH`` places the two are the same.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import numpy as np
 from geosiam import atomic
 from geosiam.errors import SettingsError, WorkspaceError
 from geosiam.layer_styles import Graduated
+from geosiam.mining import ann
 from geosiam.model.labels import has_mask, unlabelled_years
 from geosiam.retrieval import report
 from geosiam.retrieval.changes import (
@@ -32,8 +40,12 @@ from geosiam.retrieval.changes import (
     detection_table,
     grid_raster,
     place_table,
+    ranks_among_neighbours,
     true_match_ranks,
 )
+from geosiam.retrieval.descriptors import Descriptors
+from geosiam.retrieval.search import workspace_descriptors
+from geosiam.retrieval.search_index import load_year_index
 from geosiam.tiling.grid import grid_of
 from geosiam.workspace import Workspace
 
@@ -44,6 +56,7 @@ DISTANCE_STYLE = Graduated(
     "distance", ("#fcfdbf", "#fe9f6d", "#de4968", "#8c2981", "#3b0f70"), mode="quantile", opacity=0.6
 )
 CHANGED_COLOUR = "#00a0ff"  # outline of places that changed (ground truth) on the PNG map
+RANK_DEPTH = 100  # through an index, ranks are searched this deep; a place found deeper ranks 101
 
 
 def default_output(run_dir: Path, split: str | None) -> Path:
@@ -106,23 +119,35 @@ def require_both_years(workspace: Workspace, pairs, masked: dict[int, bool], run
 
 def place_descriptors(
     workspace: Workspace, run_dir: Path, embedder, pairs, masked: dict[int, bool]
-) -> tuple[np.ndarray, np.ndarray]:
-    """(older, newer) descriptors of ``pairs``' places, row i = pair i, by the run's model
-    (see :func:`require_both_years`), each year with its masks where ``masked`` says so."""
-    from geosiam.retrieval.search import workspace_descriptors
-
+) -> tuple[Descriptors, np.ndarray, Descriptors, np.ndarray]:
+    """The run's descriptors of each year and, for each, the row of ``pairs``' places (row i =
+    pair i): (older, older rows, newer, newer rows), each year embedded with its masks where
+    ``masked`` says so (see :func:`require_both_years`)."""
     found = []
     for year_column, id_column in (("year_a", "tile_id_a"), ("year_b", "tile_id_b")):
         year = int(pairs[year_column].iloc[0])
         descriptors = workspace_descriptors(workspace, run_dir, embedder, year, masked.get(year, True))
         row_of = {tile_id: i for i, tile_id in enumerate(descriptors.table["tile_id"])}
-        found.append(np.asarray(descriptors.vectors)[[row_of[t] for t in pairs[id_column]]])
-    return found[0], found[1]
+        found += [descriptors, np.array([row_of[t] for t in pairs[id_column]], dtype=np.int64)]
+    return tuple(found)
+
+
+def match_ranks(older: Descriptors, older_rows: np.ndarray, newer: np.ndarray, index) -> np.ndarray:
+    """The rank of each place's older tile among the places' older tiles, its newer one the query:
+    exact without ``index``; through the run's index of the older year (the places' rows only)
+    among the best :data:`RANK_DEPTH` otherwise (see :func:`ranks_among_neighbours`)."""
+    vectors = np.asarray(older.vectors)
+    if index is None:
+        return true_match_ranks(vectors[older_rows], newer)
+    among = None if len(older_rows) == len(vectors) else np.sort(older_rows)
+    scores, found = ann.search(index, newer, RANK_DEPTH, older.vectors, among)
+    return ranks_among_neighbours(older_rows, scores, found)
 
 
 def map_changes(workspace: Workspace, run_dir: Path, split: str | None, output: Path):
     """The ``changes`` table of a run's places (a split, or all with None), written to
-    ``output`` (GeoPackage) and its GeoTIFF; returns the table."""
+    ``output`` (GeoPackage) and its GeoTIFF; returns the table. The ranks go through the run's
+    index of the older year when ``geosiam index build`` made one."""
     from geosiam.model.embedder import load_embedder
     from geosiam.retrieval.evaluate import split_pairs  # evaluate imports this module
     from geosiam.retrieval.runs import run_settings
@@ -133,8 +158,11 @@ def map_changes(workspace: Workspace, run_dir: Path, split: str | None, output: 
     masked = masked_years_of(run_settings(run_dir))
     require_both_years(workspace, pairs, masked, run_dir)
     embedder = load_embedder(run_dir)
-    older, newer = place_descriptors(workspace, run_dir, embedder, pairs, masked)
-    table = place_table(pairs, cosine_distances(older, newer), true_match_ranks(older, newer))
+    older, older_rows, newer, newer_rows = place_descriptors(workspace, run_dir, embedder, pairs, masked)
+    index = load_year_index(run_dir, int(pairs["year_a"].iloc[0]), older, embedder.identity)
+    newer_vectors = np.asarray(newer.vectors)[newer_rows]
+    distances = cosine_distances(np.asarray(older.vectors)[older_rows], newer_vectors)
+    table = place_table(pairs, distances, match_ranks(older, older_rows, newer_vectors, index))
     write_change_map(output, table, grid_of(settings))
     return table
 

@@ -57,6 +57,18 @@ def true_match_ranks(older: np.ndarray, newer: np.ndarray) -> np.ndarray:
     return ranks
 
 
+def ranks_among_neighbours(own_rows: np.ndarray, scores: np.ndarray, found: np.ndarray) -> np.ndarray:
+    """:func:`true_match_ranks` from each query's best neighbours (``scores``, ``found`` rows,
+    best first, -1 where fewer), as a FAISS index returns them: one more than the neighbours
+    scoring above the query's own row ``own_rows[i]``; a query whose own row is not among them
+    ranks after all of them (``depth + 1``: "beyond the depth searched")."""
+    own = found == np.asarray(own_rows)[:, None]
+    present = own.any(axis=1)
+    own_score = np.where(own, scores, -np.inf).max(axis=1)
+    above = ((scores > own_score[:, None]) & (found >= 0)).sum(axis=1)
+    return np.where(present, above, (found >= 0).sum(axis=1)) + 1
+
+
 def auroc(scores: np.ndarray, positives: np.ndarray) -> float:
     """Area under the ROC curve of ``scores`` for the boolean ``positives`` (Mann-Whitney U).
 

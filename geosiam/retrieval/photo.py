@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from geosiam.errors import SettingsError, SourceError
-from geosiam.ranking import knn
+from geosiam.retrieval.search import neighbours
 
 VOTES_PER_WINDOW = 10
 KEY_FRACTION = 100  # footprints closer than a hundredth of a tile are one candidate
@@ -132,19 +132,21 @@ def cut_windows(photo: np.ndarray, windows: Windows) -> np.ndarray:
     )
 
 
-def vote(vectors: np.ndarray, windows: Windows, descriptors, year: int | None, k: int, photo: str = ""):
+def vote(
+    vectors: np.ndarray, windows: Windows, descriptors, year: int | None, k: int, photo: str = "", index=None
+):
     """The ``k`` best candidate footprints of the whole photo (GeoDataFrame, best first).
 
     ``vectors`` are the windows' descriptors in :meth:`Windows.offsets` order; ``descriptors``
-    the tiles to search (of ``year`` only when given).
+    the tiles to search (of ``year`` only when given), through ``index`` when given (see
+    :func:`geosiam.retrieval.search.neighbours`).
     """
     import geopandas as gpd
     import shapely
 
     table = descriptors.table
-    rows = np.arange(len(table)) if year is None else np.flatnonzero(table["year"].to_numpy() == year)
-    scores, found = knn(vectors, descriptors.vectors[rows], VOTES_PER_WINDOW)
-    bounds = np.asarray(table.geometry.iloc[rows].bounds)  # minx, miny, maxx, maxy
+    scores, found = neighbours(vectors, descriptors, VOTES_PER_WINDOW, year, index)
+    bounds = np.asarray(table.geometry.bounds)  # minx, miny, maxx, maxy
     step = windows.metres_per_px
     quantum = windows.tile_m / KEY_FRACTION
     candidates: dict[tuple[int, int], dict] = {}
@@ -158,7 +160,7 @@ def vote(vectors: np.ndarray, windows: Windows, descriptors, year: int | None, k
             key = (round(x0 / quantum), round(y0 / quantum))
             votes = candidates.setdefault(key, {"x0": x0, "y0": y0, "by_window": {}})["by_window"]
             if score > votes.get(w, (-np.inf, ""))[0]:
-                votes[w] = (float(score), str(table["tile_id"].iloc[rows[j]]))
+                votes[w] = (float(score), str(table["tile_id"].iloc[j]))
     ranked = sorted(candidates.values(), key=lambda c: -sum(s for s, _ in c["by_window"].values()))[:k]
     target = int(year) if year is not None else 0
     return gpd.GeoDataFrame(
@@ -205,10 +207,10 @@ def write_candidates(path: Path, candidates) -> None:
 
 
 def search_photo(
-    embedder, photo: np.ndarray, descriptors, year: int | None, k: int, gsd: float | None, name=""
+    embedder, photo: np.ndarray, descriptors, year: int | None, k: int, gsd: float | None, name="", index=None
 ):
     """Cut, embed (image only) and vote: the ``k`` best candidate footprints of a photo read by
-    :func:`read_photo` (``name`` is recorded with them)."""
+    :func:`read_photo` (``name`` is recorded with them), through the run's ``index`` when given."""
     windows = photo_windows(photo.shape, tile_size_m(descriptors, year), embedder.input_px, gsd)
     vectors = embedder.embed(cut_windows(photo, windows), None, batch_size=VOTES_PER_WINDOW * 8)
-    return vote(vectors, windows, descriptors, year, k, name)
+    return vote(vectors, windows, descriptors, year, k, name, index)

@@ -1,11 +1,13 @@
 """``geosiam search``: the k places of another year that look most like a query image.
 
 The query is any georeferenced RGB image (a workspace tile, or a user's own); it is embedded
-with a run's model and compared, by exact cosine kNN, with descriptors of the other year: either
+with a run's model and compared, by cosine kNN, with descriptors of the other year: either
 a descriptor file written by ``geosiam embed`` (which must come from the same model), or the
 workspace's tiles of that year, embedded once and kept in ``runs/<run>/vectors/<year>.npy`` for
-the next searches. The answer is a GeoDataFrame of footprints with rank and score, written as a
-GeoPackage layer beside a layer with the query's footprint, to open in QGIS.
+the next searches, and searched through the run's FAISS index of that year when
+``geosiam index build`` made one (exact otherwise). The answer is a GeoDataFrame of footprints
+with rank and score, written as a GeoPackage layer beside a layer with the query's footprint, to
+open in QGIS.
 """
 
 from __future__ import annotations
@@ -71,20 +73,27 @@ def embed_query(embedder, query: TileSet) -> np.ndarray:
     return embedder.embed(images, masks, batch_size=1)[0]
 
 
-def best_matches(vector: np.ndarray, descriptors: Descriptors, k: int, year: int | None = None, index=None):
-    """The ``k`` rows of ``descriptors`` (of ``year`` when given) most similar to ``vector``;
-    through ``index`` (a FAISS index of exactly these descriptors) when one is given."""
+def neighbours(queries: np.ndarray, descriptors: Descriptors, k: int, year: int | None = None, index=None):
+    """The ``k`` rows of ``descriptors`` (of ``year`` when given) most similar to each query:
+    (scores, rows), best first, rows -1 where fewer; through ``index`` (the run's FAISS index of
+    exactly these descriptors, which hold one year) when one is given, else exact."""
+    if index is not None:
+        return ann.search(index, queries, k, descriptors.vectors)
     rows = np.arange(len(descriptors.vectors))
-    if year is not None and index is None:  # the run's index of a year holds only that year
+    if year is not None:
         rows = np.flatnonzero(descriptors.table["year"].to_numpy() == year)
         if not len(rows):
             years = sorted(set(int(y) for y in descriptors.table["year"]))
             raise WorkspaceError(f"the descriptors hold no tile of {year} (years: {years}): pass --in-year")
-    if index is None:
-        scores, found = knn(vector[None, :], descriptors.vectors[rows], k)
-    else:
-        scores, found = ann.search(index, vector[None, :], k, descriptors.vectors)
-    picked = rows[found[0][found[0] >= 0]]
+    scores, found = knn(queries, descriptors.vectors[rows], k)
+    return scores, np.where(found >= 0, rows[np.maximum(found, 0)], -1)
+
+
+def best_matches(vector: np.ndarray, descriptors: Descriptors, k: int, year: int | None = None, index=None):
+    """The ``k`` rows of ``descriptors`` (of ``year`` when given) most similar to ``vector``
+    (see :func:`neighbours`), as a table of footprints with rank and score."""
+    scores, found = neighbours(vector[None, :], descriptors, k, year, index)
+    picked = found[0][found[0] >= 0]
     matches = descriptors.table.iloc[picked].reset_index(drop=True)
     matches.insert(0, "score", scores[0][: len(picked)].astype(float))
     matches.insert(0, "rank", np.arange(1, len(picked) + 1))

@@ -1,11 +1,14 @@
 """geosiam changes as a user runs it: the files in the run folder, --top, --all, one-line errors."""
 
+import shutil
+
 import geopandas as gpd
 import pytest
 import rasterio
 
 from tests.cli import run_cli
-from tests.retrieval.ground_truth import PLACES, TRAIN, changing_world
+from tests.retrieval.factory import make_run
+from tests.retrieval.ground_truth import PLACES, TRAIN, changing_world, indexed_copy
 
 
 @pytest.fixture(scope="module")
@@ -61,3 +64,12 @@ def test_bad_input_is_one_line_and_exit_2(world, capsys, args, message):
 def test_an_unprepared_workspace_or_one_without_runs_says_what_to_do(tmp_path, capsys):
     code, _, stderr = run_cli(["changes", "-w", str(tmp_path)], capsys)
     assert code == 2 and "run 'geosiam prepare' first" in stderr
+
+
+def test_an_index_of_another_run_s_model_is_a_one_line_error(world, capsys):
+    other = make_run(world.workspace, "other-model", seed=5)
+    shutil.copytree(indexed_copy(world, "indexed-flat", "flat") / "index", other / "index")
+    code, _, err = run_cli(["changes", "--run", other.name, "-w", str(world.workspace.root)], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "was built from descriptors of model" in err and f"geosiam index build --run {other.name}" in err
+    assert not (other / "changes.gpkg").exists()

@@ -4,6 +4,7 @@ import contextlib
 import json
 import shutil
 
+import numpy as np
 import pytest
 
 import geosiam.retrieval.search as lookup
@@ -13,6 +14,11 @@ from tests.cli import run_cli
 from tests.retrieval.factory import make_run, make_workspace
 
 QUERY = "x3724_y27440"
+PHOTO = ["x3724_y27440", "x3725_y27440"]
+
+
+def no_exact_search(*args, **kwargs):
+    raise AssertionError("search did not use the index")
 
 
 @pytest.fixture(scope="module")
@@ -64,13 +70,32 @@ def test_search_goes_through_the_index_and_finds_the_place(embedded, capsys, mon
     info = json.loads(info_path(ws[1], 2000).read_text())
     assert info["kind"] == kind and info["rows"] == 12 and info["model"]
 
-    def no_exact_search(*args, **kwargs):
-        raise AssertionError("search did not use the index")
-
     monkeypatch.setattr(lookup, "knn", no_exact_search)
     code, out, err = search(capsys, ws, "fused")
     assert code == 0, err
     assert out.splitlines()[1].split()[2:4] == [QUERY, "2000"] and len(out.splitlines()) == 4
+
+
+def test_a_photo_search_goes_through_the_index_and_finds_what_exact_search_finds(
+    embedded, tmp_path, capsys, monkeypatch
+):
+    from PIL import Image
+
+    from geosiam.tiling.read import read_tile
+
+    ws = embedded
+    shutil.rmtree(ws[1] / "index", ignore_errors=True)
+    photo = tmp_path / "print.png"  # two tiles side by side, without georeference
+    Image.fromarray(np.concatenate([read_tile(ws[0].tile_path(2015, t)) for t in PHOTO], axis=1)).save(photo)
+    args = ["search", str(photo), "--gsd", str(250 / 32), "--year", "2015", "--run", "fused"]
+    code, exact, err = run_cli([*args, "-w", str(ws[0].root), "-q"], capsys)
+    assert code == 0, err
+    assert exact.splitlines()[1].split()[-2:] == PHOTO  # both windows agree on the place
+    assert cli(capsys, ws, "--run", "fused", "--kind", "hnsw")[0] == 0
+    monkeypatch.setattr(lookup, "knn", no_exact_search)
+    code, through_index, err = run_cli([*args, "-w", str(ws[0].root), "-q"], capsys)
+    assert code == 0, err
+    assert through_index == exact
 
 
 def test_an_index_of_another_runs_model_is_refused(embedded, capsys):

@@ -81,3 +81,18 @@ def test_fewer_results_than_asked_are_marked_missing():
     candidates = np.array([[3, -1, 7]])
     best_scores, best = ann.rerank(vectors[:1], candidates, vectors, 3)
     assert list(best[0][:2]) in ([3, 7], [7, 3]) and best[0][2] == -1 and np.isneginf(best_scores[0][2])
+
+
+@pytest.mark.parametrize("kind", ["flat", "ivf", "hnsw", "ivfpq"])
+def test_a_search_among_some_rows_finds_their_exact_top_five_at_the_tuned_setting(data, kind):
+    vectors, queries, _ = data
+    among = np.arange(0, len(vectors), 3)  # a third of the places, as a split of them
+    index = ann.build_index(vectors, kind)
+    ann.self_tune(index, vectors)
+    scores, found = ann.search(index, queries, 5, vectors, among)
+    assert np.isin(found, among).all() and np.all(np.diff(scores, axis=1) <= 1e-6)
+    exact = among[knn(queries, vectors[among], 5)[1]]
+    assert ann.recall_at_k(found, exact) >= 0.97
+    if kind.startswith("ivf"):  # the tuned nprobe, not FAISS's default of 1 list, which misses some
+        ann.set_tuning(index, 1)
+        assert ann.recall_at_k(ann.search(index, queries, 5, vectors, among)[1], exact) < 0.97

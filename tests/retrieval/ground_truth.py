@@ -57,3 +57,18 @@ def changing_world(tmp_path_factory) -> ChangingWorld:
         shutil.copytree(shared(tmp_path_factory).run, run, ignore=shutil.ignore_patterns("eval*", "vectors"))
         _WORLDS[root] = ChangingWorld(workspace, run)
     return _WORLDS[root]
+
+
+def indexed_copy(world: ChangingWorld, name: str, kind: str) -> Path:
+    """A copy of the world's run (same model, same descriptors) with its FAISS index of 2000, the
+    older year, built by ``geosiam index build``'s function."""
+    from geosiam.model.embedder import load_embedder
+    from geosiam.retrieval.search import workspace_descriptors
+    from geosiam.retrieval.search_index import build_year_index
+
+    run = world.workspace.run_dir(name)
+    if not run.exists():
+        descriptors = workspace_descriptors(world.workspace, world.run, load_embedder(world.run), 2000)
+        shutil.copytree(world.run, run, ignore=shutil.ignore_patterns("changes*", "eval*"))
+        build_year_index(run, 2000, descriptors, kind)
+    return run

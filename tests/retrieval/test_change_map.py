@@ -15,6 +15,7 @@ from geosiam.config import load_settings, save_settings
 from geosiam.errors import SettingsError, WorkspaceError
 from geosiam.model.embedder import load_embedder
 from geosiam.model.labels import unlabelled_years
+from geosiam.retrieval import change_map
 from geosiam.retrieval.change_map import (
     add_change_detection,
     check_output,
@@ -31,7 +32,7 @@ from geosiam.tiling.read import read_many
 from geosiam.tiling.tables import read_geopackage, write_geopackage
 from tests.qgis_desktop import qgis_open, stored_style
 from tests.retrieval.factory import make_workspace, shared
-from tests.retrieval.ground_truth import FRACTIONS, PLACES, TRAIN, changing_world
+from tests.retrieval.ground_truth import FRACTIONS, PLACES, TRAIN, changing_world, indexed_copy
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +67,21 @@ def test_the_layer_holds_every_place_of_the_split_with_eval_s_distances(world, m
     known = FRACTIONS[[i for i in range(PLACES) if i not in TRAIN]]
     assert np.allclose(layer["changed_fraction"], known, equal_nan=True)
     assert (world.run / "vectors" / "2000.npy").exists()  # descriptors kept for the next call
+
+
+@pytest.mark.parametrize(("kind", "split"), [("hnsw", "test"), ("flat", None)])
+def test_through_the_run_s_index_the_map_is_the_exact_one(world, mapped, tmp_path, monkeypatch, kind, split):
+    exact = mapped[0] if split else map_changes(world.workspace, world.run, None, tmp_path / "all.gpkg")
+    run = indexed_copy(world, f"indexed-{kind}", kind)
+
+    def no_exact_ranks(*args):
+        raise AssertionError("the ranks did not go through the index")
+
+    monkeypatch.setattr(change_map, "true_match_ranks", no_exact_ranks)
+    indexed = map_changes(world.workspace, run, split, tmp_path / "indexed.gpkg")
+    assert indexed["tile_id"].tolist() == exact["tile_id"].tolist()
+    assert indexed["rank"].tolist() == exact["rank"].tolist() and indexed["rank"].max() > 1
+    assert np.allclose(indexed["distance"], exact["distance"])
 
 
 def test_the_layer_opens_in_qgis_coloured_by_distance(mapped):

@@ -6,7 +6,7 @@ import pytest
 import shapely
 from sklearn.metrics import roc_auc_score
 
-from geosiam.ranking import l2_normalise, retrieve
+from geosiam.ranking import knn, l2_normalise, retrieve
 from geosiam.retrieval import changes
 from geosiam.retrieval.changes import (
     NODATA,
@@ -19,6 +19,7 @@ from geosiam.retrieval.changes import (
     grid_raster,
     place_table,
     precision_at_k,
+    ranks_among_neighbours,
     true_match_ranks,
 )
 from geosiam.retrieval.evaluate import MAX_K
@@ -154,3 +155,17 @@ def test_top_lists_the_places_that_moved_most_first():
     assert len(lines) == 3 and "distance" in lines[0]
     assert lines[1].split()[:5] == ["1", "x1_y0", "0.500", "3", "70%"]
     assert lines[2].split()[:4] == ["2", "x0_y0", "0.200", "1"]
+
+
+def test_ranks_among_an_index_s_neighbours_are_the_exact_ranks_within_its_depth():
+    rng = np.random.default_rng(2)
+    older = l2_normalise(rng.normal(size=(40, 8)))
+    newer = l2_normalise(older + rng.normal(scale=0.9, size=older.shape))
+    exact = true_match_ranks(older, newer)
+    own = np.arange(40)
+    assert (ranks_among_neighbours(own, *knn(newer, older, 40)) == exact).all()  # the whole depth
+    shallow = ranks_among_neighbours(own, *knn(newer, older, 5))
+    assert (shallow[exact <= 5] == exact[exact <= 5]).all() and (shallow[exact > 5] == 6).all()
+    assert (exact > 5).any() and (exact <= 5).any()
+    scores, found = knn(newer[:1], older[[3, 7]], 5)  # fewer rows than the depth, own row missing
+    assert ranks_among_neighbours(np.array([99]), scores, found).tolist() == [3]
