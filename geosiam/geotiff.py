@@ -12,6 +12,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 if TYPE_CHECKING:
     from affine import Affine
     from rasterio.crs import CRS
@@ -27,7 +29,10 @@ def block_px(width: int, height: int) -> int | None:
 
 
 def geotiff_profile(width: int, height: int, count: int, crs: str, transform: Affine, dtype="uint8") -> dict:
-    """Creation options of a tiled, compressed GeoTIFF (3 bands: RGB) for ``rasterio.open(..., "w")``."""
+    """Creation options of a tiled, compressed GeoTIFF (3 bands: RGB) for ``rasterio.open(..., "w")``.
+
+    Floating-point rasters get the floating-point predictor (3), which suits them as 2 suits integers.
+    """
     block = block_px(width, height)
     profile = {
         "driver": "GTiff",
@@ -40,6 +45,8 @@ def geotiff_profile(width: int, height: int, count: int, crs: str, transform: Af
         "tiled": block is not None,
         **COMPRESSION,
     }
+    if np.dtype(dtype).kind == "f":
+        profile["predictor"] = 3
     if count == 3:
         profile["photometric"] = "RGB"
     if block is not None:

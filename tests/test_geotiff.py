@@ -45,3 +45,11 @@ def test_a_side_that_no_block_fits_is_written_in_strips(tmp_path):
 def test_the_crs_is_parsed_once_per_process():
     assert parsed_crs("EPSG:2154") is parsed_crs("EPSG:2154")
     assert parsed_crs("EPSG:2154").to_epsg() == 2154
+
+
+def test_floats_get_the_floating_point_predictor(tmp_path):
+    assert geotiff_profile(64, 64, 1, "EPSG:2154", TRANSFORM, dtype="float32")["predictor"] == 3
+    assert geotiff_profile(64, 64, 1, "EPSG:2154", TRANSFORM)["predictor"] == 2
+    shapes, compression, _, _, _ = written(tmp_path, 64, 64, 1, dtype="float32")
+    with rasterio.open(tmp_path / "out.tif") as src:
+        assert src.tags(ns="IMAGE_STRUCTURE").get("PREDICTOR") == "3" and compression == "ZSTD"

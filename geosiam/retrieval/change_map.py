@@ -25,9 +25,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import rasterio
 
 from geosiam import atomic
 from geosiam.errors import SettingsError, WorkspaceError
+from geosiam.geotiff import geotiff_profile
 from geosiam.layer_styles import Graduated
 from geosiam.mining import ann
 from geosiam.model.labels import has_mask, unlabelled_years
@@ -47,6 +49,7 @@ from geosiam.retrieval.descriptors import Descriptors
 from geosiam.retrieval.search import workspace_descriptors
 from geosiam.retrieval.search_index import load_year_index
 from geosiam.tiling.grid import grid_of
+from geosiam.tiling.tables import read_geopackage, write_geopackage
 from geosiam.workspace import Workspace
 
 LAYER = "changes"
@@ -90,8 +93,6 @@ def masked_years_of(run) -> dict[int, bool]:
 def require_both_years(workspace: Workspace, pairs, masked: dict[int, bool], run_dir: Path) -> None:
     """A one-line error unless every place has a tile of each year in tiles.gpkg (whose tiles
     get descriptors), with its mask where the run uses that year's masks."""
-    from geosiam.tiling.tables import read_geopackage
-
     tiles = read_geopackage(workspace.tiles_index, "tiles")
     for year_column, id_column in (("year_a", "tile_id_a"), ("year_b", "tile_id_b")):
         year = int(pairs[year_column].iloc[0])
@@ -170,22 +171,12 @@ def map_changes(workspace: Workspace, run_dir: Path, split: str | None, output: 
 def write_change_map(output: Path, table, grid) -> None:
     """The layer (styled by distance) and, beside it, the GeoTIFF, written atomically: the
     GeoTIFF is renamed into place only once the layer is."""
-    import rasterio
-
-    from geosiam.tiling.tables import write_geopackage
-
     array, transform = grid_raster(table["tile_id"], table["distance"].to_numpy(), grid)
-    profile = dict(
-        driver="GTiff",
-        width=array.shape[1],
-        height=array.shape[0],
-        count=1,
-        dtype="float32",
-        crs=table.crs,
-        transform=transform,
-        nodata=NODATA,
-        compress="deflate",
-    )
+    height, width = array.shape
+    profile = {
+        **geotiff_profile(width, height, 1, table.crs.to_string(), transform, dtype="float32"),
+        "nodata": NODATA,
+    }
     with atomic.atomic_path(raster_path(output), suffix=".tif") as tmp:
         with rasterio.open(tmp, "w", **profile) as dst:
             dst.write(array, 1)
