@@ -2,8 +2,9 @@
 
 On 0M50 dalles (10,000 px) and 0M20 dalles (25,000 px), generated once and cached
 (benchmarks/dalles.py), mosaics of several dalles so that tiles cross dalle borders, at the
-default grid (1000 m, 256 px) and at 500 m / 256 px; one core (GDAL_NUM_THREADS=1, one process).
-Seconds per dalle (one year) for:
+default grid (1000 m, 256 px) and at 500 m / 256 px. Every row but the parallel ones runs in one
+process with one decoding thread (GDAL_NUM_THREADS=OPJ_NUM_THREADS=1, GDAL's tools included),
+so geosiam and the floor are timed alike, in CPU seconds. Seconds per dalle (one year) for:
 - the floor: each dalle decoded once, whole, at the coarsest resolution level that still meets
   the tile resolution within the oversampling tolerance (``prepare.oversampling``, 0.05);
 - geosiam: tiles (``make_tiles``), masks (``make_masks``) and both, with their ratio to the floor;
@@ -13,38 +14,41 @@ Seconds per dalle (one year) for:
 - one ``gdalwarp -tr -tap -r average`` of the mosaic to the grid resolution, then cutting it into
   tiles (rasterio windows, the same GeoTIFF writer as geosiam).
 Then: the oversampling tolerance (0, 0.05) against speed and sharpness (a PNG is written to
-benchmarks/results/), tile compression options on real tiles (size against time), and 1 against 2
-processes. GDAL's tools come from ``apt-get install gdal-bin``; without them their rows say n/a.
+benchmarks/results/), tile compression options on real tiles (size against time), and processes
+x decoding threads (wall time, CPU time, and the busiest process's CPU: see :func:`parallelism`).
+GDAL's tools come from ``apt-get install gdal-bin``; without them their rows say n/a.
+
+    python -m benchmarks.tiling_dalles                      # everything (dalles made if not cached)
+    python -m benchmarks.tiling_dalles --dalles 0M50 --parts compare parallel --jobs 1 2
+    python -m benchmarks.tiling_dalles MY_DALLES/ --parts compare parallel   # your own dalles
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import cProfile
+import itertools
 import os
 import pstats
 import resource
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks.common import print_table
 from benchmarks.dalles import DalleSet, ensure
-
-os.environ.update(GDAL_NUM_THREADS="1", OPJ_NUM_THREADS="1")  # one core, for every row alike
+from geosiam.tiling.chunks import Runner
 
 GRIDS = [(1000.0, 256), (500.0, 256)]
-CASES = [
-    (DalleSet("0M50", 2, 2), 1000.0, 256),
-    (DalleSet("0M50", 2, 2), 500.0, 256),
-    (DalleSet("0M20", 2, 1), 1000.0, 256),
-    (DalleSet("0M20", 2, 1), 500.0, 256),
-]
 YEAR = 2024
 PICTURE = Path(__file__).resolve().parent / "results" / "oversampling_sharpness.png"
 
@@ -69,26 +73,50 @@ def best_cpu(fn: Callable[[], object], repeat: int = 2) -> float:
     return min(times)
 
 
-def main(folders: Sequence[str] = ()) -> None:
-    """The whole run on the generated dalles; or, given folders, the main tables on their dalles."""
-    print(f"load average at start: {os.getloadavg()[0]:.2f} (2 cores)")
+PARTS = ("compare", "oversampling", "compression", "parallel")
+DALLE_SETS = {"0M50": DalleSet("0M50", 2, 2), "0M20": DalleSet("0M20", 2, 1)}
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folders", nargs="*", help="folders of your own *.jp2 dalles (and a *.gpkg)")
+    parser.add_argument("--dalles", nargs="+", choices=sorted(DALLE_SETS), default=["0M50", "0M20"])
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
+    parser.add_argument("--jobs", nargs="+", type=int, default=[1, 2], help="processes to compare")
+    parser.add_argument("--repeat", type=int, default=2, help="runs of each parallel mode (the least counts)")
+    parser.add_argument("--grids", nargs="+", type=float, default=[m for m, _ in GRIDS], help="tile sizes, m")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """The parts asked for, on the generated dalles or on the folders given."""
+    args = parse_args(argv)
+    cores = os.cpu_count() or 1
+    print(f"load average at start: {os.getloadavg()[0]:.2f} ({cores} cores)")
     root = Path(tempfile.mkdtemp(prefix="geosiam-dalles-"))
+    grids = [(m, px) for m, px in GRIDS if m in args.grids]
+    cases = [(f.name, *_own(f)) for f in map(Path, args.folders)]
+    cases = cases or [(DALLE_SETS[t].describe(), *ensure(DALLE_SETS[t])) for t in args.dalles]
     try:
-        if folders:
-            for folder in map(Path, folders):
-                paths = sorted(folder.glob("*.jp2"))
-                vectors = next(iter(sorted(folder.glob("*.gpkg"))), None)
-                for tile_m, tile_px in GRIDS:
-                    compare(paths, vectors, folder.name, tile_m, tile_px, root)
-        else:
-            for dalles, tile_m, tile_px in CASES:
-                compare(*ensure(dalles), dalles.describe(), tile_m, tile_px, root)
-            oversampling(DalleSet("0M50", 2, 2), DalleSet("0M20", 2, 1), root)
-            compression(root / "0M50_1000m")
-            parallelism(DalleSet("0M50", 2, 2), root)
+        with _threads(1):  # one decoding thread in one process for every row but the parallel ones
+            if "compare" in args.parts:
+                for (label, paths, vectors), (tile_m, tile_px) in itertools.product(cases, grids):
+                    compare(paths, vectors, label, tile_m, tile_px, root)
+            if "oversampling" in args.parts and not args.folders:
+                oversampling([DALLE_SETS[t] for t in args.dalles], root)
+            if "compression" in args.parts:
+                compression(*cases[0][1:], root / "compression")
+        if "parallel" in args.parts:
+            for label, paths, vectors in cases:
+                parallelism(label, paths, vectors, args.jobs, root / "parallel", args.repeat)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    print(f"\nload average at end: {os.getloadavg()[0]:.2f} (2 cores)")
+    print(f"\nload average at end: {os.getloadavg()[0]:.2f} ({cores} cores)")
+
+
+def _own(folder: Path) -> tuple[list[Path], Path | None]:
+    """A folder's dalles and its GeoPackage of BD TOPO v3 layers, if it has one."""
+    return sorted(folder.glob("*.jp2")), next(iter(sorted(folder.glob("*.gpkg"))), None)
 
 
 def _settings(tile_m: float, tile_px: int, oversampling: float = 0.05):
@@ -120,28 +148,31 @@ def _tile(
     processes=1,
     masks=True,
     clock=cpu_seconds,
+    years=(YEAR,),
+    runner=None,
 ):
-    """geosiam's tiles (and masks) of one year, from scratch: (seconds of tiles, of masks, tiles)."""
+    """geosiam's tiles (and masks) of ``years`` (the same dalles for each), from scratch:
+    (seconds of tiles, of masks, tiles), run by ``runner`` (default: ``Runner(processes)``)."""
     from geosiam.prepare.stages import make_masks, make_tiles
     from geosiam.rasterize.classes import load_classes
     from geosiam.sources.labels import LabelPlan, YearLabels
     from geosiam.sources.sourceset import YearSources
-    from geosiam.tiling.chunks import Runner
     from geosiam.tiling.grid import grid_of
     from geosiam.workspace import Workspace
 
     shutil.rmtree(workspace, ignore_errors=True)
     settings = _settings(tile_m, tile_px, oversampling)
-    settings.years = [YEAR]
+    settings.years = sorted(years)
     grid = grid_of(settings)
-    records = [YearSources(YEAR, tuple(paths), (vectors,) if vectors else (), label_version="3")]
+    records = [YearSources(y, tuple(paths), (vectors,) if vectors else (), label_version="3") for y in years]
     space = Workspace(workspace)
+    runner = runner or Runner(processes)
     started = clock()
-    tiles, _ = make_tiles(space, grid, records, settings, Runner(processes))
+    tiles, _ = make_tiles(space, grid, records, settings, runner)
     tiled = clock()
     if masks:
-        labels = LabelPlan("both", {YEAR: YearLabels(YEAR, source="bdtopo.gpkg", gap_years=0.0, version="3")})
-        make_masks(space, grid, records, tiles, {"3": load_classes(version="3")}, labels, Runner(processes))
+        labels = LabelPlan("both", {y: YearLabels(y, "bdtopo.gpkg", 0.0, version="3") for y in years})
+        make_masks(space, grid, records, tiles, {"3": load_classes(version="3")}, labels, runner)
     return tiled - started, clock() - tiled, tiles
 
 
@@ -290,10 +321,10 @@ def _grid_like(src, tile_px: int):
     return Grid("EPSG:2154", 0.0, 0.0, src.res[0] * tile_px, tile_px)
 
 
-def oversampling(small: DalleSet, large: DalleSet, root: Path) -> None:
+def oversampling(sets: Sequence[DalleSet], root: Path) -> None:
     """Speed and sharpness of tolerances 0 and 0.05 at the default grid; writes the PNG."""
     rows, crops = [], {}
-    for dalles in (small, large):
+    for dalles in sets:
         paths, vectors = ensure(dalles)
         for tolerance in (0.0, 0.05):
             workspace = root / f"over_{dalles.token}_{tolerance}"
@@ -308,7 +339,7 @@ def oversampling(small: DalleSet, large: DalleSet, root: Path) -> None:
         rows,
         ("dalles", "tolerance", "tiles s/dalle", "floor s/dalle", "RMSE vs ideal", "sharpness"),
     )
-    _picture(crops)
+    _picture(crops, [dalles.token for dalles in sets])
 
 
 def _quality(path: Path, workspace: Path, tiles) -> tuple[float, float, np.ndarray]:
@@ -331,12 +362,12 @@ def _quality(path: Path, workspace: Path, tiles) -> tuple[float, float, np.ndarr
     return rmse, sharpness, np.stack([ideal, made])[:, :, 64:128, 64:128]
 
 
-def _picture(crops: dict) -> None:
+def _picture(crops: dict, tokens: Sequence[str]) -> None:
     """Ideal | tolerance 0 | tolerance 0.05, for 0M50 and 0M20, each 64 px crop shown 4x."""
     from PIL import Image, ImageDraw
 
     rows = []
-    for token in ("0M50", "0M20"):
+    for token in tokens:
         ideal = crops[(token, 0.0)][0]
         panels = [ideal, crops[(token, 0.0)][1], crops[(token, 0.05)][1]]
         rows.append(
@@ -354,12 +385,14 @@ def _picture(crops: dict) -> None:
     print(f"\nwrote {PICTURE}")
 
 
-def compression(workspace: Path) -> None:
-    """Tile writes on real tiles: each compression's ms per tile and KiB per tile."""
+def compression(paths, vectors, workspace: Path) -> None:
+    """Tile writes on real tiles (the first case's, default grid): ms and KiB per tile for each
+    compression."""
     import rasterio
 
     from geosiam.tiling.cut import TILE_ENV
 
+    _tile(paths, vectors, workspace, 1000.0, 256, masks=False)
     files = sorted((workspace / "tiles" / str(YEAR)).glob("*.tif"))[:40]
     tiles = []
     for path in files:
@@ -394,7 +427,7 @@ def compression(workspace: Path) -> None:
         rows.append((name, seconds / len(tiles) * 1e3, size / len(tiles) / 1024))
     rows.append(_cog_row(tiles, out))
     print_table(
-        f"Tile writes on {len(tiles)} real 0M50 tiles (256 px RGB): time and size per tile",
+        f"Tile writes on {len(tiles)} real tiles ({paths[0].name}..., 256 px RGB): time and size per tile",
         rows,
         ("compression", "ms/tile", "KiB/tile"),
     )
@@ -419,32 +452,102 @@ def _cog_row(tiles, out: Path) -> tuple:
     return ("COG driver, ZSTD 1, predictor 2", seconds / len(tiles) * 1e3, size / len(tiles) / 1024)
 
 
-def parallelism(dalles: DalleSet, root: Path) -> None:
-    """Tiles + masks with 1 and 2 processes (one chunk per dalle, so 4 chunks per stage)."""
-    paths, vectors = ensure(dalles)
-    rows = []
-    for processes in (1, 2):
-        runs = [
-            _tile(
-                paths,
-                vectors,
-                root / f"jobs{processes}",
-                1000.0,
-                256,
-                processes=processes,
-                clock=time.perf_counter,
-            )
-            for _ in range(2)
-        ]
-        rows.append((processes, min(t + m for t, m, _ in runs) / len(paths)))
-    rows = [(p, s, rows[0][1] / s) for p, s in rows]
+def parallelism(label: str, paths, vectors, jobs: Sequence[int], root: Path, repeat: int = 2) -> None:
+    """Tiles + masks of two years (as prepare) by processes x decoding threads per process.
+
+    Each mode runs ``repeat`` times, the modes interleaved; per mode the least of: wall time;
+    CPU time of every process (the parent and each worker from its start, decoding threads
+    included), and of the parent alone; and the busiest path, the parent's CPU plus, per stage,
+    the busiest worker's: the wall time with a core per process and nothing else running (an
+    estimate for an idle machine, blind to waits; on a loaded machine the wall time counts other
+    people's work). The last row starts its workers as before this work (spawned, each importing
+    numpy, rasterio and geosiam itself).
+    """
+    from unittest import mock
+
+    from geosiam.tiling import chunks
+
+    cores = os.cpu_count() or 1
+    modes = [(1, 1, "-"), (1, cores, "-")]
+    modes += [(p, chunks.decoder_threads(p), "forkserver") for p in jobs if p > 1]
+    modes += [(p, chunks.decoder_threads(p), "spawn (before)") for p in jobs if p > 1][-1:]
+    years = (YEAR - 1, YEAR)
+    n = len(paths) * len(years)
+    best: dict[tuple, list[float]] = {}
+    for _ in range(repeat):
+        for mode in modes:
+            processes, threads, start = mode
+            runner = _CpuRunner(Runner(processes))
+            spawn = mock.patch.object(chunks, "start_context", lambda: get_context("spawn"))
+            started, parent = time.perf_counter(), time.process_time()
+            with _threads(threads), spawn if start.startswith("spawn") else contextlib.nullcontext():
+                _tile(paths, vectors, root, 1000.0, 256, years=years, runner=runner)
+            wall = time.perf_counter() - started
+            parent = time.process_time() - parent
+            figures = (wall, parent + sum(runner.worker_cpu.values()), parent, parent + runner.busiest)
+            best[mode] = [min(a, b) for a, b in zip(best.get(mode, figures), figures)]
+    base_wall, _, _, base_path = best[modes[0]]
+    rows = [
+        (*mode, wall / n, cpu / n, parent / n, path / n, base_wall / wall, base_path / path)
+        for mode, (wall, cpu, parent, path) in best.items()
+    ]
     print_table(
-        f"Processes, {dalles.token} {len(paths)} dalles, 1000 m / 256 px, tiles + masks (load average now "
-        f"{os.getloadavg()[0]:.2f} on 2 cores)",
+        f"Processes and decoding threads, {label}, two years, 1000 m / 256 px, tiles + masks; "
+        f"seconds per dalle and year, least of {repeat} (load average now {os.getloadavg()[0]:.2f} "
+        f"on {cores} cores)",
         rows,
-        ("processes", "s/dalle", "speed-up"),
-    )
+        ("processes", "threads each", "workers", "wall", "CPU", "of which parent", "busiest path",
+         "wall speed-up", "idle speed-up (est.)"),
+    )  # fmt: skip
+
+
+class _threads:
+    """GDAL's and OpenJPEG's decoding threads set to ``n`` for the duration (as a user would)."""
+
+    def __init__(self, n: int):
+        self.n, self.saved = str(n), {}
+
+    def __enter__(self):
+        for name in ("GDAL_NUM_THREADS", "OPJ_NUM_THREADS"):
+            self.saved[name] = os.environ.get(name)
+            os.environ[name] = self.n
+
+    def __exit__(self, *exc_info):
+        for name, value in self.saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+CPU_KEY = "_worker_cpu"
+
+
+def _with_cpu(worker, job) -> list[dict]:
+    """``worker(job)``'s records and one more: this process's id and CPU seconds since it started."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return [*worker(job), {CPU_KEY: (os.getpid(), usage.ru_utime + usage.ru_stime)}]
+
+
+@dataclass
+class _CpuRunner:
+    """geosiam's ``runner``, also noting each worker process's CPU seconds (all its threads), and
+    the busiest worker's CPU seconds summed over the stages (which run one after the other)."""
+
+    runner: Runner
+    worker_cpu: dict[int, float] = field(default_factory=dict)
+    busiest: float = 0.0
+
+    def run(self, worker, jobs, desc):
+        rows = self.runner.run(partial(_with_cpu, worker), jobs, desc)
+        before = dict(self.worker_cpu)
+        for row in rows:
+            if CPU_KEY in row and row[CPU_KEY][0] != os.getpid():  # the parent's is timed apart
+                pid, seconds = row[CPU_KEY]
+                self.worker_cpu[pid] = max(seconds, self.worker_cpu.get(pid, 0.0))
+        self.busiest += max((v - before.get(pid, 0.0) for pid, v in self.worker_cpu.items()), default=0.0)
+        return [row for row in rows if CPU_KEY not in row]
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()
