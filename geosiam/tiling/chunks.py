@@ -129,25 +129,25 @@ class Runner:
         if self.processes <= 1 or len(jobs) <= 1:
             # inline: simple tracebacks and no process start-up for small jobs
             return [r for job in progress(jobs, desc=desc, unit="chunk") for r in worker(job)]
-        with local_pool(min(self.processes, len(jobs)), self.processes) as pool:
+        with local_pool(min(self.processes, len(jobs))) as pool:
             return _gather(pool, worker, jobs, desc)
 
 
 PRELOAD = ["numpy", "rasterio", "shapely"]  # what every chunk worker imports (forkserver only)
 
 
-def local_pool(workers: int, processes: int) -> ProcessPoolExecutor:
+def local_pool(workers: int) -> ProcessPoolExecutor:
     """A pool of ``workers`` processes, each decoding with its share of the cores.
 
     Workers are forked from a server that has imported numpy, rasterio and shapely once
     (``forkserver``; spawned where the platform has no fork): a spawned worker paid about 0.2 s
-    of CPU to start, a third of a 0M50 dalle's chunk, and each stage starts its own pool
+    of CPU to start, nearly half a 0M50 dalle's chunk of tiles, and each stage starts its own pool
     (benchmarks/results/tiling_dalles.md). Each worker decodes JPEG2000 with ``cores //
-    processes`` threads (GDAL's driver otherwise starts one per core in every process), unless
+    workers`` threads (GDAL's driver otherwise starts one per core in every process), unless
     ``GDAL_NUM_THREADS`` is set.
     """
     context = start_context()
-    threads = os.environ.get("GDAL_NUM_THREADS") or str(decoder_threads(processes))
+    threads = os.environ.get("GDAL_NUM_THREADS") or str(decoder_threads(workers))
     return ProcessPoolExecutor(workers, mp_context=context, initializer=_set_threads, initargs=(threads,))
 
 

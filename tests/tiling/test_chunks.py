@@ -86,6 +86,9 @@ def test_workers_decode_with_their_share_of_the_cores_unless_the_user_says(monke
     share = str(chunks.decoder_threads(2))
     records = chunks.Runner(2).run(_environment, [1, 2], desc="test")
     assert [(r["threads"], r["opj"]) for r in records] == [(share, share)] * 2
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)  # 2 jobs for 4 processes: 2 workers, 4 threads each
+    records = chunks.Runner(4).run(_environment, [1, 2], desc="test")
+    assert [(r["threads"], r["opj"]) for r in records] == [("4", "4")] * 2
     monkeypatch.setenv("GDAL_NUM_THREADS", "3")
     records = chunks.Runner(2).run(_environment, [1, 2], desc="test")
     assert [(r["threads"], r["opj"]) for r in records] == [("3", "3")] * 2
