@@ -525,8 +525,9 @@ CPU_KEY = "_worker_cpu"
 
 def _with_cpu(worker, job) -> list[dict]:
     """``worker(job)``'s records and one more: this process's id and CPU seconds since it started."""
+    records = worker(job)
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    return [*worker(job), {CPU_KEY: (os.getpid(), usage.ru_utime + usage.ru_stime)}]
+    return [*records, {CPU_KEY: (os.getpid(), usage.ru_utime + usage.ru_stime)}]
 
 
 @dataclass
