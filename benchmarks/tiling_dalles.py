@@ -150,9 +150,11 @@ def _tile(
     clock=cpu_seconds,
     years=(YEAR,),
     runner=None,
+    keep_pool=True,
 ):
     """geosiam's tiles (and masks) of ``years`` (the same dalles for each), from scratch:
-    (seconds of tiles, of masks, tiles), run by ``runner`` (default: ``Runner(processes)``)."""
+    (seconds of tiles, of masks, tiles), run by ``runner`` (default: ``Runner(processes)``),
+    whose workers serve both stages as in prepare (``keep_pool``) or start again for each."""
     from geosiam.prepare.stages import make_masks, make_tiles
     from geosiam.rasterize.classes import load_classes
     from geosiam.sources.labels import LabelPlan, YearLabels
@@ -168,11 +170,12 @@ def _tile(
     space = Workspace(workspace)
     runner = runner or Runner(processes)
     started = clock()
-    tiles, _ = make_tiles(space, grid, records, settings, runner)
-    tiled = clock()
-    if masks:
-        labels = LabelPlan("both", {y: YearLabels(y, "bdtopo.gpkg", 0.0, version="3") for y in years})
-        make_masks(space, grid, records, tiles, {"3": load_classes(version="3")}, labels, runner)
+    with runner if keep_pool else contextlib.nullcontext():  # one pool for both stages, as prepare
+        tiles, _ = make_tiles(space, grid, records, settings, runner)
+        tiled = clock()
+        if masks:
+            labels = LabelPlan("both", {y: YearLabels(y, "bdtopo.gpkg", 0.0, version="3") for y in years})
+            make_masks(space, grid, records, tiles, {"3": load_classes(version="3")}, labels, runner)
     return tiled - started, clock() - tiled, tiles
 
 
@@ -460,8 +463,9 @@ def parallelism(label: str, paths, vectors, jobs: Sequence[int], root: Path, rep
     included), and of the parent alone; and the busiest path, the parent's CPU plus, per stage,
     the busiest worker's: the wall time with a core per process and nothing else running (an
     estimate for an idle machine, blind to waits; on a loaded machine the wall time counts other
-    people's work). The last row starts its workers as before this work (spawned, each importing
-    numpy, rasterio and geosiam itself).
+    people's work). Workers: forked from the preloaded server, one pool for both stages (as
+    prepare now); the same with a pool per stage; and as before this work, spawned (each
+    importing numpy, rasterio and geosiam itself) with a pool per stage.
     """
     from unittest import mock
 
@@ -469,8 +473,10 @@ def parallelism(label: str, paths, vectors, jobs: Sequence[int], root: Path, rep
 
     cores = os.cpu_count() or 1
     modes = [(1, 1, "-"), (1, cores, "-")]
-    modes += [(p, chunks.decoder_threads(p), "forkserver") for p in jobs if p > 1]
-    modes += [(p, chunks.decoder_threads(p), "spawn (before)") for p in jobs if p > 1][-1:]
+    modes += [(p, chunks.decoder_threads(p), "forkserver, one pool") for p in jobs if p > 1]
+    more = [p for p in jobs if p > 1][-1:]
+    modes += [(p, chunks.decoder_threads(p), "forkserver, pool per stage") for p in more]
+    modes += [(p, chunks.decoder_threads(p), "spawn, pool per stage (before)") for p in more]
     years = (YEAR - 1, YEAR)
     n = len(paths) * len(years)
     best: dict[tuple, list[float]] = {}
@@ -481,7 +487,8 @@ def parallelism(label: str, paths, vectors, jobs: Sequence[int], root: Path, rep
             spawn = mock.patch.object(chunks, "start_context", lambda: get_context("spawn"))
             started, parent = time.perf_counter(), time.process_time()
             with _threads(threads), spawn if start.startswith("spawn") else contextlib.nullcontext():
-                _tile(paths, vectors, root, 1000.0, 256, years=years, runner=runner)
+                kept = start.endswith("one pool")
+                _tile(paths, vectors, root, 1000.0, 256, years=years, runner=runner, keep_pool=kept)
             wall = time.perf_counter() - started
             parent = time.process_time() - parent
             figures = (wall, parent + sum(runner.worker_cpu.values()), parent, parent + runner.busiest)
@@ -538,6 +545,13 @@ class _CpuRunner:
     runner: Runner
     worker_cpu: dict[int, float] = field(default_factory=dict)
     busiest: float = 0.0
+
+    def __enter__(self):
+        self.runner.__enter__()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.runner.__exit__(*exc_info)
 
     def run(self, worker, jobs, desc):
         rows = self.runner.run(partial(_with_cpu, worker), jobs, desc)

@@ -139,9 +139,10 @@ def _prepare_all(
     labels, records = choose_labels(settings, records)
     check()
     save_settings(settings, workspace.settings_path)
-    tiles, bad = make_tiles(workspace, grid, records, settings, runner)
     tables = {v: load_classes(settings.prepare.classes, v) for v in {r.label_version for r in records}}
-    return make_masks(workspace, grid, records, tiles, tables, labels, runner), bad
+    with runner:  # one pool of workers for both stages
+        tiles, bad = make_tiles(workspace, grid, records, settings, runner)
+        return make_masks(workspace, grid, records, tiles, tables, labels, runner), bad
 
 
 def _prepare_ign(
@@ -156,7 +157,7 @@ def _prepare_ign(
     ``check`` as in :func:`_prepare_all`. (tiles, unreadable, what each département made)"""
     read = load_classes(settings.prepare.classes, "2").layers  # what a 2.x delivery must hold
     area = area_bounds(settings.area.bbox, settings.area.aoi, grid.crs)
-    with IgnSources(settings, workspace, area, None if "*" in read else read) as sources:
+    with IgnSources(settings, workspace, area, None if "*" in read else read) as sources, runner:
         labels, _ = choose_labels(settings, sources.candidates())
         check()
         save_settings(settings, workspace.settings_path)

@@ -13,7 +13,7 @@ import json
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing import get_all_start_methods, get_context
 from multiprocessing.context import BaseContext
 from pathlib import Path
@@ -109,17 +109,30 @@ def write_marker(path: Path, fingerprint: str, records: list[dict]) -> None:
     atomic.write_text(path, json.dumps({"fingerprint": fingerprint, "records": records}))
 
 
-@dataclass(frozen=True)
+@dataclass
 class Runner:
     """Where chunk jobs run: this process, a pool of local processes, or a Dask cluster.
 
     With ``dask_scheduler`` (``tcp://host:8786``), jobs go to an existing Dask distributed
-    cluster whose workers see the same workspace path (a shared file system). Local workers:
-    see :func:`local_pool`.
+    cluster whose workers see the same workspace path (a shared file system). Local workers (see
+    :func:`local_pool`): inside ``with runner:`` one pool serves every run (tiles, then masks)
+    and stops at the end, so that workers start once; outside, each run starts and stops its own.
     """
 
     processes: int = 1
     dask_scheduler: str | None = None
+    _kept: bool = field(default=False, init=False, repr=False, compare=False)
+    _pool: ProcessPoolExecutor | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __enter__(self) -> Runner:
+        self._kept = True
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._kept = False
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
 
     def run(self, worker: Callable[[object], list[dict]], jobs: list, desc: str) -> list[dict]:
         """Run ``worker`` over ``jobs``; concatenate the records they return."""
@@ -129,8 +142,12 @@ class Runner:
         if self.processes <= 1 or len(jobs) <= 1:
             # inline: simple tracebacks and no process start-up for small jobs
             return [r for job in progress(jobs, desc=desc, unit="chunk") for r in worker(job)]
-        with local_pool(min(self.processes, len(jobs))) as pool:
-            return _gather(pool, worker, jobs, desc)
+        if not self._kept:
+            with local_pool(min(self.processes, len(jobs))) as pool:
+                return _gather(pool, worker, jobs, desc)
+        if self._pool is None:
+            self._pool = local_pool(self.processes)
+        return _gather(self._pool, worker, jobs, desc)
 
 
 PRELOAD = ["numpy", "rasterio", "shapely"]  # what every chunk worker imports (forkserver only)
@@ -141,10 +158,9 @@ def local_pool(workers: int) -> ProcessPoolExecutor:
 
     Workers are forked from a server that has imported numpy, rasterio and shapely once
     (``forkserver``; spawned where the platform has no fork): a spawned worker paid about 0.2 s
-    of CPU to start, nearly half a 0M50 dalle's chunk of tiles, and each stage starts its own pool
-    (benchmarks/results/tiling_dalles.md). Each worker decodes JPEG2000 with ``cores //
-    workers`` threads (GDAL's driver otherwise starts one per core in every process), unless
-    ``GDAL_NUM_THREADS`` is set.
+    of CPU to start, nearly half a 0M50 dalle's chunk of tiles (benchmarks/results/
+    tiling_dalles.md). Each worker decodes JPEG2000 with ``cores // workers`` threads (GDAL's
+    driver otherwise starts one per core in every process), unless ``GDAL_NUM_THREADS`` is set.
     """
     context = start_context()
     threads = os.environ.get("GDAL_NUM_THREADS") or str(decoder_threads(workers))

@@ -2,6 +2,7 @@
 
 import multiprocessing
 import os
+import time
 
 import pytest
 
@@ -99,3 +100,19 @@ def test_workers_start_with_numpy_rasterio_and_shapely_already_imported():
     """Forked from a server that imported them once, rather than each importing them (~0.2 s)."""
     records = chunks.Runner(2).run(_environment, [1, 2], desc="test")
     assert [r["preloaded"] for r in records] == [True, True]
+
+
+def _pid(job):
+    time.sleep(0.2)  # long enough for both workers to take jobs
+    return [{"pid": os.getpid()}]
+
+
+def test_inside_with_one_pool_serves_every_run_and_stops_at_the_end():
+    with chunks.Runner(2) as runner:
+        first = {r["pid"] for r in runner.run(_pid, [1, 2, 3, 4], desc="test")}
+        second = {r["pid"] for r in runner.run(_pid, [1, 2, 3, 4], desc="test")}
+        assert first | second <= {p.pid for p in multiprocessing.active_children()}
+    assert len(first | second) == 2 and os.getpid() not in first  # the same two workers
+    assert not first & {p.pid for p in multiprocessing.active_children()}  # stopped
+    apart = [{r["pid"] for r in chunks.Runner(2).run(_pid, [1, 2], desc="test")} for _ in range(2)]
+    assert not apart[0] & apart[1]  # outside a with, each run starts its own
