@@ -115,15 +115,6 @@ class Workspace:
             )
         return settings
 
-    def newest_run(self) -> Path:
-        """The most recently modified run folder that holds a model."""
-        runs = [p for p in self.runs_dir.glob("*") if (p / "model.keras").exists()]
-        if not runs:
-            raise WorkspaceError(
-                f"no trained run in {self.runs_dir}: run 'geosiam train' first or pass --run"
-            )
-        return max(runs, key=lambda p: (p / "model.keras").stat().st_mtime)
-
 
 def data_identity(settings: Settings, classes_digest: str) -> dict:
     """The settings that define the prepared files; if they change, tiles or masks change."""

@@ -9,6 +9,7 @@ import typer
 
 from geosiam.commands.options import WORKSPACE
 from geosiam.config import SPLITS
+from geosiam.runfolder import trained_run
 
 
 def changes(
@@ -43,14 +44,13 @@ def changes(
     from geosiam.errors import SettingsError
     from geosiam.retrieval.change_map import default_output, map_changes, raster_path
     from geosiam.retrieval.changes import format_top
-    from geosiam.retrieval.runs import resolve_run
     from geosiam.workspace import Workspace
 
     if every_place and split is not None:
         raise SettingsError(f"--split {split} and --all ask for different places: give one of them")
     ws = Workspace(workspace)
     ws.require_prepared()
-    run_dir = resolve_run(ws, run)
+    run_dir = trained_run(ws, run).root
     chosen = None if every_place else split or "test"
     output = output if output is not None else default_output(run_dir, chosen)
     table = map_changes(ws, run_dir, chosen, output)

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from geosiam.commands.options import WORKSPACE
+from geosiam.runfolder import RunFolder, trained_run
 
 
 def embed(
@@ -66,19 +67,18 @@ def embed(
     from geosiam.model.labels import unlabelled_years
     from geosiam.retrieval.descriptors import check_vectors_path, table_path
     from geosiam.retrieval.embedding import embed_tiles
-    from geosiam.retrieval.runs import resolve_run, run_settings
     from geosiam.retrieval.sharding import embed_sharded
     from geosiam.retrieval.tilesets import find_tiles
     from geosiam.workspace import Workspace
 
     output = check_vectors_path(output)
-    run_dir = resolve_run(Workspace(workspace), run)
+    run_dir = trained_run(Workspace(workspace), run).root
     embedder = load_embedder(run_dir)
     if no_masks and embedder.mask_only:
         raise SettingsError(
             f"run {run_dir.name} is mask-only: it cannot embed without masks; drop --no-masks"
         )
-    skipped = unlabelled_years(run_settings(run_dir))
+    skipped = unlabelled_years(RunFolder(run_dir).load_settings())
     found = find_tiles(tiles, embedder.input_px, embedder.uses_masks and not no_masks, masks, year, skipped)
     if shards > 1 or dask_scheduler:
         descriptors, stats = embed_sharded(

@@ -9,6 +9,7 @@ import typer
 
 from geosiam.commands.options import JSON, WORKSPACE, messages_to_stderr, print_json
 from geosiam.config import SPLITS
+from geosiam.runfolder import trained_run
 
 
 def evaluate(
@@ -40,7 +41,6 @@ def evaluate(
     With --json, prints metrics.json on stdout instead of the table.
     """
     from geosiam.retrieval.evaluate import evaluate_run
-    from geosiam.retrieval.runs import resolve_run
     from geosiam.workspace import Workspace
 
     ws = Workspace(workspace)
@@ -48,7 +48,7 @@ def evaluate(
         ws.require_prepared()
         metrics = evaluate_run(
             ws,
-            resolve_run(ws, run),
+            trained_run(ws, run).root,
             split=split,
             image_only_name=image_only_run,
             mask_only_name=mask_only_run,

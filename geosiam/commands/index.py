@@ -9,6 +9,7 @@ import typer
 
 from geosiam.commands.options import WORKSPACE
 from geosiam.config import INDEX_KINDS
+from geosiam.runfolder import trained_run
 
 app = typer.Typer(help="FAISS indexes of a run's descriptors (search at scale).", no_args_is_help=True)
 
@@ -34,13 +35,12 @@ def build(
     still ranks exactly). An approximate index is tuned as it is built (nprobe or efSearch) to
     find 99% of the exact top 5.
     """
-    from geosiam.retrieval.runs import resolve_run
     from geosiam.retrieval.search_index import build_year_index, index_path, run_descriptors
     from geosiam.workspace import Workspace
 
     ws = Workspace(workspace)
     years = ws.require_prepared().years
-    run_dir = resolve_run(ws, run)
+    run_dir = trained_run(ws, run).root
     found = {year: run_descriptors(run_dir, year, ws.tiles_index) for year in years}
     for year, descriptors in found.items():
         info = build_year_index(run_dir, year, descriptors, kind)

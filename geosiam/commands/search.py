@@ -8,6 +8,7 @@ import typer
 
 from geosiam.commands.options import JSON, WORKSPACE, print_json
 from geosiam.layer_styles import Categorized, Category, Single, Symbol, ramp_colour, write_style
+from geosiam.runfolder import RunFolder, trained_run
 
 MATCH_RAMP = ("#1a9641", "#ffffbf", "#d7191c")  # rank 1 green ... rank k red
 QUERY_STYLE = Single(Symbol("#2b83ba", outline="#2b83ba", outline_mm=0.8, filled=False))
@@ -66,7 +67,7 @@ def search(
     from geosiam.retrieval import photo
     from geosiam.retrieval import search as lookup
     from geosiam.retrieval.descriptors import read_descriptors, require_identity
-    from geosiam.retrieval.runs import resolve_run, run_settings, run_that_made
+    from geosiam.retrieval.runs import run_that_made
     from geosiam.retrieval.search_index import load_year_index
     from geosiam.workspace import Workspace
 
@@ -75,11 +76,11 @@ def search(
     if run is None and descriptors is not None:
         run_dir = run_that_made(ws, descriptors.identity, vectors)
     else:
-        run_dir = resolve_run(ws, run)
+        run_dir = trained_run(ws, run).root
     embedder = load_embedder(run_dir)
     if descriptors is not None:
         require_identity(descriptors, embedder.identity, vectors)
-    skipped = unlabelled_years(run_settings(run_dir))
+    skipped = unlabelled_years(RunFolder(run_dir).load_settings())
     is_photo = not photo.is_georeferenced(query)
     if is_photo:
         if mask is not None:

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Literal
 
 import typer
 
 from geosiam.commands.options import WORKSPACE
-from geosiam.config import AUTO, BACKBONE_NAMES, LOSSES, LR_SCHEDULES, MASK_ENCODINGS, RUN_LABELS
+from geosiam.config import (
+    AUTO,
+    BACKBONE_NAMES,
+    LOSSES,
+    LR_SCHEDULES,
+    MASK_ENCODINGS,
+    RUN_LABELS,
+    with_overrides,
+)
+from geosiam.runfolder import RunFolder
+from geosiam.workspace import Workspace
 
 
 def train(
@@ -99,11 +110,7 @@ def train(
     --resume, the run's own settings < the options given again (only resumable ones may differ).
     Prints the run folder and its best validation MAP@5.
     """
-    import json
-
-    from geosiam.config import with_overrides
-    from geosiam.model.train import MINING_STATE, resumed_settings, train_run
-    from geosiam.workspace import Workspace
+    from geosiam.model.train import resumed_settings, train_run  # lazy: Keras, for a fast --help
 
     ws = Workspace(workspace)
     overrides = {
@@ -137,5 +144,5 @@ def train(
         settings = resumed_settings(ws, settings, run)
     settings = with_overrides(settings, overrides)
     run_dir = train_run(ws, settings, run, resume)
-    state = json.loads((run_dir / MINING_STATE).read_text(encoding="utf-8"))
+    state = json.loads(RunFolder(run_dir).mining_state_path.read_text(encoding="utf-8"))
     print(f"{run_dir}: best validation MAP@5 {state['best_val_map5']:.3f} (epoch {state['best_epoch']})")

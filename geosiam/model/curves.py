@@ -16,10 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from geosiam import atomic
-
-HISTORY = "history.csv"
-MINING_STATE = "mining.json"
-CURVES_PNG = "curves.png"
+from geosiam.runfolder import RunFolder
 
 
 @dataclass(frozen=True)
@@ -59,8 +56,8 @@ def _number(value) -> float:
 
 def read_curves(run_dir: Path) -> Curves:
     """The curves of a run folder; empty when it has no history yet."""
-    run_dir = Path(run_dir)
-    history_path, state_path = run_dir / HISTORY, run_dir / MINING_STATE
+    run = RunFolder(Path(run_dir))
+    history_path, state_path = run.history_path, run.mining_state_path
     history = (
         list(csv.DictReader(io.StringIO(history_path.read_text(encoding="utf-8"))))
         if history_path.exists()
@@ -94,8 +91,9 @@ def curves_figure(curves: Curves, title: str = ""):
 
 def write_curves_png(run_dir: Path) -> Path:
     """``curves.png`` in the run folder, from its history, written atomically."""
-    path = Path(run_dir) / CURVES_PNG
-    fig = curves_figure(read_curves(run_dir), f"run {Path(run_dir).name}")
+    run = RunFolder(Path(run_dir))
+    path = run.curves_path
+    fig = curves_figure(read_curves(run.root), f"run {run.name}")
     with atomic.atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=100, format="png")
     return path

@@ -20,16 +20,13 @@ import keras
 import numpy as np
 
 from geosiam import atomic
-from geosiam.config import TrainSettings, fingerprint, load_settings, to_dict
+from geosiam.config import TrainSettings, fingerprint, to_dict
 from geosiam.errors import ModelError
 from geosiam.model.data import ArrayBatches, check_class_ids
 from geosiam.model.labels import NO_LABELS
 from geosiam.model.siamese import build_embedding_model
 from geosiam.ranking import l2_normalise
-
-MODEL_FILE = "model.keras"
-MODEL_META = "model.json"
-RUN_SETTINGS = "geosiam.toml"
+from geosiam.runfolder import RunFolder
 
 
 @dataclass
@@ -98,7 +95,8 @@ class Embedder:
 
 def save_embedding(model: keras.Model, settings: TrainSettings, num_classes: int, run_dir: Path) -> None:
     """Write the embedding network of a run (``model.keras`` and ``model.json``), atomically."""
-    with atomic.atomic_path(run_dir / MODEL_FILE, suffix=".keras") as tmp:
+    run = RunFolder(Path(run_dir))
+    with atomic.atomic_path(run.model_path, suffix=".keras") as tmp:
         model.save(tmp)
     meta = {
         "num_classes": num_classes,
@@ -106,20 +104,20 @@ def save_embedding(model: keras.Model, settings: TrainSettings, num_classes: int
         "image_only": settings.image_only,
         "descriptor_dim": settings.descriptor_dim,
     }
-    atomic.write_text(run_dir / MODEL_META, json.dumps(meta, indent=2))
+    atomic.write_text(run.model_meta_path, json.dumps(meta, indent=2))
 
 
 def load_embedder(run_dir: Path) -> Embedder:
     """The best model of a run."""
-    run_dir = Path(run_dir)
-    path = run_dir / MODEL_FILE
-    if not path.exists() or not (run_dir / MODEL_META).exists():
+    run = RunFolder(Path(run_dir))
+    path = run.model_path
+    if not path.exists() or not run.model_meta_path.exists():
         raise ModelError(
             f"no trained model in {run_dir}: run 'geosiam train' (or pick a run that "
             "finished its first validation)"
         )
-    settings = load_settings(run_dir / RUN_SETTINGS).train
-    meta = json.loads((run_dir / MODEL_META).read_text(encoding="utf-8"))
+    settings = run.load_settings().train
+    meta = json.loads(run.model_meta_path.read_text(encoding="utf-8"))
     try:
         model = keras.saving.load_model(path, compile=False)
     except Exception as exc:  # Keras reports corrupt archives as ValueError, OSError or KeyError
@@ -133,14 +131,15 @@ def load_embedder(run_dir: Path) -> Embedder:
         meta["num_classes"],
         meta["input_px"],
         meta["image_only"],
-        identity=run_identity(run_dir),
+        identity=run_identity(run.root),
     )
 
 
 def run_identity(run_dir: Path) -> str:
     """The identity of a run's best model (its settings and weights), without loading it."""
-    settings = load_settings(Path(run_dir) / RUN_SETTINGS).train
-    digest = hashlib.sha256((Path(run_dir) / MODEL_FILE).read_bytes()).hexdigest()[:16]
+    run = RunFolder(Path(run_dir))
+    digest = hashlib.sha256(run.model_path.read_bytes()).hexdigest()[:16]
+    settings = run.load_settings().train
     return f"{fingerprint(to_dict(settings))}-{digest}"
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import keras
 
 from geosiam.model.curves import write_curves_png
+from geosiam.runfolder import RunFolder
 
-LOGS = "logs"
 RUNS = ("train", "validation")
 
 
@@ -60,7 +60,7 @@ class TrainingLogs(keras.callbacks.Callback):
         self.writers: dict[str, ScalarWriter] = {}
 
     def on_train_begin(self, logs=None):
-        self.writers = {run: ScalarWriter(self.run_dir / LOGS / run) for run in RUNS}
+        self.writers = {run: ScalarWriter(RunFolder(self.run_dir).logs_dir / run) for run in RUNS}
         first = self.keeper.latest
         if first and int(first["epoch"]) == self.keeper.initial_epoch:
             self._log_map(first)

@@ -1,15 +1,6 @@
 """``geosiam train``: a run folder, the training loop, periodic hard mining, resume.
 
-A run lives in ``runs/<run>/``::
-
-    geosiam.toml          the workspace settings with the train section resolved
-    model.keras           the embedding network with the best validation MAP@5 (+ model.json)
-    checkpoints/          the training model (weights + optimizer) after each epoch, last two kept
-    history.csv           one row per epoch: loss, learning rate, MAP@5 where mined, seconds
-    mining.json           mining history and the best validation score
-    hard_negatives.npy    the current hard negatives, (2, N, K)
-    curves.png            loss and train/validation MAP@5 by epoch, redrawn after each epoch
-    logs/                 TensorBoard (train/ and validation/, every backend: model/logs.py)
+A run lives in ``runs/<run>/`` (its files: :mod:`geosiam.runfolder`).
 
 Mining happens before the first epoch and after every ``mine_every`` epochs (and the last):
 embed every training tile of both years, exact kNN of each year against the other, hard
@@ -27,7 +18,6 @@ import io
 import json
 import logging
 import math
-import re
 import time
 from pathlib import Path
 
@@ -35,11 +25,10 @@ import keras
 import numpy as np
 
 from geosiam import atomic
-from geosiam.config import Settings, TrainSettings, load_settings, save_settings, to_dict
-from geosiam.errors import ModelError, SettingsError, TrainingError, WorkspaceError
+from geosiam.config import Settings, TrainSettings, save_settings, to_dict
+from geosiam.errors import ModelError, TrainingError, WorkspaceError
 from geosiam.mining.miner import MAP_K, mine
 from geosiam.model import accelerator
-from geosiam.model.curves import HISTORY, MINING_STATE
 from geosiam.model.data import (
     PairBatches,
     PairCache,
@@ -50,7 +39,7 @@ from geosiam.model.data import (
     load_pair_cache,
 )
 from geosiam.model.device_knn import knn_keras
-from geosiam.model.embedder import RUN_SETTINGS, Embedder, save_embedding
+from geosiam.model.embedder import Embedder, save_embedding
 from geosiam.model.labels import mask_file, masked_years, run_labels, workspace_labels
 from geosiam.model.logs import TrainingLogs
 from geosiam.model.losses import make_loss
@@ -64,12 +53,11 @@ from geosiam.model.siamese import (
 )
 from geosiam.progress import progress
 from geosiam.ranking import knn, map_at_k, retrieve
+from geosiam.runfolder import RunFolder, checkpoint_epoch, new_run, run_to_resume
 from geosiam.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
-CHECKPOINTS = "checkpoints"
-HARD_NEGATIVES = "hard_negatives.npy"
 KEEP_CHECKPOINTS = 2
 RESUMABLE_CHANGES = {
     "epochs",
@@ -98,13 +86,13 @@ def train_run(
     """Train (or resume) a run on a prepared workspace; returns the run folder."""
     workspace.require_prepared()
     train = accelerator.resolve(settings.train, settings.grid.tile_px)
-    run_dir = _run_dir(workspace, run_name, resume)
+    run = run_to_resume(workspace, run_name) if resume else new_run(workspace, run_name)
     if resume and not train.labels:  # a resumed run keeps its label mode unless told otherwise
-        train = dataclasses.replace(train, labels=load_settings(run_dir / RUN_SETTINGS).train.labels)
+        train = dataclasses.replace(train, labels=run.load_settings().train.labels)
     train = dataclasses.replace(train, labels=run_labels(train, workspace_labels(settings)))
     settings = dataclasses.replace(settings, train=train)
     if resume:
-        _check_resume(run_dir, train)
+        _check_resume(run, train)
     table = _class_table(workspace)
     known = table.colours()
     num_classes = table.num_classes
@@ -114,11 +102,11 @@ def train_run(
         for split in ("train", "val")
     }
     _check_batch(len(caches["train"]), train)
-    save_settings(settings, run_dir / RUN_SETTINGS)
+    save_settings(settings, run.settings_path)
 
     keras.utils.set_random_seed(train.seed)
     policy = accelerator.mixed_policy() if train.mixed_precision else "float32"
-    checkpoint = last_checkpoint(run_dir)
+    checkpoint = run.last_checkpoint()
     with accelerator.distribution_scope(), dtype_policy(policy):
         if checkpoint is None:
             model = build_siamese_model(
@@ -147,23 +135,24 @@ def train_run(
         greyscale=train.greyscale,
         mask_dropout=train.mask_dropout,
     )
-    keeper = RunKeeper(run_dir, train, num_classes, batches, caches, initial_epoch)
+    keeper = RunKeeper(run, train, num_classes, batches, caches, initial_epoch)
     callbacks = [
         keras.callbacks.TerminateOnNaN(),
         keeper,
-        TrainingLogs(run_dir, keeper),
+        TrainingLogs(run.root, keeper),
         TrainingProgress(keeper),
     ]
     if initial_epoch < train.epochs:
         model.fit(batches, epochs=train.epochs, initial_epoch=initial_epoch, callbacks=callbacks, verbose=0)
     if keeper.nan_epoch:
-        good = checkpoint_epoch(last_checkpoint(run_dir)) if last_checkpoint(run_dir) else 0
+        last = run.last_checkpoint()
+        good = checkpoint_epoch(last) if last else 0
         raise TrainingError(
             f"the loss became NaN in epoch {keeper.nan_epoch} at learning rate "
             f"{train.learning_rate:g}; the last good checkpoint (epoch {good}) is kept: continue "
             f"with --resume --lr {train.learning_rate / 10:g}"
         )
-    return run_dir
+    return run.root
 
 
 def learning_rate_at(train: TrainSettings, epoch: int) -> float:
@@ -217,42 +206,19 @@ def _check_batch(pairs: int, train: TrainSettings) -> None:
         )
 
 
-def _run_dir(workspace: Workspace, run_name: str | None, resume: bool) -> Path:
-    """The run folder to train in: the one to resume (it must exist) or a new one (it must not)."""
-    if run_name is not None and not re.fullmatch(r"[\w.-]+", run_name):
-        raise SettingsError(
-            f"run name '{run_name}' is not a plain folder name: use letters, digits, '-', '_' and '.'"
-        )
-    if resume:
-        run_dir = workspace.run_dir(run_name) if run_name else _latest_run(workspace)
-        if not (run_dir / RUN_SETTINGS).exists():
-            raise ModelError(
-                f"no run '{run_dir.name}' in {workspace.runs_dir}: check --run, or "
-                "drop --resume to start a new run"
-            )
-        return run_dir
-    run_dir = workspace.run_dir(run_name or time.strftime("%Y%m%d-%H%M%S"))
-    if run_dir.exists() and any(run_dir.iterdir()):
-        raise ModelError(
-            f"run '{run_dir.name}' already exists: add --resume to continue it, or choose another --run"
-        )
-    return run_dir
-
-
 def resumed_settings(workspace: Workspace, settings: Settings, run_name: str | None) -> Settings:
     """``settings`` with the training settings of the run to resume (``run_name`` or the latest),
     so that ``--resume`` needs no option repeated; options given again go over them."""
-    run_dir = _run_dir(workspace, run_name, resume=True)
-    return dataclasses.replace(settings, train=load_settings(run_dir / RUN_SETTINGS).train)
+    return dataclasses.replace(settings, train=run_to_resume(workspace, run_name).load_settings().train)
 
 
-def _check_resume(run_dir: Path, train: TrainSettings) -> None:
+def _check_resume(run: RunFolder, train: TrainSettings) -> None:
     """A resumed run continues with its own settings (its label mode above all)."""
-    before = to_dict(load_settings(run_dir / RUN_SETTINGS).train)
+    before = to_dict(run.load_settings().train)
     now = to_dict(train)
     if (before.get("labels") or "both") != now["labels"]:
         raise ModelError(
-            f"run '{run_dir.name}' was trained with labels '{before.get('labels') or 'both'}', not "
+            f"run '{run.name}' was trained with labels '{before.get('labels') or 'both'}', not "
             f"'{now['labels']}': resume it without --labels, or start a new --run"
         )
     changed = sorted(
@@ -260,26 +226,9 @@ def _check_resume(run_dir: Path, train: TrainSettings) -> None:
     )
     if changed:
         raise ModelError(
-            f"run '{run_dir.name}' was made with other settings ({', '.join(changed)}): "
+            f"run '{run.name}' was made with other settings ({', '.join(changed)}): "
             "resume with its options, or start a new --run"
         )
-
-
-def _latest_run(workspace: Workspace) -> Path:
-    runs = [p for p in workspace.runs_dir.glob("*") if (p / RUN_SETTINGS).exists()]
-    if not runs:
-        raise ModelError(f"no run to resume in {workspace.runs_dir}: drop --resume to start one")
-    return max(runs, key=lambda p: (p / RUN_SETTINGS).stat().st_mtime)
-
-
-def checkpoint_epoch(path: Path) -> int:
-    return int(path.stem.split("-")[1])
-
-
-def last_checkpoint(run_dir: Path) -> Path | None:
-    """The checkpoint of the most recent complete epoch, if any."""
-    found = sorted((run_dir / CHECKPOINTS).glob("epoch-*.keras"), key=checkpoint_epoch)
-    return found[-1] if found else None
 
 
 def _load_checkpoint(path: Path) -> keras.Model:
@@ -305,7 +254,7 @@ class RunKeeper(keras.callbacks.Callback):
 
     def __init__(
         self,
-        run_dir: Path,
+        run: RunFolder,
         train: TrainSettings,
         num_classes: int,
         batches: TileBatches,
@@ -313,7 +262,7 @@ class RunKeeper(keras.callbacks.Callback):
         initial_epoch: int,
     ):
         super().__init__()
-        self.run_dir, self.train, self.num_classes = run_dir, train, num_classes
+        self.run, self.train, self.num_classes = run, train, num_classes
         self.batches, self.caches, self.initial_epoch = batches, caches, initial_epoch
         self.search = knn_keras if accelerator.has_accelerator() else knn
         self.nan_epoch = 0
@@ -324,14 +273,14 @@ class RunKeeper(keras.callbacks.Callback):
 
     # --- persistence ---------------------------------------------------------------------------
     def _read_history(self) -> list[dict]:
-        path = self.run_dir / HISTORY
+        path = self.run.history_path
         if not path.exists():
             return []
         rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
         return [r for r in rows if int(r["epoch"]) <= self.initial_epoch]
 
     def _read_state(self) -> MiningState | None:
-        state_path, hard_path = self.run_dir / MINING_STATE, self.run_dir / HARD_NEGATIVES
+        state_path, hard_path = self.run.mining_state_path, self.run.hard_negatives_path
         if self.initial_epoch == 0 or not state_path.exists() or not hard_path.exists():
             return None
         state = MiningState(**json.loads(state_path.read_text(encoding="utf-8")))
@@ -346,18 +295,17 @@ class RunKeeper(keras.callbacks.Callback):
         writer = csv.DictWriter(text, HISTORY_COLUMNS)
         writer.writeheader()
         writer.writerows(self.history)
-        atomic.write_text(self.run_dir / HISTORY, text.getvalue())
+        atomic.write_text(self.run.history_path, text.getvalue())
 
     def _write_state(self) -> None:
-        atomic.write_text(self.run_dir / MINING_STATE, json.dumps(dataclasses.asdict(self.state), indent=1))
-        with atomic.atomic_path(self.run_dir / HARD_NEGATIVES, suffix=".npy") as tmp:
+        atomic.write_text(self.run.mining_state_path, json.dumps(dataclasses.asdict(self.state), indent=1))
+        with atomic.atomic_path(self.run.hard_negatives_path, suffix=".npy") as tmp:
             np.save(tmp, self.batches.hard_negatives)
 
     def _write_checkpoint(self, epoch: int) -> None:
-        folder = self.run_dir / CHECKPOINTS
-        with atomic.atomic_path(folder / f"epoch-{epoch:04d}.keras", suffix=".keras") as tmp:
+        with atomic.atomic_path(self.run.checkpoint_path(epoch), suffix=".keras") as tmp:
             self.model.save(tmp)
-        for old in sorted(folder.glob("epoch-*.keras"), key=checkpoint_epoch)[:-KEEP_CHECKPOINTS]:
+        for old in self.run.checkpoints()[:-KEEP_CHECKPOINTS]:
             old.unlink()
 
     # --- mining --------------------------------------------------------------------------------
@@ -384,7 +332,7 @@ class RunKeeper(keras.callbacks.Callback):
         val_map5 = map_at_k(retrieve(val_newer, val_older, MAP_K, self.search).ranks, MAP_K)
         if val_map5 > self.state.best_val_map5:
             self.state.best_val_map5, self.state.best_epoch = val_map5, epoch
-            save_embedding(embedding_of(self.model), self.train, self.num_classes, self.run_dir)
+            save_embedding(embedding_of(self.model), self.train, self.num_classes, self.run.root)
         record = {
             "epoch": epoch,
             "hard_anchors": mining.hard_anchors,

@@ -48,6 +48,7 @@ from geosiam.retrieval.changes import (
 from geosiam.retrieval.descriptors import Descriptors
 from geosiam.retrieval.search import workspace_descriptors
 from geosiam.retrieval.search_index import load_year_index
+from geosiam.runfolder import RunFolder
 from geosiam.tiling.grid import grid_of
 from geosiam.tiling.tables import read_geopackage, write_geopackage
 from geosiam.workspace import Workspace
@@ -64,7 +65,7 @@ RANK_DEPTH = 100  # through an index, ranks are searched this deep; a place foun
 
 def default_output(run_dir: Path, split: str | None) -> Path:
     """``runs/<run>/changes.gpkg`` for the test split, ``changes_<split|all>.gpkg`` otherwise."""
-    return Path(run_dir) / ("changes.gpkg" if split == "test" else f"changes_{split or 'all'}.gpkg")
+    return RunFolder(Path(run_dir)).changes_path(split)
 
 
 def raster_path(output: Path) -> Path:
@@ -151,12 +152,11 @@ def map_changes(workspace: Workspace, run_dir: Path, split: str | None, output: 
     index of the older year when ``geosiam index build`` made one."""
     from geosiam.model.embedder import load_embedder
     from geosiam.retrieval.evaluate import split_pairs  # evaluate imports this module
-    from geosiam.retrieval.runs import run_settings
 
     output = check_output(output)
     settings = workspace.require_prepared()
     pairs = split_pairs(workspace, split)
-    masked = masked_years_of(run_settings(run_dir))
+    masked = masked_years_of(RunFolder(run_dir).load_settings())
     require_both_years(workspace, pairs, masked, run_dir)
     embedder = load_embedder(run_dir)
     older, older_rows, newer, newer_rows = place_descriptors(workspace, run_dir, embedder, pairs, masked)

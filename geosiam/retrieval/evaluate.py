@@ -39,6 +39,7 @@ from geosiam.retrieval.change_map import add_change_detection
 from geosiam.retrieval.changes import cosine_distances
 from geosiam.retrieval.runs import ablation_run
 from geosiam.retrieval.scores import difference, summary_with_intervals
+from geosiam.runfolder import RunFolder
 from geosiam.tiling.tables import read_pairs
 from geosiam.workspace import Workspace
 
@@ -226,7 +227,7 @@ def evaluate_run(
     }
     names = _labels(run_dir.name, found)
     table = report.modes_tables(report_modes, names)
-    out = run_dir / ("eval" if split == "test" else f"eval_{split}")
+    out = RunFolder(run_dir).eval_dir(split)
     table, change_figures = add_change_detection(metrics, table, pairs, vectors[primary], names, MAIN, out)
     _write_outputs(
         out,

@@ -28,6 +28,7 @@ from geosiam.retrieval.tilesets import (
     workspace_mask_path,
     year_from_path,
 )
+from geosiam.runfolder import RunFolder
 from geosiam.workspace import Workspace
 
 MATCH_COLUMNS = ["rank", "score", "tile_id", "year", "image"]
@@ -125,7 +126,7 @@ def workspace_descriptors(
     in ``runs/<run>/vectors/<year>.npy``; redone when the tiles or the model change). With
     ``masked`` False the year's masks are not read: a fused model embeds its images alone."""
     tiles = find_tiles(workspace.tiles_index, embedder.input_px, masked and embedder.uses_masks, year=year)
-    return embed_tiles(embedder, tiles, Path(run_dir) / "vectors" / f"{year}.npy")[0]
+    return embed_tiles(embedder, tiles, RunFolder(Path(run_dir)).vectors_path(year))[0]
 
 
 def write_matches(path: Path, matches, query: TileSet) -> None:

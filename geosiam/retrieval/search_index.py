@@ -18,9 +18,7 @@ from geosiam import atomic
 from geosiam.errors import ModelError, WorkspaceError
 from geosiam.mining import ann
 from geosiam.retrieval.descriptors import Descriptors, digest, read_descriptors
-
-INDEX_DIR = "index"
-VECTORS_DIR = "vectors"
+from geosiam.runfolder import RunFolder
 
 
 @dataclass(frozen=True)
@@ -39,7 +37,7 @@ class IndexInfo:
 
 
 def index_path(run_dir: Path, year: int) -> Path:
-    return Path(run_dir) / INDEX_DIR / f"{year}.faiss"
+    return RunFolder(Path(run_dir)).index_path(year)
 
 
 def info_path(run_dir: Path, year: int) -> Path:
@@ -48,7 +46,7 @@ def info_path(run_dir: Path, year: int) -> Path:
 
 def run_vectors_path(run_dir: Path, year: int) -> Path:
     """The run's descriptors of the workspace's tiles of ``year``."""
-    return Path(run_dir) / VECTORS_DIR / f"{year}.npy"
+    return RunFolder(Path(run_dir)).vectors_path(year)
 
 
 def run_descriptors(run_dir: Path, year: int, tiles_index: Path) -> Descriptors:

@@ -20,7 +20,8 @@ import pytest
 from geosiam.config import TrainSettings, load_settings
 from geosiam.errors import ModelError, SettingsError, TrainingError
 from geosiam.model.embedder import load_embedder
-from geosiam.model.train import RunKeeper, last_checkpoint, learning_rate_at, train_run
+from geosiam.model.train import RunKeeper, learning_rate_at, train_run
+from geosiam.runfolder import RunFolder
 from tests.cli import run_cli
 from tests.retrieval.factory import make_workspace
 
@@ -95,7 +96,7 @@ def test_resume_through_the_cli_continues_with_the_optimizer_state(trained, caps
     args = ["train", "-w", str(workspace.root), "--run", "first", "--resume", "--epochs", "3", "-q"]
     code, out, _ = run_cli(args, capsys)
     assert code == 0 and "best validation MAP@5" in out
-    checkpoint = last_checkpoint(run)
+    checkpoint = RunFolder(run).last_checkpoint()
     assert checkpoint.name == "epoch-0003.keras"
     model = keras.saving.load_model(checkpoint)
     assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 3 * steps
@@ -199,7 +200,7 @@ def test_a_nan_loss_stops_without_writing_over_the_last_good_epoch(trained, tmp_
     _, run = trained
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     keeper = RunKeeper.__new__(RunKeeper)  # only the NaN path: no mining, no files
-    keeper.nan_epoch, keeper.run_dir = 0, tmp_path
+    keeper.nan_epoch, keeper.run = 0, RunFolder(tmp_path)
     keeper.set_model(model)
     keeper.on_epoch_end(4, {"loss": float("nan")})
     assert keeper.nan_epoch == 5 and model.stop_training

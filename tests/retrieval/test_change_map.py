@@ -25,8 +25,8 @@ from geosiam.retrieval.change_map import (
 )
 from geosiam.retrieval.changes import NODATA, cosine_distances
 from geosiam.retrieval.evaluate import evaluate_run, split_pairs
-from geosiam.retrieval.runs import run_settings
 from geosiam.retrieval.search import workspace_descriptors
+from geosiam.runfolder import RunFolder
 from geosiam.tiling.grid import Grid, parse_tile_id
 from geosiam.tiling.read import read_many
 from geosiam.tiling.tables import read_geopackage, write_geopackage
@@ -211,7 +211,7 @@ def test_newer_labels_map_changes_from_the_older_images_alone(tmp_path, world):
     assert np.allclose(table["distance"], alone, atol=1e-5)
     background = embedder.embed(older_images, np.zeros(older_images.shape[:3], np.uint8))
     assert not np.allclose(alone, cosine_distances(background, newer), atol=1e-3)  # no mask is not a mask
-    searched = 2000 not in unlabelled_years(run_settings(run))  # how search embeds the older year
+    searched = 2000 not in unlabelled_years(RunFolder(run).load_settings())  # as search embeds it
     cached = workspace_descriptors(ws, run, embedder, 2000, searched)
     assert (cached.table["mask"] == "").all()  # the same descriptors, masks never read
     assert np.allclose(cached.vectors[: len(older_images)], embedder.embed(older_images, None), atol=1e-5)

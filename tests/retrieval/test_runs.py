@@ -1,43 +1,24 @@
-"""Choosing runs: by name or path, the newest, and the ablations to compare with."""
+"""The ablations to compare a run with: named, or the newest such run."""
 
 import os
 
 import pytest
 
 from geosiam.config import Settings, save_settings
-from geosiam.errors import ModelError, WorkspaceError
-from geosiam.retrieval.runs import ablation_run, resolve_run, trained_runs
+from geosiam.errors import ModelError
+from geosiam.retrieval.runs import ablation_run
 from geosiam.workspace import Workspace
 
 
 def fake_run(ws, name, image_only=False, age=0, mask_only=False):
-    """A run folder as far as run selection looks: settings and a model file with an mtime."""
+    """A run folder as far as run selection looks: a model and settings written ``age`` s ago."""
     run = ws.run_dir(name)
     settings = Settings(years=[2000, 2015])
     settings.train.image_only, settings.train.mask_only = image_only, mask_only
     save_settings(settings, run / "geosiam.toml")
     (run / "model.keras").write_bytes(b"model")
-    os.utime(run / "model.keras", (1e9 - age, 1e9 - age))
+    os.utime(run / "geosiam.toml", (1e9 - age, 1e9 - age))
     return run
-
-
-def test_runs_by_name_path_and_newest(tmp_path):
-    ws = Workspace(tmp_path)
-    old, new = fake_run(ws, "old", age=100), fake_run(ws, "new")
-    assert trained_runs(ws) == [new, old]
-    assert resolve_run(ws, None) == new
-    assert resolve_run(ws, "old") == old
-    assert resolve_run(ws, str(old)) == old
-
-
-def test_unknown_run_lists_the_trained_ones(tmp_path):
-    ws = Workspace(tmp_path)
-    with pytest.raises(WorkspaceError, match="run 'geosiam train' first"):
-        resolve_run(ws, None)
-    fake_run(ws, "a")
-    (ws.run_dir("unfinished")).mkdir()
-    with pytest.raises(ModelError, match=r"no trained run 'b' .*\(trained runs: a\)"):
-        resolve_run(ws, "b")
 
 
 def test_image_only_run_is_the_newest_such_run_unless_named(tmp_path):
