@@ -40,7 +40,7 @@ from geosiam.model import accelerator  # noqa: E402
 from geosiam.model.data import META_FILE, PairBatches, open_pair_cache  # noqa: E402
 from geosiam.model.device_knn import knn_keras  # noqa: E402
 from geosiam.model.embedder import Embedder  # noqa: E402
-from geosiam.model.losses import make_loss  # noqa: E402
+from geosiam.model.recipes import recipe_of  # noqa: E402
 from geosiam.model.siamese import build_embedding_model, build_siamese_model, dtype_policy  # noqa: E402
 
 NUM_CLASSES = 9
@@ -162,10 +162,11 @@ def main(argv=None) -> dict:
         keras.utils.set_random_seed(0)
         with dtype_policy(policy):
             embedding = build_embedding_model(settings, NUM_CLASSES, args.px)
-            model = build_siamese_model(embedding, settings.loss)
+            recipe = recipe_of(settings.loss)
+            model = build_siamese_model(embedding, recipe.head)
             model.compile(
                 optimizer=keras.optimizers.Adam(1e-4),
-                loss=make_loss("bce", 0.5),
+                loss=recipe.make_loss(settings),
                 jit_compile=settings.jit_compile,
             )
         state["model"], state["embedding"] = model, embedding

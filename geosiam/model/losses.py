@@ -1,4 +1,5 @@
-"""Losses of the Siamese training model, chosen by name (``--loss``).
+"""The losses geosiam defines (Keras has the others); :mod:`geosiam.model.recipes` pairs each
+``--loss`` with its head and batch layout.
 
 ``bce`` (the reference) and ``focal`` act on the same-place probability; ``contrastive`` and
 ``triplet`` on the distance between the two L2-normalised descriptors (in [0, 2]). Labels are 1
@@ -74,16 +75,3 @@ class InfoNCELoss(keras.losses.Loss):
 
     def get_config(self):
         return super().get_config() | {"temperature": self.temperature}
-
-
-def make_loss(name: str, margin: float, temperature: float = 0.1) -> keras.losses.Loss:
-    """The loss object for ``--loss NAME``."""
-    if name == "bce":
-        return keras.losses.BinaryCrossentropy(name="bce")
-    if name == "focal":
-        return keras.losses.BinaryFocalCrossentropy(gamma=2.0, name="focal")
-    if name == "contrastive":
-        return ContrastiveLoss(margin)
-    if name == "infonce":
-        return InfoNCELoss(temperature)
-    return TripletLoss(margin)

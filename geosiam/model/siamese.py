@@ -24,10 +24,10 @@ at a quarter of the float32 size; everything else happens in the graph:
   built-in sample, test MAP@5 0.69 against 0.57 with pooling, same recipe);
 - L2 normalisation (float32), so that cosine similarity is an inner product.
 
-The training model applies the same embedding network to both sides of a pair; its output is a
-same-place probability (``bce``, ``focal``: ``|a - b|`` -> Dense(1, sigmoid), the reference),
-the Euclidean distance between the descriptors (``contrastive``, ``triplet``) or both
-descriptors side by side, ``[a, b]`` (``infonce``, whose loss compares every row with every other).
+The training model applies the same embedding network to both sides of a pair and ends in the
+head its loss needs (:mod:`geosiam.model.recipes`): a same-place probability (``|a - b|`` ->
+Dense(1, sigmoid), the reference), the Euclidean distance between the descriptors, or both
+descriptors side by side, ``[a, b]``.
 """
 
 from __future__ import annotations
@@ -47,8 +47,6 @@ from geosiam.errors import ModelError, SettingsError
 from geosiam.model.labels import NO_LABELS
 
 PACKAGE = "geosiam"
-SIMILARITY_LOSSES = ("bce", "focal")  # losses on a same-place probability
-IN_BATCH_LOSSES = ("infonce",)  # losses on the descriptors of K distinct places; others on a distance
 MIN_INPUT_PX = 32  # the smallest input keras.applications backbones accept
 MIN_CONV_HEAD = 5  # two valid 3x3 convolutions need a 5x5 feature map to leave one cell
 # MobileNetV3's batch-norm statistics move by 0.1 % a step: after a few hundred steps on aerial
@@ -334,23 +332,32 @@ def build_embedding_model(
     return model
 
 
-def build_siamese_model(embedding: keras.Model, loss: str) -> keras.Model:
-    """The training model: the shared embedding applied to an anchor and another tile."""
+def same_place_head(a, b):
+    """The probability that two descriptors show the same place: ``|a - b|`` -> Dense(1, sigmoid)."""
+    distance = PairDistance("abs", name="abs_difference")([a, b])
+    return layers.Dense(1, activation="sigmoid", dtype="float32", name="same_place")(distance)
+
+
+def distance_head(a, b):
+    """The Euclidean distance between two descriptors."""
+    return PairDistance("euclidean", name="distance")([a, b])
+
+
+def descriptors_head(a, b):
+    """Both descriptors side by side, ``[a, b]``, for losses that compare every row with every other."""
+    return layers.Concatenate(dtype="float32", name="pair_descriptors")([a, b])
+
+
+def build_siamese_model(embedding: keras.Model, head) -> keras.Model:
+    """The training model: the shared embedding applied to an anchor and another tile, ending in
+    ``head`` (one of the heads above, as the loss's recipe names it)."""
     sides = {}
     for side in ("anchor", "other"):
         sides[side] = {
             name: keras.Input(tensor.shape[1:], dtype=tensor.dtype, name=f"{side}_{name}")
             for name, tensor in embedding.input.items()
         }
-    a, b = embedding(sides["anchor"]), embedding(sides["other"])
-    if loss in SIMILARITY_LOSSES:
-        output = layers.Dense(1, activation="sigmoid", dtype="float32", name="same_place")(
-            PairDistance("abs", name="abs_difference")([a, b])
-        )
-    elif loss in IN_BATCH_LOSSES:
-        output = layers.Concatenate(dtype="float32", name="pair_descriptors")([a, b])
-    else:
-        output = PairDistance("euclidean", name="distance")([a, b])
+    output = head(embedding(sides["anchor"]), embedding(sides["other"]))
     inputs = {f"{side}_{name}": tensor for side, named in sides.items() for name, tensor in named.items()}
     return keras.Model(inputs, output, name="siamese")
 

@@ -29,22 +29,13 @@ from geosiam.config import Settings, TrainSettings, save_settings, to_dict
 from geosiam.errors import ModelError, TrainingError, WorkspaceError
 from geosiam.mining.miner import MAP_K, mine
 from geosiam.model import accelerator
-from geosiam.model.data import (
-    PairBatches,
-    PairCache,
-    PairFiles,
-    PlaceBatches,
-    TileBatches,
-    check_places_per_batch,
-    load_pair_cache,
-)
+from geosiam.model.data import PairCache, PairFiles, TileBatches, load_pair_cache
 from geosiam.model.device_knn import knn_keras
 from geosiam.model.embedder import Embedder, save_embedding
 from geosiam.model.labels import mask_file, masked_years, run_labels, workspace_labels
 from geosiam.model.logs import TrainingLogs
-from geosiam.model.losses import make_loss
+from geosiam.model.recipes import recipe_of
 from geosiam.model.siamese import (
-    IN_BATCH_LOSSES,
     build_embedding_model,
     build_siamese_model,
     dtype_policy,
@@ -86,6 +77,7 @@ def train_run(
     """Train (or resume) a run on a prepared workspace; returns the run folder."""
     workspace.require_prepared()
     train = accelerator.resolve(settings.train, settings.grid.tile_px)
+    recipe = recipe_of(train.loss)
     run = run_to_resume(workspace, run_name) if resume else new_run(workspace, run_name)
     if resume and not train.labels:  # a resumed run keeps its label mode unless told otherwise
         train = dataclasses.replace(train, labels=run.load_settings().train.labels)
@@ -101,7 +93,7 @@ def train_run(
         split: _split_cache(workspace, split, train.input_px, num_classes, train.labels)
         for split in ("train", "val")
     }
-    _check_batch(len(caches["train"]), train)
+    recipe.layout.check(len(caches["train"]), train.anchors_per_batch)
     save_settings(settings, run.settings_path)
 
     keras.utils.set_random_seed(train.seed)
@@ -110,7 +102,7 @@ def train_run(
     with accelerator.distribution_scope(), dtype_policy(policy):
         if checkpoint is None:
             model = build_siamese_model(
-                build_embedding_model(train, num_classes, train.input_px, colours), train.loss
+                build_embedding_model(train, num_classes, train.input_px, colours), recipe.head
             )
             optimizer = keras.optimizers.Adam(train.learning_rate)
             initial_epoch = 0
@@ -120,12 +112,11 @@ def train_run(
             initial_epoch = checkpoint_epoch(checkpoint)
         model.compile(
             optimizer=optimizer,
-            loss=make_loss(train.loss, train.margin, train.temperature),
+            loss=recipe.make_loss(train),
             jit_compile=train.jit_compile,
         )
 
-    layout = PlaceBatches if train.loss in IN_BATCH_LOSSES else PairBatches
-    batches = layout(
+    batches = recipe.layout.batches(
         caches["train"],
         train.anchors_per_batch,
         train.seed,
@@ -192,18 +183,6 @@ def _split_cache(workspace: Workspace, split: str, input_px: int, num_classes: i
                 f"{path} is listed in pairs.gpkg but missing: run 'geosiam prepare' again to rebuild it"
             )
     return load_pair_cache(workspace.cache_dir / "train" / split, files, input_px, num_classes)
-
-
-def _check_batch(pairs: int, train: TrainSettings) -> None:
-    anchors_per_batch = train.anchors_per_batch
-    if train.loss in IN_BATCH_LOSSES:
-        check_places_per_batch(pairs, anchors_per_batch)
-    elif pairs < 2 or 2 * pairs < anchors_per_batch:
-        raise TrainingError(
-            f"the training split has {pairs} pair(s) ({2 * pairs} anchors), too few for batches of "
-            f"{anchors_per_batch} anchors with negatives from other places: lower --batch-anchors "
-            "or prepare a larger area"
-        )
 
 
 def resumed_settings(workspace: Workspace, settings: Settings, run_name: str | None) -> Settings:

@@ -1,7 +1,6 @@
 import numpy as np
-import pytest
 
-from geosiam.model.losses import ContrastiveLoss, InfoNCELoss, TripletLoss, make_loss
+from geosiam.model.losses import ContrastiveLoss, InfoNCELoss, TripletLoss
 
 
 def test_contrastive_pulls_positives_and_pushes_negatives_inside_the_margin():
@@ -17,20 +16,6 @@ def test_triplet_compares_each_positive_with_the_negative_after_it():
     labels = np.array([[1.0], [0.0], [1.0], [0.0]], np.float32)
     distance = np.array([[0.2], [1.0], [0.6], [0.4]], np.float32)  # fine couple, violating couple
     np.testing.assert_allclose(np.asarray(loss.call(labels, distance)), [0.0, 0.7], atol=1e-6)
-
-
-@pytest.mark.parametrize(
-    ("name", "kind"),
-    [
-        ("bce", "BinaryCrossentropy"),
-        ("focal", "BinaryFocalCrossentropy"),
-        ("contrastive", "ContrastiveLoss"),
-        ("triplet", "TripletLoss"),
-        ("infonce", "InfoNCELoss"),
-    ],
-)
-def test_make_loss_by_name(name, kind):
-    assert type(make_loss(name, 0.5)).__name__ == kind
 
 
 def _infonce_reference(a: np.ndarray, b: np.ndarray, temperature: float) -> np.ndarray:

@@ -4,6 +4,7 @@ import pytest
 
 from geosiam.config import TrainSettings
 from geosiam.errors import ModelError, SettingsError
+from geosiam.model.recipes import recipe_of
 from geosiam.model.siamese import (
     BACKBONES,
     NO_LABELS,
@@ -142,7 +143,7 @@ def test_siamese_output_per_loss():
     b = np.asarray(embedding({"image": batch["other_image"], "mask": batch["other_mask"]}))
     outputs = {}
     for loss, name in (("bce", "same_place"), ("triplet", "distance"), ("infonce", "pair_descriptors")):
-        siamese = build_siamese_model(embedding, loss)
+        siamese = build_siamese_model(embedding, recipe_of(loss).head)
         assert set(siamese.input) == {"anchor_image", "anchor_mask", "other_image", "other_mask"}
         assert siamese.layers[-1].name == name
         outputs[loss] = np.asarray(siamese(batch))
@@ -154,7 +155,7 @@ def test_siamese_output_per_loss():
 @pytest.mark.parametrize(("loss", "layer"), [("bce", "abs_difference"), ("triplet", "distance")])
 def test_distances_stay_float32_under_mixed_precision(loss, layer):
     with dtype_policy("mixed_bfloat16"):
-        siamese = build_siamese_model(build_embedding_model(SMALL, 9, 32), loss)
+        siamese = build_siamese_model(build_embedding_model(SMALL, 9, 32), recipe_of(loss).head)
     distance = siamese.get_layer(layer)
     assert siamese.get_layer("embedding").get_layer("fusion").compute_dtype == "bfloat16"  # the policy holds
     assert distance.compute_dtype == "float32" and distance.output.dtype == "float32"
