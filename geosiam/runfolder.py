@@ -21,6 +21,7 @@ starts, is the newest. Commands that need a model look only at runs that hold on
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from dataclasses import dataclass
@@ -168,6 +169,12 @@ def run_to_resume(workspace: Workspace, name: str | None) -> RunFolder:
             f"no run '{run.name}' in {workspace.runs_dir}: check --run, or drop --resume to start a new run"
         )
     return run
+
+
+def resumed_settings(workspace: Workspace, settings: Settings, name: str | None) -> Settings:
+    """``settings`` with the training settings of the run to resume (``name`` or the latest), so
+    that ``--resume`` needs no option repeated; options given again go over them."""
+    return dataclasses.replace(settings, train=run_to_resume(workspace, name).load_settings().train)
 
 
 def new_run(workspace: Workspace, name: str | None) -> RunFolder:

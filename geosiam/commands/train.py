@@ -18,7 +18,7 @@ from geosiam.config import (
     RUN_LABELS,
     with_overrides,
 )
-from geosiam.runfolder import RunFolder
+from geosiam.runfolder import RunFolder, resumed_settings
 from geosiam.workspace import Workspace
 
 
@@ -110,7 +110,7 @@ def train(
     --resume, the run's own settings < the options given again (only resumable ones may differ).
     Prints the run folder and its best validation MAP@5.
     """
-    from geosiam.model.train import resumed_settings, train_run  # lazy: Keras, for a fast --help
+    from geosiam.mining.training import train_run  # lazy: Keras, for a fast --help
 
     ws = Workspace(workspace)
     overrides = {

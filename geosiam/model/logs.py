@@ -51,22 +51,25 @@ class ScalarWriter:
 
 
 class TrainingLogs(keras.callbacks.Callback):
-    """After each epoch (after the run keeper), the epoch's scalars to TensorBoard and a new
-    ``curves.png``; the MAP@5 of the mining before training is logged at epoch 0."""
+    """After each epoch (after the history and the mining), the epoch's scalars to TensorBoard
+    and a new ``curves.png``; the MAP@5 of the mining before training is logged at its epoch.
 
-    def __init__(self, run_dir: Path, keeper) -> None:
+    ``history`` has the run's history ``rows``; ``mining`` its ``latest`` record and the
+    ``initial_epoch``."""
+
+    def __init__(self, run_dir: Path, history, mining) -> None:
         super().__init__()
-        self.run_dir, self.keeper = Path(run_dir), keeper
+        self.run_dir, self.history, self.mining = Path(run_dir), history, mining
         self.writers: dict[str, ScalarWriter] = {}
 
     def on_train_begin(self, logs=None):
         self.writers = {run: ScalarWriter(RunFolder(self.run_dir).logs_dir / run) for run in RUNS}
-        first = self.keeper.latest
-        if first and int(first["epoch"]) == self.keeper.initial_epoch:
+        first = self.mining.latest
+        if first and int(first["epoch"]) == self.mining.initial_epoch:
             self._log_map(first)
 
     def on_epoch_end(self, epoch, logs=None):
-        history = self.keeper.history
+        history = self.history.rows
         if not history or int(history[-1]["epoch"]) != epoch + 1:
             return  # the epoch did not finish (NaN loss): nothing to log
         row = history[-1]

@@ -61,12 +61,13 @@ def test_the_logs_callback_writes_overlaying_tags_without_tensorflow_on_jax(tmp_
         from types import SimpleNamespace
         from geosiam.model.logs import TrainingLogs
         history = {HISTORY!r}
-        keeper = SimpleNamespace(history=[], latest={{"epoch": 0, "train_map5": 0.1, "val_map5": 0.2,
+        mining = SimpleNamespace(latest={{"epoch": 0, "train_map5": 0.1, "val_map5": 0.2,
                                  "hard_anchors": 7}}, initial_epoch=0)
-        logs = TrainingLogs(Path({str(tmp_path)!r}), keeper)
+        rows = SimpleNamespace(rows=[])
+        logs = TrainingLogs(Path({str(tmp_path)!r}), rows, mining)
         logs.on_train_begin()
         for epoch, row in enumerate(history):
-            keeper.history.append(row | {{"learning_rate": "0.001", "hard_anchors": "3"}})
+            rows.rows.append(row | {{"learning_rate": "0.001", "hard_anchors": "3"}})
             logs.on_epoch_end(epoch)
         logs.on_train_end()
         import keras
@@ -92,8 +93,8 @@ def test_an_unfinished_epoch_logs_nothing(tmp_path):
 
     from geosiam.model.logs import TrainingLogs
 
-    keeper = SimpleNamespace(history=[HISTORY[0] | {"learning_rate": "0.1"}], latest={}, initial_epoch=0)
-    logs = TrainingLogs(tmp_path, keeper)
+    history = SimpleNamespace(rows=[HISTORY[0] | {"learning_rate": "0.1"}])
+    logs = TrainingLogs(tmp_path, history, SimpleNamespace(latest={}, initial_epoch=0))
     logs.on_train_begin()
     logs.on_epoch_end(1)  # epoch 2 ended without a history row (NaN loss)
     logs.on_train_end()

@@ -1,0 +1,122 @@
+"""``geosiam train``: training with periodic hard mining, in a run folder, and its resume.
+
+A run's files are described in :mod:`geosiam.runfolder`; the training model, its data and the
+callbacks that keep a run in :mod:`geosiam.model.train`; mining and keeping the best model in
+:mod:`geosiam.mining.hard_mining`. Everything that can be checked (the run's name, its resume,
+the loss) is checked before the training caches are packed. ``--resume`` continues from the last
+checkpoint with its optimizer state, its mining state and its learning-rate schedule.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import partial
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from geosiam.config import Settings, TrainSettings, save_settings
+from geosiam.mining.hard_mining import HardMining
+from geosiam.model import accelerator
+from geosiam.model.data import PairCache
+from geosiam.model.device_knn import knn_keras
+from geosiam.model.embedder import Embedder, save_embedding
+from geosiam.model.labels import run_labels, workspace_labels
+from geosiam.model.logs import TrainingLogs
+from geosiam.model.recipes import recipe_of
+from geosiam.model.siamese import embedding_of, model_inputs
+from geosiam.model.train import (
+    BatchEpoch,
+    Checkpoints,
+    EpochHistory,
+    NanStop,
+    TrainingProgress,
+    check_resume,
+    class_table,
+    learning_rate_schedule,
+    split_cache,
+    training_model,
+)
+from geosiam.ranking import knn
+from geosiam.runfolder import new_run, run_to_resume
+from geosiam.workspace import Workspace
+
+EMBED_BATCH = 64
+UNUSED_CLASS_COLOUR = (128, 128, 128)
+
+
+def train_run(
+    workspace: Workspace, settings: Settings, run_name: str | None = None, resume: bool = False
+) -> Path:
+    """Train (or resume) a run on a prepared workspace; returns the run folder."""
+    workspace.require_prepared()
+    train = accelerator.resolve(settings.train, settings.grid.tile_px)
+    recipe = recipe_of(train.loss)
+    run = run_to_resume(workspace, run_name) if resume else new_run(workspace, run_name)
+    if resume and not train.labels:  # a resumed run keeps its label mode unless told otherwise
+        train = dataclasses.replace(train, labels=run.load_settings().train.labels)
+    train = dataclasses.replace(train, labels=run_labels(train, workspace_labels(settings)))
+    settings = dataclasses.replace(settings, train=train)
+    if resume:
+        check_resume(run, train)
+    table = class_table(workspace)
+    known = table.colours()
+    colours = [known.get(i, UNUSED_CLASS_COLOUR) for i in range(table.num_classes)]
+    caches = {
+        split: split_cache(workspace, split, train.input_px, table.num_classes, train.labels)
+        for split in ("train", "val")
+    }
+    recipe.layout.check(len(caches["train"]), train.anchors_per_batch)
+    save_settings(settings, run.settings_path)
+
+    keras.utils.set_random_seed(train.seed)
+    policy = accelerator.mixed_policy() if train.mixed_precision else "float32"
+    model, initial_epoch = training_model(run, train, recipe, table.num_classes, colours, policy)
+    batches = recipe.layout.batches(
+        caches["train"],
+        train.anchors_per_batch,
+        train.seed,
+        train.augment,
+        model_inputs(train),
+        workers=train.workers,
+        greyscale=train.greyscale,
+        mask_dropout=train.mask_dropout,
+    )
+    nan_stop, history = NanStop(), EpochHistory(run, initial_epoch)
+    mining = HardMining(
+        run,
+        train,
+        batches,
+        caches,
+        initial_epoch,
+        describe=partial(describe_pairs, train=train, num_classes=table.num_classes),
+        keep_best=lambda model: save_embedding(embedding_of(model), train, table.num_classes, run.root),
+        search=knn_keras if accelerator.has_accelerator() else knn,
+    )
+    callbacks = [  # in this order: an epoch's mining state and history are written before its checkpoint
+        keras.callbacks.TerminateOnNaN(),  # within the epoch, at the first NaN batch
+        nan_stop,
+        learning_rate_schedule(train),
+        BatchEpoch(batches),
+        mining,
+        history,
+        Checkpoints(run),
+        TrainingLogs(run.root, history, mining),
+        TrainingProgress(initial_epoch, mining),
+    ]
+    if initial_epoch < train.epochs:
+        model.fit(batches, epochs=train.epochs, initial_epoch=initial_epoch, callbacks=callbacks, verbose=0)
+    if nan_stop.nan_epoch:
+        raise nan_stop.error(run, train)
+    return run.root
+
+
+def describe_pairs(
+    model: keras.Model, cache: PairCache, train: TrainSettings, num_classes: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The descriptors of a split's two years (older, newer) with the training model's weights."""
+    embedder = Embedder(
+        embedding_of(model), train, num_classes, train.input_px, train.image_only, identity="training"
+    )
+    return tuple(embedder.embed(cache.images[side], cache.masks[side], EMBED_BATCH) for side in (0, 1))
