@@ -87,7 +87,7 @@ def build_index(vectors: np.ndarray, kind: str):
     ``kind`` is one of :data:`KINDS`; too few vectors to train an ivf/ivfpq quantiser is a
     one-line error naming the kinds that need no training.
     """
-    import faiss
+    import faiss  # lazy: FAISS loads its native library; only index building and search need it
 
     rows, dim = np.shape(vectors)
     kind = choose_kind(kind, rows)
@@ -138,7 +138,7 @@ def _pq_codes(dim: int) -> int:
 
 def kind_of(index) -> str:
     """The kind (one of :data:`KINDS` but auto) of a FAISS index built here."""
-    import faiss
+    import faiss  # lazy: FAISS loads its native library; only index building and search need it
 
     for kind, cls in (
         ("ivfpq", faiss.IndexIVFPQ),
@@ -152,7 +152,7 @@ def kind_of(index) -> str:
 
 def set_tuning(index, value: int) -> None:
     """Set an approximate index's search-time setting (nprobe or efSearch)."""
-    import faiss
+    import faiss  # lazy: FAISS loads its native library; only index building and search need it
 
     index = faiss.downcast_index(index)
     if isinstance(index, faiss.IndexIVF):
@@ -243,7 +243,7 @@ def tune(
 
 def nlist_of(index) -> int:
     """The number of inverted lists of an IVF index."""
-    import faiss
+    import faiss  # lazy: FAISS loads its native library; only index building and search need it
 
     return int(faiss.downcast_index(index).nlist)
 

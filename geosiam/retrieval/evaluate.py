@@ -31,8 +31,10 @@ import numpy as np
 from geosiam import atomic
 from geosiam.config import SPLITS, TrainSettings
 from geosiam.errors import GeosiamError, SettingsError, WorkspaceError
+from geosiam.model.embedder import load_embedder, untrained_embedder
 from geosiam.model.labels import MODE_SIDES, NO_LABELS, mask_file, masked_years, retrieval_modes
 from geosiam.ranking import Retrieval, recall_curve, retrieve
+from geosiam.rasterize.classes import load_classes
 from geosiam.retrieval import baselines, report, report_html
 from geosiam.retrieval.bootstrap import RESAMPLES
 from geosiam.retrieval.change_map import add_change_detection
@@ -40,7 +42,7 @@ from geosiam.retrieval.changes import cosine_distances
 from geosiam.retrieval.runs import ablation_run
 from geosiam.retrieval.scores import difference, summary_with_intervals
 from geosiam.runfolder import RunFolder
-from geosiam.tiling.tables import read_pairs
+from geosiam.tiling.tables import read_pairs, write_geopackage
 from geosiam.workspace import Workspace
 
 MAX_K = 10
@@ -156,8 +158,6 @@ def evaluate_run(
 ) -> dict:
     """Evaluate ``run_dir``, its ablations and baselines on ``split`` in every setting the run's
     labels allow; write the report; print the tables. Returns the metrics (as in metrics.json)."""
-    from geosiam.model.embedder import load_embedder, untrained_embedder
-    from geosiam.rasterize.classes import load_classes
 
     workspace = workspace if isinstance(workspace, Workspace) else Workspace(Path(workspace))
     run_dir = Path(run_dir)
@@ -301,7 +301,6 @@ def _figures(per_model: dict[str, dict], blocks: np.ndarray) -> dict:
 
 def _class_names(workspace: Workspace) -> dict[int, tuple[str, tuple[int, int, int]]]:
     """Class id -> (name, colour) of the workspace's class table, background included."""
-    from geosiam.rasterize.classes import load_classes
 
     return {0: ("background", (0, 0, 0))} | {
         c.id: (c.name, c.colour) for c in load_classes(workspace.classes_path).classes
@@ -324,8 +323,6 @@ def _labels(run_name: str, found: _Candidates) -> dict[str, str]:
 def _write_outputs(out, metrics, table, labels, results, pairs, arrays, workspace, figures_more) -> None:
     """metrics.json, the figures (of the main setting), ranks.gpkg and report.md (last, as it
     links the rest)."""
-    from geosiam.rasterize.classes import load_classes
-    from geosiam.tiling.tables import write_geopackage
 
     older, newer = arrays
     main = results[MAIN][REFERENCE]
