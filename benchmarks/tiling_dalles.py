@@ -80,8 +80,10 @@ DALLE_SETS = {"0M50": DalleSet("0M50", 2, 2), "0M20": DalleSet("0M20", 2, 1)}
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folders", nargs="*", help="folders of your own *.jp2 dalles (and a *.gpkg)")
-    parser.add_argument("--dalles", nargs="+", choices=sorted(DALLE_SETS), default=["0M50", "0M20"])
-    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
+    parser.add_argument(
+        "--dalles", nargs="+", choices=sorted(DALLE_SETS), default=["0M50", "0M20"], help="generated dalles"
+    )
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS), help="what to time")
     parser.add_argument("--jobs", nargs="+", type=int, default=[1, 2], help="processes to compare")
     parser.add_argument("--repeat", type=int, default=2, help="runs of each parallel mode (the least counts)")
     parser.add_argument("--grids", nargs="+", type=float, default=[m for m, _ in GRIDS], help="tile sizes, m")
