@@ -1,6 +1,6 @@
 """A local stand-in for IGN's Géoplateforme (data.geopf.fr), for tests on 127.0.0.1.
 
-It follows the documented protocol (reference/ign-data.md):
+It follows IGN's documented protocol (README, "Real IGN data"):
 
 - ``/telechargement/resource/{resource}?zone=&format=&page=&limit=``: Atom feed (namespace
   ``gpf_dl``) of deliveries, paged from 1 with ``limit`` clamped to 50, the root carrying

@@ -1,4 +1,4 @@
-"""The package's imports run one way, in the pipeline's order (DESIGN.md, "The package").
+"""The package's imports run one way, in the pipeline's order (README, "Development").
 
 Every ``import`` in ``geosiam/`` is read, top-level and function-level alike: a package may import
 only from its own layer or the layers below it. The data half and the base never import a deep

@@ -2,7 +2,7 @@
 
 Shapes are burnt in priority order (lowest first, so the highest priority wins where classes
 overlap), each class with its own ``all_touched`` rule, once per chunk canvas at the tile
-resolution, then cut per tile: rasterising a block once amortises the per-shape cost (peers.md).
+resolution, then cut per tile: rasterising a block once amortises the per-shape cost.
 Masks are never resampled with anything but nearest.
 """
 

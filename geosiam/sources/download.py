@@ -1,6 +1,6 @@
 """A patient HTTP client for IGN's services: paced requests, retries, resumable verified downloads.
 
-What IGN's download service needs (reference/ign-data.md): it answers 429 well below its documented
+What IGN's download service needs (README, "Real IGN data"): it answers 429 well below its documented
 10 requests/s, so requests are paced (``HttpSettings.request_interval_s``, 1 s by default); 429, 5xx,
 timeouts and dropped connections are retried with exponential backoff, honouring ``Retry-After``;
 multi-GB parts often drop mid-transfer, so a file is streamed to ``<file>.part`` and resumed with an

@@ -2,7 +2,7 @@
 
 Per chunk of tiles: each source raster overlapping it is read once, at the coarsest resolution
 level (JPEG2000) or overview the tile resolution and ``prepare.oversampling`` allow (decoding a
-level instead of full resolution is many times faster, see peers.md), brought onto the chunk
+level instead of full resolution is the cheapest read: benchmarks/tiling_dalles.py), brought onto the chunk
 canvas (resized where the grids are aligned, warped otherwise: see :mod:`resample`), mosaicked
 across dalle borders (first raster wins where both are valid), then cut into tiles. Tiles below
 the valid-fraction threshold are dropped; the others are written as tiled, ZSTD-compressed

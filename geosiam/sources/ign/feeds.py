@@ -1,4 +1,4 @@
-"""The Atom feeds of IGN's download service (``{ign_url}/telechargement``, reference/ign-data.md).
+"""The Atom feeds of IGN's download service (``{ign_url}/telechargement``; README, "Real IGN data").
 
 ``resource/{BDORTHO|BDTOPO}?zone=D054&page=N&limit=50`` lists the deliveries of a product (paged
 from 1, at most 50 a page, the root carrying ``gpf_dl:pagecount`` and ``gpf_dl:totalentries``);

@@ -28,7 +28,7 @@ LAYERS = {
     "terrain_de_sport": {"cleabs", "nature"},
     "cimetiere": {"cleabs", "nature"},
 }
-BDTOPO_NATURES = {  # BD TOPO v3 values (ign-data.md)
+BDTOPO_NATURES = {  # BD TOPO v3 values, as in IGN's BD TOPO data dictionary
     "batiment": {
         "Indifférenciée",
         "Industriel, agricole ou commercial",
