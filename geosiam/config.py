@@ -183,8 +183,8 @@ class PrepareSettings(Checked):
     bands: list[int] = field(default_factory=lambda: [1, 2, 3])  # source bands read as R, G, B
     # decode the coarsest JPEG2000 level / overview whose pixels are at most 1 + this times the
     # tile pixel, then enlarge it to the grid: 0.05 lets 0M50 dalles serve 3.906 m tiles from
-    # the 1/8 level (2.4 % coarser: tiles 1.8x faster than from the 1/4 level and as sharp,
-    # benchmarks/results/tiling_dalles.md); 0 never decodes coarser than the tiles
+    # their 1/8 level (4 m), faster and as sharp (benchmarks/results/tiling_dalles.md); 0 never
+    # decodes coarser than the tiles
     oversampling: float = 0.05
 
     def check(self) -> None:

@@ -3,8 +3,8 @@ size that the per-year mosaics announce for their tiles).
 
 Tiled in square blocks of at most ``BLOCK_PX`` (an image smaller than that is one block, when its
 side is a multiple of 16 as GeoTIFF requires; otherwise it is written in strips), compressed with
-ZSTD level 1 and the horizontal predictor: measured on real 0M50 tiles
-(benchmarks/results/tiling_dalles.md), it writes ~3x faster than DEFLATE level 6 for files no larger.
+ZSTD level 1 and the horizontal predictor: on real 0M50 tiles it writes faster than DEFLATE for
+files no larger (benchmarks/results/tiling_dalles.md).
 """
 
 from __future__ import annotations
