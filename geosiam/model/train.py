@@ -5,13 +5,14 @@ A run's files: :mod:`geosiam.runfolder`. Each callback does one thing and can be
 
 - :func:`learning_rate_schedule`: Keras's ``LearningRateScheduler`` with the run's schedule; it
   is given the absolute epoch, so a resumed run continues its schedule where it stopped;
-- :class:`NanStop`: stops at the first epoch whose loss is not finite, and writes nothing of it;
+- :class:`NanStop`: stops at the first epoch whose loss is not finite (nothing of it is written);
 - :class:`BatchEpoch`: tells the batches which epoch it is (their order and augmentations);
 - :class:`EpochHistory`: ``history.csv``, one row per finished epoch, written atomically;
 - :class:`Checkpoints`: the training model after each finished epoch, atomically, the last two kept;
 - :class:`TrainingProgress`: the epoch and step bars.
 
-Hard mining and keeping the best model are the mining layer's (:mod:`geosiam.mining.training`).
+Hard mining and keeping the best model are the mining layer's (:mod:`geosiam.mining.hard_mining`),
+and so is the run that wires it all together (:mod:`geosiam.mining.training`).
 Callbacks run in the order given, so that the mining state and the history of an epoch are on
 disk before its checkpoint: a killed run loses at most the epoch in progress.
 """
