@@ -24,7 +24,7 @@ from geosiam.model.device_knn import knn_keras
 from geosiam.model.embedder import Embedder, save_embedding
 from geosiam.model.labels import run_labels, workspace_labels
 from geosiam.model.logs import TrainingLogs
-from geosiam.model.recipes import recipe_of
+from geosiam.model.recipes import PLACES, LossRecipe, recipe_of
 from geosiam.model.siamese import embedding_of, model_inputs
 from geosiam.model.train import (
     BatchEpoch,
@@ -39,10 +39,10 @@ from geosiam.model.train import (
     training_model,
 )
 from geosiam.ranking import knn
-from geosiam.runfolder import new_run, run_to_resume
+from geosiam.runfolder import RunFolder, new_run, run_to_resume
 from geosiam.workspace import Workspace
 
-EMBED_BATCH = 64
+EMBED_BATCH = 64  # tiles per device
 UNUSED_CLASS_COLOUR = (128, 128, 128)
 
 
@@ -68,11 +68,30 @@ def train_run(
         for split in ("train", "val")
     }
     recipe.layout.check(len(caches["train"]), train.anchors_per_batch)
+    in_batch = recipe.layout is PLACES
+    accelerator.check_batch_split(
+        recipe.layout.rows(train.anchors_per_batch), accelerator.replicas(), in_batch
+    )
     save_settings(settings, run.settings_path)
 
     keras.utils.set_random_seed(train.seed)
     policy = accelerator.mixed_policy() if train.mixed_precision else "float32"
-    model, initial_epoch = training_model(run, train, recipe, table.num_classes, colours, policy)
+    with accelerator.distribution_scope() as replicas:  # the whole run: building, fitting, mining
+        return _fit(run, train, recipe, table.num_classes, colours, policy, caches, replicas)
+
+
+def _fit(
+    run: RunFolder,
+    train: TrainSettings,
+    recipe: LossRecipe,
+    num_classes: int,
+    colours: list,
+    policy: str,
+    caches: dict[str, PairCache],
+    replicas: int,
+) -> Path:
+    """Build (or resume) the training model, and fit it with the callbacks that keep the run."""
+    model, initial_epoch = training_model(run, train, recipe, num_classes, colours, policy, replicas)
     batches = recipe.layout.batches(
         caches["train"],
         train.anchors_per_batch,
@@ -90,8 +109,8 @@ def train_run(
         batches,
         caches,
         initial_epoch,
-        describe=partial(describe_pairs, train=train, num_classes=table.num_classes),
-        keep_best=lambda model: save_embedding(embedding_of(model), train, table.num_classes, run.root),
+        describe=partial(describe_pairs, train=train, num_classes=num_classes, batch=EMBED_BATCH * replicas),
+        keep_best=lambda model: save_embedding(embedding_of(model), train, num_classes, run.root),
         search=knn_keras if accelerator.has_accelerator() else knn,
     )
     callbacks = [  # in this order: an epoch's mining state and history are written before its checkpoint
@@ -113,10 +132,11 @@ def train_run(
 
 
 def describe_pairs(
-    model: keras.Model, cache: PairCache, train: TrainSettings, num_classes: int
+    model: keras.Model, cache: PairCache, train: TrainSettings, num_classes: int, batch: int = EMBED_BATCH
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The descriptors of a split's two years (older, newer) with the training model's weights."""
+    """The descriptors of a split's two years (older, newer) with the training model's weights, by
+    batches of ``batch`` (``EMBED_BATCH`` per device, so that they split over the replicas)."""
     embedder = Embedder(
         embedding_of(model), train, num_classes, train.input_px, train.image_only, identity="training"
     )
-    return tuple(embedder.embed(cache.images[side], cache.masks[side], EMBED_BATCH) for side in (0, 1))
+    return tuple(embedder.embed(cache.images[side], cache.masks[side], batch) for side in (0, 1))

@@ -1,7 +1,9 @@
 """What the machine offers (CPU, GPUs, TPU) and what the "auto" training settings become on it.
 
 The only backend-specific code of the model package lives here: asking a GPU whether it computes
-in bfloat16, and TensorFlow's multi-GPU strategy (Keras 3 has ``keras.distribution`` for JAX only).
+in bfloat16, and data parallelism over several devices: ``keras.distribution.DataParallel`` on
+JAX (one host or several), TensorFlow's ``MirroredStrategy`` (one host; Keras 3's
+``keras.distribution`` is for JAX only).
 """
 
 from __future__ import annotations
@@ -9,10 +11,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+from collections.abc import Iterator
 
 import keras
 
 from geosiam.config import TrainSettings
+from geosiam.errors import SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -86,17 +90,88 @@ def _default_jit() -> bool:
     return keras.backend.backend() == "jax" or has_accelerator()
 
 
-def distribution_scope():
-    """Data parallelism over all GPUs of the machine: a context to build and compile the model in."""
-    if device_count() < 2 or not has_accelerator():
-        return contextlib.nullcontext()
-    backend = keras.backend.backend()
-    if backend == "jax":
-        keras.distribution.set_distribution(keras.distribution.DataParallel())
-        return contextlib.nullcontext()
-    if backend == "tensorflow":
-        import tensorflow as tf
+def replicas() -> int:
+    """How many devices a training batch is split over: every device Keras computes on (all
+    hosts' with :func:`join_cluster`), 1 on one device or on the torch backend."""
+    return device_count() if keras.backend.backend() in ("jax", "tensorflow") else 1
 
-        return tf.distribute.MirroredStrategy().scope()
-    log.warning("several GPUs but the %s backend: training on one", backend)
-    return contextlib.nullcontext()
+
+@contextlib.contextmanager
+def distribution_scope() -> Iterator[int]:
+    """Data parallelism over every device Keras computes on, when it sees several: a context to
+    build, compile, fit and mine in; yields the number of replicas.
+
+    Several devices are several GPUs (or TPU cores), all hosts' after :func:`join_cluster`, or
+    CPUs split on purpose (``XLA_FLAGS=--xla_force_host_platform_device_count=N`` on JAX,
+    ``tf.config.set_logical_device_configuration`` on TensorFlow); a plain CPU is one device.
+    Each batch is split over the replicas, whose gradients are summed: on JAX the step computes
+    what one device would (the loss and batch normalisation see the whole batch); on TensorFlow
+    each replica computes the loss of its own share (see :func:`check_batch_split`).
+    """
+    devices = keras.distribution.list_devices()
+    backend = keras.backend.backend()
+    if len(devices) >= 2 and backend in ("jax", "tensorflow"):
+        log.info("data parallel over %d devices: %s", len(devices), ", ".join(devices))
+    if len(devices) < 2:
+        yield 1
+    elif backend == "jax":
+        with keras.distribution.DataParallel(devices=devices).scope():
+            yield len(devices)
+    elif backend == "tensorflow":
+        import tensorflow as tf  # lazy: the TensorFlow backend's own data parallelism
+
+        with tf.distribute.MirroredStrategy([d.upper() for d in devices]).scope():
+            yield len(devices)
+    else:
+        log.warning("%d devices but the %s backend: training on one", len(devices), backend)
+        yield 1
+
+
+def check_batch_split(rows: int, replicas: int, in_batch: bool) -> None:
+    """A training batch of ``rows`` must split evenly over the replicas (one-line error); on
+    TensorFlow, a notice that an in-batch loss (``in_batch``) contrasts each replica's share."""
+    if rows % replicas:
+        raise SettingsError(
+            f"a training batch of {rows} tiles does not split evenly over {replicas} devices: "
+            f"choose --batch-anchors so that it does (a multiple of {replicas} for infonce)"
+        )
+    if in_batch and replicas > 1 and keras.backend.backend() == "tensorflow":
+        log.warning(
+            "TensorFlow's %d replicas each contrast their own %d places (infonce): fewer negatives "
+            "than one device sees (JAX contrasts the whole batch)",
+            replicas,
+            rows // replicas,
+        )
+
+
+def batch_norms(model: keras.Model) -> list[keras.layers.BatchNormalization]:
+    """The batch-normalisation layers of ``model`` and of the models nested in it."""
+    found = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            found.append(layer)
+        elif isinstance(layer, keras.Model):
+            found += batch_norms(layer)
+    return found
+
+
+def synchronise_batch_norm(model: keras.Model, replicas: int) -> None:
+    """On TensorFlow's replicas, batch normalisation over the whole batch, as on one device (and
+    on JAX), rather than over each replica's share: the same step, at one all-reduce per layer."""
+    if replicas > 1 and keras.backend.backend() == "tensorflow":
+        for layer in batch_norms(model):
+            layer.synchronized = True
+
+
+@contextlib.contextmanager
+def portable(model: keras.Model) -> Iterator[None]:
+    """A context to save ``model`` in: without synchronised batch normalisation, a TensorFlow-only
+    setting that other backends refuse to load (it is a training detail, not the model's)."""
+    synchronised = [layer for layer in batch_norms(model) if layer.synchronized]
+    for layer in synchronised:
+        layer.synchronized = False
+    try:
+        yield
+    finally:
+        for layer in synchronised:
+            layer.synchronized = True

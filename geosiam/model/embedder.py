@@ -22,6 +22,7 @@ import numpy as np
 from geosiam import atomic
 from geosiam.config import TrainSettings, fingerprint, to_dict
 from geosiam.errors import ModelError
+from geosiam.model.accelerator import portable, resolve
 from geosiam.model.data import ArrayBatches, check_class_ids
 from geosiam.model.labels import NO_LABELS
 from geosiam.model.siamese import build_embedding_model
@@ -96,7 +97,7 @@ class Embedder:
 def save_embedding(model: keras.Model, settings: TrainSettings, num_classes: int, run_dir: Path) -> None:
     """Write the embedding network of a run (``model.keras`` and ``model.json``), atomically."""
     run = RunFolder(Path(run_dir))
-    with atomic.atomic_path(run.model_path, suffix=".keras") as tmp:
+    with atomic.atomic_path(run.model_path, suffix=".keras") as tmp, portable(model):
         model.save(tmp)
     meta = {
         "num_classes": num_classes,
@@ -148,8 +149,6 @@ def untrained_embedder(settings: TrainSettings, num_classes: int, input_px: int,
 
     The backbone starts from ``settings.weights`` (ImageNet by default), the rest is random.
     """
-    from geosiam.model.accelerator import resolve
-
     settings = resolve(dataclasses.replace(settings, input_px=input_px), input_px)
     keras.utils.set_random_seed(settings.seed)
     model = build_embedding_model(settings, num_classes, input_px, colours)

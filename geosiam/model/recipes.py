@@ -12,7 +12,7 @@ import keras
 
 from geosiam.config import TrainSettings
 from geosiam.errors import SettingsError, TrainingError
-from geosiam.model.data import PairBatches, PlaceBatches, TileBatches, check_places_per_batch
+from geosiam.model.data import SLOT_LABELS, PairBatches, PlaceBatches, TileBatches, check_places_per_batch
 from geosiam.model.losses import ContrastiveLoss, InfoNCELoss, TripletLoss
 from geosiam.model.siamese import descriptors_head, distance_head, same_place_head
 
@@ -34,10 +34,15 @@ class BatchLayout:
 
     batches: type[TileBatches]
     check: Callable[[int, int], None]  # (pairs, anchors per batch) -> None, or a TrainingError
+    tiles_per_anchor: int  # rows of a batch (on each side) per anchor
+
+    def rows(self, anchors_per_batch: int) -> int:
+        """The rows of a batch of ``anchors_per_batch`` anchors (what the devices split)."""
+        return anchors_per_batch * self.tiles_per_anchor
 
 
-PAIRS = BatchLayout(PairBatches, check_pairs_per_batch)  # anchors with a positive and negatives
-PLACES = BatchLayout(PlaceBatches, check_places_per_batch)  # distinct places, in-batch negatives
+PAIRS = BatchLayout(PairBatches, check_pairs_per_batch, len(SLOT_LABELS))  # a positive and negatives
+PLACES = BatchLayout(PlaceBatches, check_places_per_batch, 1)  # distinct places, in-batch negatives
 
 
 @dataclass(frozen=True)

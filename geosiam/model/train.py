@@ -103,12 +103,19 @@ def check_resume(run: RunFolder, train: TrainSettings) -> None:
 
 
 def training_model(
-    run: RunFolder, train: TrainSettings, recipe: LossRecipe, num_classes: int, colours, policy: str
+    run: RunFolder,
+    train: TrainSettings,
+    recipe: LossRecipe,
+    num_classes: int,
+    colours,
+    policy: str,
+    replicas: int = 1,
 ) -> tuple[keras.Model, int]:
     """The compiled training model and the epoch it starts at: from the run's last checkpoint
-    (weights and optimizer state), or new."""
+    (weights and optimizer state), or new. Build it in :func:`accelerator.distribution_scope`,
+    which gives ``replicas``."""
     checkpoint = run.last_checkpoint()
-    with accelerator.distribution_scope(), dtype_policy(policy):
+    with dtype_policy(policy):
         if checkpoint is None:
             embedding = build_embedding_model(train, num_classes, train.input_px, colours)
             model = build_siamese_model(embedding, recipe.head)
@@ -116,6 +123,7 @@ def training_model(
         else:
             model = _load_checkpoint(checkpoint)
             optimizer, initial_epoch = model.optimizer, checkpoint_epoch(checkpoint)
+        accelerator.synchronise_batch_norm(model, replicas)
         model.compile(optimizer=optimizer, loss=recipe.make_loss(train), jit_compile=train.jit_compile)
     return model, initial_epoch
 
@@ -234,7 +242,8 @@ class Checkpoints(keras.callbacks.Callback):
         if not finished(logs):
             return
         with atomic.atomic_path(self.run.checkpoint_path(epoch + 1), suffix=".keras") as tmp:
-            self.model.save(tmp)
+            with accelerator.portable(self.model):
+                self.model.save(tmp)
         for old in self.run.checkpoints()[: -self.keep]:
             old.unlink()
 

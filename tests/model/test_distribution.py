@@ -1,0 +1,111 @@
+"""Data-parallel training on two CPU devices, on JAX (``keras.distribution.DataParallel``) and on
+TensorFlow (``MirroredStrategy``): one step is the step on one device, and embedding and mining
+run under the distribution.
+
+A process sees its devices when its backend starts, so each case runs in a subprocess that splits
+the CPU in two before anything else: ``XLA_FLAGS=--xla_force_host_platform_device_count=2`` for
+JAX, two logical devices (``tf.config.set_logical_device_configuration``) for TensorFlow.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+# the same geosiam code on both backends; only the way the CPU is split in two differs
+STEP = textwrap.dedent("""
+    import contextlib, json, sys
+    import keras, numpy as np
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from geosiam.config import TrainSettings
+    from geosiam.ranking import knn
+    from geosiam.mining.miner import mine
+    from geosiam.model import accelerator
+    from geosiam.model.embedder import Embedder
+    from geosiam.model.recipes import recipe_of
+    from geosiam.model.siamese import build_embedding_model, build_siamese_model, embedding_of
+
+    recipe = recipe_of("bce")
+    train = TrainSettings(backbone="mobilenetv3small", weights="none", input_px=32, descriptor_dim=8,
+                          loss="bce", workers=1)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (2, 8, 32, 32, 3), dtype=np.uint8)  # 8 places, two years
+    masks = rng.integers(0, 3, (2, 8, 32, 32), dtype=np.uint8)
+    batch = {"anchor_image": images[0], "other_image": images[1][::-1],
+             "anchor_mask": masks[0], "other_mask": masks[1][::-1]}
+    labels = (np.arange(8) % 2).astype(np.float32)[:, None]
+
+    def devices_holding(variable):
+        value = variable.value
+        if hasattr(value, "sharding"):  # a JAX array
+            return len(value.sharding.device_set)
+        return len(getattr(value, "values", [value]))  # a TensorFlow mirrored variable holds one per device
+
+    def step(scope):
+        with scope as replicas:
+            keras.utils.set_random_seed(1)
+            model = build_siamese_model(build_embedding_model(train, 3, 32, None), recipe.head)
+            accelerator.synchronise_batch_norm(model, replicas)
+            before = [np.array(w) for w in model.get_weights()]
+            model.compile(optimizer=keras.optimizers.SGD(0.1), loss=recipe.make_loss(train))
+            loss = model.fit(batch, labels, batch_size=8, epochs=1, shuffle=False, verbose=0).history["loss"]
+            updates = [np.array(w) - b for w, b in zip(model.get_weights(), before)]
+            embedder = Embedder(embedding_of(model), train, 3, 32, False, identity="step")
+            older, newer = (embedder.embed(images[s], masks[s], 8 * replicas) for s in (0, 1))
+            mining = mine(older, newer, 2, knn)
+            with accelerator.portable(model):
+                saved = [layer.synchronized for layer in accelerator.batch_norms(model)]
+            kept = [layer.synchronized for layer in accelerator.batch_norms(model)]
+            return dict(replicas=replicas, holding=devices_holding(model.trainable_weights[0]),
+                        loss=loss[0], updates=updates, descriptors=np.concatenate([older, newer]),
+                        mined=mining.hard_negatives.shape, saved_sync=any(saved), kept_sync=all(kept))
+
+    one = step(contextlib.nullcontext(1))
+    two = step(accelerator.distribution_scope())
+    scale = max(float(np.abs(u).max()) for u in one["updates"])
+    print(json.dumps(dict(
+        replicas=[one["replicas"], two["replicas"]],
+        holding=[one["holding"], two["holding"]],
+        loss=[one["loss"], two["loss"]],
+        update_scale=scale,
+        update_difference=max(float(np.abs(a - b).max()) for a, b in zip(one["updates"], two["updates"])),
+        descriptor_difference=float(np.abs(one["descriptors"] - two["descriptors"]).max()),
+        mined=list(two["mined"]),
+        saved_sync=two["saved_sync"],
+        kept_sync=two["kept_sync"],
+    )))
+""")
+
+TWO_CPUS = {
+    # JAX compiles a backbone at the lowest XLA optimisation level: the same step, half the CPU time
+    "jax": {"XLA_FLAGS": "--xla_force_host_platform_device_count=2 --xla_backend_optimization_level=0"},
+    "tensorflow": {},
+}
+
+
+def run_on_two_cpus(backend: str, script: str, timeout: int = 900) -> str:
+    env = os.environ | {"KERAS_BACKEND": backend} | TWO_CPUS[backend]
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=timeout
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+@pytest.mark.parametrize("backend", ["jax", "tensorflow"])
+def test_one_step_on_two_devices_is_the_step_on_one_and_embedding_and_mining_run(backend):
+    found = json.loads(run_on_two_cpus(backend, STEP).splitlines()[-1])
+    assert found["replicas"] == [1, 2] and found["holding"] == [1, 2]  # every weight on both devices
+    assert found["loss"][1] == pytest.approx(found["loss"][0], rel=1e-5)
+    assert found["update_scale"] > 1e-3  # the step moved the weights...
+    assert found["update_difference"] < 1e-3 * found["update_scale"]  # ...as on one device
+    assert found["descriptor_difference"] < 1e-4
+    assert found["mined"] == [2, 8, 2]
+    # TensorFlow normalises over both replicas' shares; the saved model does not say so
+    assert found["kept_sync"] == (backend == "tensorflow") and not found["saved_sync"]
