@@ -51,6 +51,7 @@ def train_run(
 ) -> Path:
     """Train (or resume) a run on a prepared workspace; returns the run folder."""
     workspace.require_prepared()
+    accelerator.join_cluster()  # several hosts: before any device is used
     train = accelerator.resolve(settings.train, settings.grid.tile_px)
     recipe = recipe_of(train.loss)
     run = run_to_resume(workspace, run_name) if resume else new_run(workspace, run_name)

@@ -11,12 +11,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Mapping
 
 import keras
 
 from geosiam.config import TrainSettings
-from geosiam.errors import SettingsError
+from geosiam.errors import SettingsError, TrainingError
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,71 @@ def resolve(settings: TrainSettings, tile_px: int | None) -> TrainSettings:
 def _default_jit() -> bool:
     # JAX always compiles with XLA; TensorFlow only gains from XLA on accelerators
     return keras.backend.backend() == "jax" or has_accelerator()
+
+
+CLUSTER_VARIABLES = (  # Keras's own names: keras.distribution.initialize reads them too
+    "KERAS_DISTRIBUTION_JOB_ADDRESSES",  # host:port of process 0, the coordinator (or every process's)
+    "KERAS_DISTRIBUTION_NUM_PROCESSES",
+    "KERAS_DISTRIBUTION_PROCESS_ID",  # 0 .. NUM_PROCESSES - 1, one per host
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Cluster:
+    """Where this process stands among the processes (one per host) that train together."""
+
+    job_addresses: str
+    num_processes: int
+    process_id: int
+
+
+def cluster_settings(environ: Mapping[str, str]) -> Cluster | None:
+    """The multi-host settings in ``environ`` (None when there are none), checked: one-line
+    errors for a partial or inconsistent set, or a backend that cannot train on several hosts."""
+    given = {name: environ[name].strip() for name in CLUSTER_VARIABLES if environ.get(name, "").strip()}
+    if not given:
+        return None
+    fix = f"set all three on every host ({', '.join(CLUSTER_VARIABLES)}; README: Training on several hosts)"
+    missing = [name for name in CLUSTER_VARIABLES if name not in given]
+    if missing:
+        raise SettingsError(f"multi-host training needs {', '.join(missing)} too: {fix}")
+    addresses, count, index = (given[name] for name in CLUSTER_VARIABLES)
+    if not (count.isdigit() and int(count) >= 1 and index.isdigit() and int(index) < int(count)):
+        raise SettingsError(
+            f"KERAS_DISTRIBUTION_NUM_PROCESSES={count} and KERAS_DISTRIBUTION_PROCESS_ID={index}: the "
+            "number of processes is a whole number, and each process's id one of 0 .. that number - 1"
+        )
+    hosts = addresses.split(",")
+    well_formed = all(h.rpartition(":")[0] and h.rpartition(":")[2].isdigit() for h in hosts)
+    if not well_formed or len(hosts) not in (1, int(count)):
+        raise SettingsError(
+            f"KERAS_DISTRIBUTION_JOB_ADDRESSES={addresses} is not host:port of the coordinator (process 0), "
+            f"or of each of the {count} processes separated by commas"
+        )
+    backend = keras.backend.backend()
+    if backend != "jax":
+        raise SettingsError(
+            f"multi-host training runs on JAX, not {backend}: set KERAS_BACKEND=jax on every host"
+        )
+    return Cluster(addresses, int(count), int(index))
+
+
+def join_cluster(environ: Mapping[str, str] = os.environ) -> Cluster | None:
+    """Join the processes of a multi-host run when ``environ`` says there is one (see
+    :func:`cluster_settings`): ``keras.distribution.initialize``, before any device is used, after
+    which Keras lists every host's devices and :func:`distribution_scope` spans them all."""
+    cluster = cluster_settings(environ)
+    if cluster is not None:
+        try:
+            keras.distribution.initialize(cluster.job_addresses, cluster.num_processes, cluster.process_id)
+        except Exception as exc:  # JAX reports an unreachable coordinator as RuntimeError or XlaRuntimeError
+            why = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:120]}"
+            raise TrainingError(
+                f"process {cluster.process_id} of {cluster.num_processes} cannot join the coordinator at "
+                f"{cluster.job_addresses.split(',')[0]} ({why}): start process 0 there, and check that "
+                "its address and port are reachable from this host"
+            ) from None
+    return cluster
 
 
 def replicas() -> int:

@@ -72,3 +72,14 @@ def test_help_lists_the_options_without_importing_keras():
     ):
         assert option in done.stdout
     assert done.stdout.strip().endswith("False")
+
+
+def test_an_incomplete_multi_host_setting_is_a_one_line_error_before_the_run_starts(
+    tmp_path, capsys, monkeypatch
+):
+    workspace = make_workspace(tmp_path / "ws", places=4, px=32, splits=["train"] * 3 + ["val"])
+    monkeypatch.setenv("KERAS_DISTRIBUTION_JOB_ADDRESSES", "10.0.0.1:1234")
+    code, err = _run(["train", "-w", str(workspace.root), "--weights", "none", "--run", "r"], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "needs KERAS_DISTRIBUTION_NUM_PROCESSES, KERAS_DISTRIBUTION_PROCESS_ID too" in err
+    assert not workspace.run_dir("r").exists()

@@ -7,13 +7,17 @@ the CPU in two before anything else: ``XLA_FLAGS=--xla_force_host_platform_devic
 JAX, two logical devices (``tf.config.set_logical_device_configuration``) for TensorFlow.
 """
 
+import csv
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
 
 import pytest
+
+from tests.retrieval.factory import make_workspace
 
 # the same geosiam code on both backends; only the way the CPU is split in two differs
 STEP = textwrap.dedent("""
@@ -109,3 +113,69 @@ def test_one_step_on_two_devices_is_the_step_on_one_and_embedding_and_mining_run
     assert found["mined"] == [2, 8, 2]
     # TensorFlow normalises over both replicas' shares; the saved model does not say so
     assert found["kept_sync"] == (backend == "tensorflow") and not found["saved_sync"]
+
+
+JOIN = textwrap.dedent("""
+    import json, keras
+    from geosiam.model import accelerator
+    cluster = accelerator.join_cluster()
+    with accelerator.distribution_scope() as replicas:
+        print(json.dumps([cluster.process_id, keras.distribution.list_devices(), replicas]))
+""")
+
+
+def test_two_processes_join_one_cluster_and_train_data_parallel_over_both_hosts_devices():
+    """Two "hosts" on 127.0.0.1, each with one CPU device: after geosiam joins them through
+    keras.distribution.initialize (its settings from Keras's environment variables), each
+    process sees both devices and would split batches over both."""
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    env = os.environ | {
+        "KERAS_BACKEND": "jax",
+        "KERAS_DISTRIBUTION_JOB_ADDRESSES": f"127.0.0.1:{port}",
+        "KERAS_DISTRIBUTION_NUM_PROCESSES": "2",
+    }
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", JOIN],
+            env=env | {"KERAS_DISTRIBUTION_PROCESS_ID": str(i)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    outputs = [p.communicate(timeout=300) for p in processes]
+    assert [p.returncode for p in processes] == [0, 0], outputs[0][1][-2000:] + outputs[1][1][-2000:]
+    found = [json.loads(out.splitlines()[-1]) for out, _ in outputs]
+    assert [process for process, _, _ in found] == [0, 1] and [replicas for *_, replicas in found] == [2, 2]
+    devices = found[0][1]  # JAX numbers another process's devices from 2048 on
+    assert len(devices) == 2 and found[1][1] == devices and devices[0] == "cpu:0"
+
+
+@pytest.mark.slow  # JAX compiles the training and embedding steps of a backbone: minutes on 2 cores
+def test_a_whole_run_trains_and_mines_data_parallel_on_two_devices(tmp_path):
+    workspace = make_workspace(tmp_path / "ws", places=5, px=32, splits=["train"] * 3 + ["val"] * 2)
+    script = textwrap.dedent(f"""
+        import dataclasses, logging
+        from pathlib import Path
+        from geosiam.mining.training import train_run
+        from geosiam.workspace import Workspace
+        logging.basicConfig(level=logging.INFO)
+        workspace = Workspace(Path({str(workspace.root)!r}))
+        settings = workspace.load_settings()
+        settings.train = dataclasses.replace(settings.train, weights="none", epochs=1, mine_every=1,
+                                             descriptor_dim=8, workers=1, anchors_per_batch=2)
+        train_run(workspace, settings, "two-devices", resume=False)
+    """)
+    env = os.environ | {"KERAS_BACKEND": "jax"} | TWO_CPUS["jax"]
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=1800
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "data parallel over 2 devices: cpu:0, cpu:1" in done.stderr
+    run = workspace.run_dir("two-devices")
+    history = list(csv.DictReader((run / "history.csv").read_text().splitlines()))
+    assert [row["mined"] for row in history] == ["1"]  # one epoch, mined after it
+    assert (run / "model.keras").exists() and (run / "checkpoints" / "epoch-0001.keras").exists()
