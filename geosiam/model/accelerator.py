@@ -181,7 +181,8 @@ def distribution_scope() -> Iterator[int]:
     if len(devices) < 2:
         yield 1
     elif backend == "jax":
-        with keras.distribution.DataParallel(devices=devices).scope():
+        # geosiam's batches are PyDatasets: each process feeds its own (Keras shards only tf.data)
+        with keras.distribution.DataParallel(devices=devices, auto_shard_dataset=False).scope():
             yield len(devices)
     elif backend == "tensorflow":
         import tensorflow as tf  # lazy: the TensorFlow backend's own data parallelism

@@ -116,18 +116,24 @@ def test_one_step_on_two_devices_is_the_step_on_one_and_embedding_and_mining_run
 
 
 JOIN = textwrap.dedent("""
-    import json, keras
+    import json, keras, numpy as np
     from geosiam.model import accelerator
     cluster = accelerator.join_cluster()
     with accelerator.distribution_scope() as replicas:
-        print(json.dumps([cluster.process_id, keras.distribution.list_devices(), replicas]))
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+        model.compile(optimizer="sgd", loss="mse")
+        share = np.arange(16, dtype="float32").reshape(4, 4) + 100 * cluster.process_id  # this host's
+        loss = model.fit(share, np.zeros((4, 2), "float32"), batch_size=4, verbose=0).history["loss"]
+        print(json.dumps([cluster.process_id, keras.distribution.list_devices(), replicas, loss]))
 """)
 
 
 def test_two_processes_join_one_cluster_and_train_data_parallel_over_both_hosts_devices():
     """Two "hosts" on 127.0.0.1, each with one CPU device: after geosiam joins them through
     keras.distribution.initialize (its settings from Keras's environment variables), each
-    process sees both devices and would split batches over both."""
+    process sees both devices, and a step in geosiam's distribution takes each host's share of
+    the batch (a small model: geosiam's own batches are not yet split between hosts)."""
     with socket.socket() as free:
         free.bind(("127.0.0.1", 0))
         port = free.getsockname()[1]
@@ -149,9 +155,11 @@ def test_two_processes_join_one_cluster_and_train_data_parallel_over_both_hosts_
     outputs = [p.communicate(timeout=300) for p in processes]
     assert [p.returncode for p in processes] == [0, 0], outputs[0][1][-2000:] + outputs[1][1][-2000:]
     found = [json.loads(out.splitlines()[-1]) for out, _ in outputs]
-    assert [process for process, _, _ in found] == [0, 1] and [replicas for *_, replicas in found] == [2, 2]
+    assert [process for process, *_ in found] == [0, 1] and [replicas for *_, replicas, _ in found] == [2, 2]
     devices = found[0][1]  # JAX numbers another process's devices from 2048 on
     assert len(devices) == 2 and found[1][1] == devices and devices[0] == "cpu:0"
+    # one step on both hosts' shares of the batch: both report the loss of the whole batch
+    assert found[0][3] == found[1][3] and found[0][3][0] > 0
 
 
 @pytest.mark.slow  # JAX compiles the training and embedding steps of a backbone: minutes on 2 cores
