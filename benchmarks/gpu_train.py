@@ -4,7 +4,9 @@ Needs only keras + numpy + geosiam.model (no TensorFlow, no rasterio): it runs o
 that carries JAX. Synthetic uint8 tiles and masks are packed into a memory-mapped pair cache (the
 format ``geosiam train`` builds from GeoTIFFs), then, side by side in one process:
 
-- training images/s through ``PairBatches`` (PyDataset workers, augmentation, hard-negative slots),
+- training images/s through ``PairBatches`` (PyDataset worker threads slicing uint8 tiles, colour
+  jitter in the compiled step, hard-negative slots), with ``--workers auto`` by default (the
+  setting ``geosiam train`` picks),
 - training images/s of the same compiled step on one batch already on the device (the ceiling),
 - the pipeline's share: 1 - pipeline / ceiling, and the time one worker needs per batch,
 - embedding images/s through ``Embedder.embed`` (the ``ArrayBatches`` pipeline),
@@ -37,11 +39,13 @@ import numpy as np  # noqa: E402
 
 from geosiam.config import TrainSettings  # noqa: E402
 from geosiam.model import accelerator  # noqa: E402
-from geosiam.model.data import META_FILE, PairBatches, open_pair_cache  # noqa: E402
+from geosiam.model.cache import META_FILE, open_pair_cache  # noqa: E402
+from geosiam.model.data import PairBatches  # noqa: E402
 from geosiam.model.device_knn import knn_keras  # noqa: E402
 from geosiam.model.embedder import Embedder  # noqa: E402
 from geosiam.model.recipes import recipe_of  # noqa: E402
 from geosiam.model.siamese import build_embedding_model, build_siamese_model, dtype_policy  # noqa: E402
+from geosiam.model.workers import pick_workers  # noqa: E402
 
 NUM_CLASSES = 9
 
@@ -58,7 +62,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=40,
         help="steps per epoch: the cache holds steps * anchors / 2 pairs, one pass each",
     )
-    parser.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1))
+    parser.add_argument(
+        "--workers", default="auto", help="worker threads, or auto: what 'geosiam train --workers auto' picks"
+    )
     parser.add_argument("--embed-tiles", type=int, default=2048)
     parser.add_argument("--knn", type=int, default=50000, help="descriptors per year for the kNN timing")
     parser.add_argument("--no-mixed-precision", action="store_true")
@@ -132,7 +138,6 @@ def main(argv=None) -> dict:
             weights="none",
             input_px=args.px,
             anchors_per_batch=args.anchors,
-            workers=args.workers,
             mixed_precision=False if args.no_mixed_precision else None,
         ),
         args.px,
@@ -163,7 +168,7 @@ def main(argv=None) -> dict:
         with dtype_policy(policy):
             embedding = build_embedding_model(settings, NUM_CLASSES, args.px)
             recipe = recipe_of(settings.loss)
-            model = build_siamese_model(embedding, recipe.head)
+            model = build_siamese_model(embedding, recipe.head, augment=True)
             model.compile(
                 optimizer=keras.optimizers.Adam(1e-4),
                 loss=recipe.make_loss(settings),
@@ -177,16 +182,16 @@ def main(argv=None) -> dict:
         }
 
     def pipeline():
-        batches = PairBatches(
-            state["cache"],
-            args.anchors,
-            seed=0,
-            augment=True,
-            workers=args.workers,
-            max_queue_size=4 * args.workers,
-        )
+        batches = PairBatches(state["cache"], args.anchors, seed=0, augment=True, greyscale=0.2)
         rng = np.random.default_rng(1)
         batches.hard_negatives = rng.integers(0, args.pairs, (2, args.pairs, 4)).astype(np.int32)
+        if args.workers == "auto":
+            choice = pick_workers(batches, accelerator.has_accelerator())
+            batches.workers = choice.workers
+            results["workers_auto"] = choice.describe()
+        else:
+            batches.workers = int(args.workers)
+        results["workers"] = batches.workers
         timer = EpochTimer()
         state["model"].fit(batches, epochs=args.epochs, verbose=0, callbacks=[timer])
         steady = timer.seconds[1:] or timer.seconds
@@ -270,6 +275,7 @@ def report(results: dict, args) -> None:
         ("train img/s, PyDataset pipeline", results.get("pipeline", {}).get("train_images_per_s", "-")),
         ("train img/s, in-memory batch", results.get("in_memory", {}).get("train_images_per_s", "-")),
         ("pipeline / in-memory", results.get("pipeline_over_in_memory", "-")),
+        ("workers", results.get("workers_auto", results["workers"])),
         ("one worker, s per batch", results.get("pipeline", {}).get("one_worker_seconds_per_batch", "-")),
         ("embed img/s", results.get("embed", {}).get("embed_images_per_s", "-")),
         ("kNN seconds", f"{results.get('knn', {}).get('knn_seconds', '-')} ({args.knn} x {args.knn})"),

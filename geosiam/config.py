@@ -280,7 +280,7 @@ class TrainSettings(Checked):
     greyscale: float = 0.2  # share of tiles that augmentation turns grey (grey/colour years)
     mixed_precision: bool | None = None  # None = on when a GPU is present
     jit_compile: bool | None = None  # None = on when a GPU is present
-    workers: int = 2
+    workers: int = 0  # threads assembling batches; 0 = auto (measured when a run starts)
     seed: int = 0
 
     options: ClassVar[dict[str, str]] = {
@@ -302,9 +302,10 @@ class TrainSettings(Checked):
     }
 
     def check(self) -> None:
-        counts = ("epochs", "anchors_per_batch", "mine_every", "workers", "hard_negatives", "descriptor_dim")
+        counts = ("epochs", "anchors_per_batch", "mine_every", "hard_negatives", "descriptor_dim")
         for name in counts:
             self.at_least(name, 1)
+        self.at_least("workers", 0)  # 0: auto
         self.positive("learning_rate", "1e-4")
         self.positive("temperature", "0.1")
         self.probability("mask_dropout")

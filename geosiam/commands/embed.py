@@ -58,6 +58,8 @@ def embed(
     """Embed tiles (from prepare, or any georeferenced RGB GeoTIFFs) with a trained run's model.
 
     Row i of the array is row i of the table (tile path, id, year, footprint, model identity).
+    A workspace's own tiles are read through its packed tile cache (cache/tiles/, packed on the
+    first embedding, then only sliced); other GeoTIFFs from their files.
     A fused run embeds a tile without labels (a year without them, or one its labels leave out:
     those masks are never read) from its image alone. An interrupted run resumes when the same
     command is run again; a complete one is kept.
@@ -66,13 +68,14 @@ def embed(
     from geosiam.model.embedder import load_embedder
     from geosiam.model.labels import unlabelled_years
     from geosiam.retrieval.descriptors import check_vectors_path, table_path
-    from geosiam.retrieval.embedding import embed_tiles
+    from geosiam.retrieval.embedding import embed_tiles, workspace_tile_cache
     from geosiam.retrieval.sharding import embed_sharded
     from geosiam.retrieval.tilesets import find_tiles
     from geosiam.workspace import Workspace
 
     output = check_vectors_path(output)
-    run_dir = trained_run(Workspace(workspace), run).root
+    ws = Workspace(workspace)
+    run_dir = trained_run(ws, run).root
     embedder = load_embedder(run_dir)
     if no_masks and embedder.mask_only:
         raise SettingsError(
@@ -85,7 +88,10 @@ def embed(
             run_dir, embedder.identity, found, output, shards, dask_scheduler, batch_size
         )
     else:
-        descriptors, stats = embed_tiles(embedder, found, output, batch_size=batch_size)
+        cache_root = workspace_tile_cache(ws, found)
+        descriptors, stats = embed_tiles(
+            embedder, found, output, batch_size=batch_size, cache_root=cache_root
+        )
     if not stats.embedded:
         typer.echo(f"{output} already holds these {len(found)} tiles embedded by run {run_dir.name}")
         return

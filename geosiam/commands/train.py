@@ -101,7 +101,9 @@ def train(
     ),
     xla: bool = typer.Option(None, "--xla/--no-xla", help="XLA compilation (default: on with a GPU or JAX)."),
     seed: int = typer.Option(None, "--seed", help="Seed of weights, batches and augmentations."),
-    workers: int = typer.Option(None, "--workers", help="Threads preparing batches (default 2)."),
+    workers: str = typer.Option(
+        None, "--workers", help="Threads preparing batches: a number, or auto (default: measured at start)."
+    ),
     workspace: Path = WORKSPACE,
 ) -> None:
     """Train the fused Siamese network on a prepared workspace, mining hard pairs as it goes.
@@ -137,7 +139,7 @@ def train(
         "train.mixed_precision": mixed_precision,
         "train.jit_compile": xla,
         "train.seed": seed,
-        "train.workers": workers,
+        "train.workers": _workers(workers),
     }
     settings = ws.require_prepared()
     if resume:  # the run's own settings, under the options given again
@@ -146,3 +148,16 @@ def train(
     run_dir = train_run(ws, settings, run, resume)
     state = json.loads(RunFolder(run_dir).mining_state_path.read_text(encoding="utf-8"))
     print(f"{run_dir}: best validation MAP@5 {state['best_val_map5']:.3f} (epoch {state['best_epoch']})")
+
+
+def _workers(value: str | None) -> int | None:
+    """``--workers``: a number of threads, or ``auto`` (0 in the settings: measured at start)."""
+    if value is None:
+        return None
+    if value == "auto":
+        return 0
+    if not value.isdigit() or int(value) < 1:
+        raise typer.BadParameter(
+            f"--workers '{value}' is neither a number of threads nor auto: use --workers 4 or --workers auto"
+        )
+    return int(value)

@@ -19,6 +19,7 @@ import numpy as np
 from geosiam.config import Settings, TrainSettings, save_settings
 from geosiam.mining.hard_mining import HardMining
 from geosiam.model import accelerator
+from geosiam.model.cache import split_cache
 from geosiam.model.data import PairCache
 from geosiam.model.device_knn import knn_keras
 from geosiam.model.embedder import Embedder, save_embedding
@@ -32,12 +33,13 @@ from geosiam.model.train import (
     EpochHistory,
     NanStop,
     TrainingProgress,
+    check_model_inputs,
     check_resume,
     class_table,
     learning_rate_schedule,
-    split_cache,
     training_model,
 )
+from geosiam.model.workers import set_workers
 from geosiam.ranking import knn
 from geosiam.runfolder import RunFolder, new_run, run_to_resume
 from geosiam.workspace import Workspace
@@ -99,10 +101,11 @@ def _fit(
         train.seed,
         train.augment,
         model_inputs(train),
-        workers=train.workers,
         greyscale=train.greyscale,
         mask_dropout=train.mask_dropout,
     )
+    check_model_inputs(model, batches, run.last_checkpoint() if initial_epoch else None)
+    set_workers(batches, train.workers, accelerator.has_accelerator())
     nan_stop, history = NanStop(), EpochHistory(run, initial_epoch)
     mining = HardMining(
         run,

@@ -1,10 +1,4 @@
-"""Training data: a packed uint8 cache of tile pairs and the batches made from it.
-
-GeoTIFFs are decoded once, into memory-mapped ``.npy`` arrays (``images`` (2, N, px, px, 3) and
-``masks`` (2, N, px, px), side 0 the older year, side 1 the newer, row i pair i), so that a
-training step only slices memory. The cache is keyed by a fingerprint of the tile files (paths,
-sizes, modification times) and the input size: it is reused while they are unchanged, rebuilt
-when they change, and written into a temporary folder renamed into place when complete.
+"""Training batches, made from the packed uint8 cache of tile pairs (:mod:`geosiam.model.cache`).
 
 Batches come from :class:`keras.utils.PyDataset` (worker threads, any Keras backend), in two
 layouts. :class:`PairBatches` (bce, focal, contrastive, triplet): each anchor (a pair and one of
@@ -17,127 +11,28 @@ the same batch as their anchor. Flips and 90-degree rotations move image and mas
 of a pair together (the grid orientation is meaningful for retrieval); colour jitter changes
 each image alone, never the masks, and random greyscale turns some images grey (luminance in
 all three channels, as a panchromatic year is tiled) so that grey and colour years share one
-space. Modality dropout removes the mask of one side of some couples (fills it with
-:data:`~geosiam.model.siamese.NO_LABELS`), so that one network learns fused and image-only
+space. All three run inside the model's compiled step (:mod:`geosiam.model.augment`), from
+draws the workers make: the workers only copy uint8 rows out of the cache, and batches cross
+to the device as uint8. Modality dropout removes the mask of one
+side of some couples (fills it with :data:`~geosiam.model.siamese.NO_LABELS`), so that one
+network learns fused and image-only
 inputs; a year without labels has no mask files at all and is cached as NO_LABELS throughout.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import shutil
 import threading
-import uuid
-from dataclasses import dataclass
-from pathlib import Path
 
 import keras
 import numpy as np
 
-from geosiam.config import fingerprint
-from geosiam.errors import ModelError, TrainingError
+from geosiam.errors import TrainingError
+from geosiam.model.augment import GEOMETRIES, draw_augment
+from geosiam.model.cache import PairCache
 from geosiam.model.labels import NO_LABELS
-from geosiam.progress import progress
 
 SLOT_LABELS = (1.0, 0.0, 1.0, 0.0)  # positive, random negative, positive, hard negative
-META_FILE = "cache.json"
-
-
-@dataclass(frozen=True)
-class PairFiles:
-    """The tile and mask files of N pairs; index 0 is the older year, 1 the newer."""
-
-    pair_ids: list[str]
-    images: tuple[list[Path], list[Path]]
-    masks: tuple[list[Path | None], list[Path | None]]  # None: no labels (never read)
-
-
-@dataclass(frozen=True)
-class PairCache:
-    """Memory-mapped uint8 arrays of one split's pairs."""
-
-    folder: Path
-    pair_ids: list[str]
-    images: np.ndarray  # (2, N, px, px, 3)
-    masks: np.ndarray  # (2, N, px, px)
-
-    def __len__(self) -> int:
-        return len(self.pair_ids)
-
-
-def cache_key(files: PairFiles, input_px: int) -> str:
-    """Fingerprint of the files (path, size, mtime) and the input size."""
-    entries = []
-    for side in (0, 1):
-        for path in (*files.images[side], *files.masks[side]):
-            stat = Path(path).stat() if path is not None else None
-            entries.append((str(path), stat.st_size, stat.st_mtime_ns) if stat else ("", 0, 0))
-    return fingerprint({"files": entries, "pairs": files.pair_ids, "input_px": input_px})
-
-
-def load_pair_cache(root: Path, files: PairFiles, input_px: int, num_classes: int) -> PairCache:
-    """Open the cache of ``files`` under ``root``, building it first when missing or stale."""
-    key = cache_key(files, input_px)
-    folder = root / key
-    if not (folder / META_FILE).exists():
-        _build(root, folder, files, input_px, num_classes)
-        for other in root.iterdir():  # older caches and interrupted builds of this split
-            if other != folder and other.is_dir():
-                shutil.rmtree(other, ignore_errors=True)
-    return open_pair_cache(folder)
-
-
-def open_pair_cache(folder: Path) -> PairCache:
-    """A complete cache folder as memory-mapped arrays."""
-    meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
-    return PairCache(
-        folder,
-        meta["pair_ids"],
-        np.load(folder / "images.npy", mmap_mode="r"),
-        np.load(folder / "masks.npy", mmap_mode="r"),
-    )
-
-
-def _build(root: Path, folder: Path, files: PairFiles, px: int, num_classes: int) -> None:
-    from geosiam.tiling.read import read_mask, read_tile
-
-    n = len(files.pair_ids)
-    tmp = root / f".{folder.name}.{uuid.uuid4().hex[:8]}.tmp"
-    tmp.mkdir(parents=True)
-    try:
-        images = np.lib.format.open_memmap(tmp / "images.npy", "w+", np.uint8, (2, n, px, px, 3))
-        masks = np.lib.format.open_memmap(tmp / "masks.npy", "w+", np.uint8, (2, n, px, px))
-        for i in progress(range(n), desc="packing training cache", unit="pair"):
-            for side in (0, 1):
-                images[side, i] = read_tile(files.images[side][i], px)
-                mask_path = files.masks[side][i]
-                if mask_path is None:
-                    masks[side, i] = NO_LABELS
-                    continue
-                mask = read_mask(mask_path, px)
-                check_class_ids(mask, num_classes, mask_path)
-                masks[side, i] = mask
-        images.flush()
-        masks.flush()
-        del images, masks
-        meta = {"pair_ids": files.pair_ids, "input_px": px}
-        (tmp / META_FILE).write_text(json.dumps(meta), encoding="utf-8")
-        os.replace(tmp, folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def check_class_ids(masks: np.ndarray, num_classes: int, where: object = "the masks") -> None:
-    """A class id beyond the class table would be silently dropped by the one-hot encoding
-    (:data:`NO_LABELS` excepted: it stands for no labels, not for a class)."""
-    highest = int(masks[masks != NO_LABELS].max(initial=0))
-    if highest >= num_classes:
-        raise ModelError(
-            f"{where} holds class id {highest} but the model knows {num_classes} classes: "
-            "use masks made with the class table of the workspace (re-run 'geosiam prepare')"
-        )
 
 
 def resize_images(images: np.ndarray, px: int) -> np.ndarray:
@@ -174,29 +69,6 @@ def resize_masks(masks: np.ndarray, px: int) -> np.ndarray:
     rows = np.minimum(((np.arange(px) + 0.5) * h / px).astype(int), h - 1)
     cols = np.minimum(((np.arange(px) + 0.5) * w / px).astype(int), w - 1)
     return masks[:, rows][:, :, cols]
-
-
-def geometric(array: np.ndarray, turns: int, flip: bool) -> np.ndarray:
-    """Rotate by ``turns`` quarter turns and optionally flip left-right (the first two axes)."""
-    array = np.rot90(array, turns, axes=(0, 1))
-    return array[:, ::-1] if flip else array
-
-
-def colour_jitter(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
-    """Random brightness, contrast and per-channel gain, through one lookup table per channel."""
-    values = np.arange(256, dtype=np.float32)
-    contrast = rng.uniform(0.8, 1.2)
-    brightness = rng.uniform(-20.0, 20.0)
-    gains = rng.uniform(0.9, 1.1, size=3)
-    tables = np.clip((values[None] - 128.0) * contrast * gains[:, None] + 128.0 + brightness, 0, 255)
-    tables = tables.astype(np.uint8)
-    return np.stack([tables[c][image[..., c]] for c in range(3)], axis=-1)
-
-
-def greyscale(image: np.ndarray) -> np.ndarray:
-    """(..., 3) uint8 RGB -> the same shape, its luminance (ITU-R 601) in every channel."""
-    luminance = image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-    return np.repeat(np.round(luminance).astype(np.uint8)[..., None], 3, axis=-1)
 
 
 class TileBatches(keras.utils.PyDataset):
@@ -251,28 +123,34 @@ class TileBatches(keras.utils.PyDataset):
         other_sides: np.ndarray,
         other_rows: np.ndarray,
     ) -> dict[str, np.ndarray]:
-        """The model inputs of (anchor, other) tile couples, augmented couple by couple."""
-        batch = {
-            "anchor_image": self.cache.images[anchor_sides, anchor_rows],
-            "other_image": self.cache.images[other_sides, other_rows],
-            "anchor_mask": self.cache.masks[anchor_sides, anchor_rows],
-            "other_mask": self.cache.masks[other_sides, other_rows],
-        }
-        if self.augment:
-            for i in range(len(anchor_rows)):
-                turns, flip = int(rng.integers(4)), bool(rng.integers(2))
-                for name in batch:
-                    moved = geometric(batch[name][i], turns, flip)
-                    if name.endswith("image"):
-                        moved = colour_jitter(rng, moved)
-                        moved = greyscale(moved) if rng.random() < self.greyscale else moved
-                    batch[name][i] = moved
+        """The model inputs of (anchor, other) tile couples: uint8 rows of the cache (one
+        contiguous copy each; a dropped mask filled with NO_LABELS) and, with augmentation, the
+        draws of :mod:`geosiam.model.augment` (one geometry code per couple, shared by its two
+        tiles and their masks; colour draws per image), which the model applies."""
+        n = len(anchor_rows)
+        geometry = rng.integers(GEOMETRIES, size=n) if self.augment else None
+        dropped = np.full((n, 2), False)
         if self.mask_dropout:
-            dropped = np.flatnonzero(rng.random(len(anchor_rows)) < self.mask_dropout)
-            sides = rng.integers(2, size=dropped.size)
-            for i, side in zip(dropped, sides):
-                batch[("anchor_mask", "other_mask")[side]][i] = NO_LABELS
-        return {name: array for name, array in batch.items() if name.split("_")[1] in self.inputs}
+            chosen = rng.random(n) < self.mask_dropout
+            dropped[np.flatnonzero(chosen), rng.integers(2, size=int(chosen.sum()))] = True
+        batch = {}
+        for slot, (sides, rows) in enumerate(((anchor_sides, anchor_rows), (other_sides, other_rows))):
+            name = ("anchor", "other")[slot]
+            if "image" in self.inputs:
+                batch[f"{name}_image"] = self.cache.images[sides, rows]
+            if "mask" in self.inputs:
+                masks = self.cache.masks[sides, rows]
+                masks[dropped[:, slot]] = NO_LABELS
+                batch[f"{name}_mask"] = masks
+            if self.augment:
+                batch[f"{name}_augment"] = draw_augment(rng, geometry, self.greyscale)
+        return batch
+
+    @property
+    def input_names(self) -> set[str]:
+        """The names of the inputs the batches carry (the training model must take these)."""
+        names = (*self.inputs, *(("augment",) if self.augment else ()))
+        return {f"{side}_{name}" for side in ("anchor", "other") for name in names}
 
 
 class PairBatches(TileBatches):
@@ -380,36 +258,3 @@ def hard_groups(rng: np.random.Generator, hard_negatives: np.ndarray) -> np.ndar
                 placed[member] = True
                 order.append(member)
     return np.asarray(order, np.int64)
-
-
-class ArrayBatches(keras.utils.PyDataset):
-    """Fixed-size batches of tiles and/or masks for embedding, resized to the model's input.
-
-    The last batch is padded by repeating its last tile so that every batch has one shape
-    (XLA compiles once); callers drop the padded rows.
-    """
-
-    def __init__(
-        self,
-        images: np.ndarray | None,
-        masks: np.ndarray | None,
-        batch_size: int,
-        input_px: int,
-        workers: int = 1,
-    ):
-        super().__init__(workers=workers, use_multiprocessing=False)
-        self.images, self.masks = images, masks
-        self.rows = len(images) if images is not None else len(masks)
-        self.batch_size, self.input_px = batch_size, input_px
-
-    def __len__(self) -> int:
-        return math.ceil(self.rows / self.batch_size)
-
-    def __getitem__(self, index: int):
-        rows = np.minimum(np.arange(index * self.batch_size, (index + 1) * self.batch_size), self.rows - 1)
-        batch = {}
-        if self.images is not None:
-            batch["image"] = resize_images(np.asarray(self.images[rows]), self.input_px)
-        if self.masks is not None:
-            batch["mask"] = resize_masks(np.asarray(self.masks[rows]), self.input_px)
-        return (batch,)

@@ -1,11 +1,14 @@
 """Descriptors from a trained (or untrained) network: the API of ``geosiam embed`` and ``eval``.
 
-An :class:`Embedder` takes uint8 tiles and masks as numpy arrays (a mask may be absent: a fused
-network then embeds the tile from its image alone), resizes them to the network's input when
-needed (images by area/bilinear, masks by nearest), batches them through the same numpy
-pipeline as training (:class:`geosiam.model.data.ArrayBatches`) and returns float32
-L2-normalised descriptors. Its ``identity`` names the weights, so that descriptors of different
-models are never mixed.
+An :class:`Embedder` takes uint8 tiles and masks as numpy arrays or memory maps (a mask may be
+absent: a fused network then embeds the tile from its image alone), resizes them to the
+network's input when needed (images by area/bilinear, masks by nearest), and hands them to
+``model.predict`` as they are: uint8 arrays, sliced into batches by Keras itself, so that
+embedding runs at the speed of ``model.predict`` on in-memory arrays (benchmarks/embedding.py).
+Every batch has one shape (the last one is padded by repeating its last tile, and the padding
+dropped), so that XLA compiles once; tiles go to ``model.predict`` about 64 MiB at a time (Keras
+copies a call's inputs whole). It returns float32 L2-normalised descriptors. Its
+``identity`` names the weights, so that descriptors of different models are never mixed.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from geosiam import atomic
 from geosiam.config import TrainSettings, fingerprint, to_dict
 from geosiam.errors import ModelError
 from geosiam.model.accelerator import portable, resolve
-from geosiam.model.data import ArrayBatches, check_class_ids
+from geosiam.model.cache import check_class_ids, chunk_rows
+from geosiam.model.data import resize_images, resize_masks
 from geosiam.model.labels import NO_LABELS
 from geosiam.model.siamese import build_embedding_model
 from geosiam.ranking import l2_normalise
@@ -84,14 +88,44 @@ class Embedder:
                     "this mask-only model was given tiles without labels: it sees nothing else; "
                     "embed tiles that have masks, or use a fused or image-only run"
                 )
-        batches = ArrayBatches(
-            None if self.mask_only else images,
-            masks,
-            batch_size,
-            self.input_px,
-            workers=self.settings.workers,
-        )
-        return l2_normalise(self.model.predict(batches, verbose=0)[: len(images)])
+        inputs = {"image": images} if not self.mask_only else {}
+        if masks is not None:
+            inputs["mask"] = masks
+        step = chunk_rows(self.input_px, batch_size)  # Keras copies a whole call's inputs
+        parts = []
+        for start in range(0, len(images), step):
+            chunk = {
+                name: fit_to_input(array[start : start + step], self.input_px)
+                for name, array in inputs.items()
+            }
+            parts.append(self._predict(chunk, min(step, len(images) - start), batch_size))
+        return l2_normalise(np.concatenate(parts))
+
+    def _predict(self, inputs: dict[str, np.ndarray], rows: int, batch_size: int) -> np.ndarray:
+        """The model's output for ``rows`` rows, in full batches: the rows that fill whole batches
+        as they are (no copy), the rest padded to one more batch."""
+        whole = rows - rows % batch_size
+        parts = []
+        if whole:
+            head = {name: array[:whole] for name, array in inputs.items()}
+            parts.append(self.model.predict(head, batch_size=batch_size, verbose=0))
+        if whole < rows:
+            pad = batch_size - (rows - whole)
+            tail = {
+                name: np.concatenate([array[whole:], np.repeat(array[-1:], pad, axis=0)])
+                for name, array in inputs.items()
+            }
+            parts.append(self.model.predict(tail, batch_size=batch_size, verbose=0)[: rows - whole])
+        return np.concatenate(parts)
+
+
+def fit_to_input(array: np.ndarray, px: int, rows: int = 256) -> np.ndarray:
+    """Tiles (N, H, W, 3) or masks (N, H, W) at the model's input size: unchanged when they are
+    (a memory map stays one), else resized ``rows`` at a time (bounded float memory)."""
+    if array.shape[1:3] == (px, px):
+        return array
+    resize = resize_images if array.ndim == 4 else resize_masks
+    return np.concatenate([resize(np.asarray(array[i : i + rows]), px) for i in range(0, len(array), rows)])
 
 
 def save_embedding(model: keras.Model, settings: TrainSettings, num_classes: int, run_dir: Path) -> None:

@@ -44,6 +44,7 @@ from keras import layers, ops
 
 from geosiam.config import TrainSettings
 from geosiam.errors import ModelError, SettingsError
+from geosiam.model.augment import DRAWS, ColourJitter, TurnFlip
 from geosiam.model.labels import NO_LABELS
 
 PACKAGE = "geosiam"
@@ -348,18 +349,37 @@ def descriptors_head(a, b):
     return layers.Concatenate(dtype="float32", name="pair_descriptors")([a, b])
 
 
-def build_siamese_model(embedding: keras.Model, head) -> keras.Model:
+def build_siamese_model(embedding: keras.Model, head, augment: bool = False) -> keras.Model:
     """The training model: the shared embedding applied to an anchor and another tile, ending in
-    ``head`` (one of the heads above, as the loss's recipe names it)."""
-    sides = {}
+    ``head`` (one of the heads above, as the loss's recipe names it).
+
+    With ``augment``, each side also takes ``<side>_augment``, (N, 7) draws applied inside the
+    step, in training only (:mod:`geosiam.model.augment`): the couple's turn and flip to image
+    and mask, then colour jitter and greyscale to the image, before the embedding.
+    """
+    turn = TurnFlip(name="turn_flip") if augment else None
+    colour = ColourJitter(name="colour_jitter") if augment else None
+    sides, inputs = {}, {}
     for side in ("anchor", "other"):
-        sides[side] = {
+        named = {
             name: keras.Input(tensor.shape[1:], dtype=tensor.dtype, name=f"{side}_{name}")
             for name, tensor in embedding.input.items()
         }
+        inputs |= {f"{side}_{name}": tensor for name, tensor in named.items()}
+        if augment:
+            draws = keras.Input((DRAWS,), dtype="float32", name=f"{side}_augment")
+            inputs[f"{side}_augment"] = draws
+            named = {name: turn(tensor, draws) for name, tensor in named.items()}
+            if "image" in named:
+                named["image"] = colour(named["image"], draws)
+        sides[side] = named
     output = head(embedding(sides["anchor"]), embedding(sides["other"]))
-    inputs = {f"{side}_{name}": tensor for side, named in sides.items() for name, tensor in named.items()}
     return keras.Model(inputs, output, name="siamese")
+
+
+def input_names(model: keras.Model) -> set[str]:
+    """The names of a model's inputs."""
+    return {tensor.name for tensor in keras.tree.flatten(model.inputs)}
 
 
 def embedding_of(siamese: keras.Model) -> keras.Model:

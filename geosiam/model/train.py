@@ -29,16 +29,14 @@ import keras
 
 from geosiam import atomic
 from geosiam.config import TrainSettings, to_dict
-from geosiam.errors import ModelError, TrainingError, WorkspaceError
+from geosiam.errors import ModelError, TrainingError
 from geosiam.model import accelerator
-from geosiam.model.data import PairCache, PairFiles, TileBatches, load_pair_cache
-from geosiam.model.labels import mask_file, masked_years
+from geosiam.model.data import TileBatches
 from geosiam.model.recipes import LossRecipe
-from geosiam.model.siamese import build_embedding_model, build_siamese_model, dtype_policy
+from geosiam.model.siamese import build_embedding_model, build_siamese_model, dtype_policy, input_names
 from geosiam.progress import progress
 from geosiam.rasterize.classes import ClassTable, load_classes
 from geosiam.runfolder import RunFolder, checkpoint_epoch
-from geosiam.tiling.tables import read_pairs
 from geosiam.workspace import Workspace
 
 KEEP_CHECKPOINTS = 2
@@ -57,30 +55,6 @@ HISTORY_COLUMNS = ["epoch", "loss", "learning_rate", "seconds", *MINING_COLUMNS]
 def class_table(workspace: Workspace) -> ClassTable:
     """The class table the workspace's masks were burnt with."""
     return load_classes(workspace.classes_path if workspace.classes_path.exists() else None)
-
-
-def split_cache(workspace: Workspace, split: str, input_px: int, num_classes: int, labels: str) -> PairCache:
-    """The split's packed pairs; the masks of a year the label mode leaves out are never read."""
-    pairs = read_pairs(workspace.pairs_index, split)
-    if pairs.empty:
-        raise TrainingError(
-            f"the {split} split of {workspace.pairs_index} has no pairs: prepare a larger area, "
-            "or change the split fractions (split.fractions in geosiam.toml) and prepare again"
-        )
-    files = PairFiles(
-        pair_ids=[str(p) for p in pairs["pair_id"]],
-        images=tuple([workspace.absolute(p) for p in pairs[f"image_{s}"]] for s in "ab"),
-        masks=tuple(
-            [mask_file(workspace, p) if used else None for p in pairs[f"mask_{s}"]]
-            for s, used in zip("ab", masked_years(labels))
-        ),
-    )
-    for path in (*files.images[0], *files.images[1], *files.masks[0], *files.masks[1]):
-        if path is not None and not path.exists():
-            raise WorkspaceError(
-                f"{path} is listed in pairs.gpkg but missing: run 'geosiam prepare' again to rebuild it"
-            )
-    return load_pair_cache(workspace.cache_dir / "train" / split, files, input_px, num_classes)
 
 
 def check_resume(run: RunFolder, train: TrainSettings) -> None:
@@ -118,7 +92,7 @@ def training_model(
     with dtype_policy(policy):
         if checkpoint is None:
             embedding = build_embedding_model(train, num_classes, train.input_px, colours)
-            model = build_siamese_model(embedding, recipe.head)
+            model = build_siamese_model(embedding, recipe.head, train.augment)
             optimizer, initial_epoch = keras.optimizers.Adam(train.learning_rate), 0
         else:
             model = _load_checkpoint(checkpoint)
@@ -135,6 +109,15 @@ def _load_checkpoint(path: Path) -> keras.Model:
         raise ModelError(
             f"cannot load checkpoint {path} ({type(exc).__name__}): delete it to resume from the one before"
         ) from None
+
+
+def check_model_inputs(model: keras.Model, batches: TileBatches, checkpoint: Path | None) -> None:
+    """A checkpoint saved before augmentation moved into the model takes no augmentation draws."""
+    if checkpoint is not None and input_names(model) != batches.input_names:
+        raise ModelError(
+            f"checkpoint {checkpoint} was saved by an older geosiam whose training model takes "
+            f"{', '.join(sorted(input_names(model)))}: finish the run with that version, or start a new --run"
+        )
 
 
 # --- the callbacks that keep a run ------------------------------------------------------------

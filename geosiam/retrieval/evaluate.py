@@ -31,6 +31,7 @@ import numpy as np
 from geosiam import atomic
 from geosiam.config import SPLITS, TrainSettings
 from geosiam.errors import GeosiamError, SettingsError, WorkspaceError
+from geosiam.model.cache import split_cache
 from geosiam.model.embedder import load_embedder, untrained_embedder
 from geosiam.model.labels import MODE_SIDES, NO_LABELS, mask_file, masked_years, retrieval_modes
 from geosiam.ranking import Retrieval, recall_curve, retrieve
@@ -92,10 +93,12 @@ def split_pairs(workspace: Workspace, split: str | None):
 
 
 class _SplitArrays:
-    """The split's tiles, and the masks the run's labels allow, read once per input size."""
+    """The split's tiles, and the masks the run's labels allow, at each input size: rows of the
+    split's packed cache (the one training and mining use; packed once, then only sliced)."""
 
-    def __init__(self, workspace: Workspace, pairs, labels: str) -> None:
-        self.workspace, self.pairs, self._cache = workspace, pairs, {}
+    def __init__(self, workspace: Workspace, pairs, split: str, labels: str, num_classes: int) -> None:
+        self.workspace, self.pairs, self.split, self.labels = workspace, pairs, split, labels
+        self.num_classes, self._cache = num_classes, {}
         self.masked = masked_years(labels)
 
     def at(
@@ -103,21 +106,21 @@ class _SplitArrays:
     ) -> tuple[tuple[np.ndarray, np.ndarray | None], tuple[np.ndarray, np.ndarray | None]]:
         """((older images, masks), (newer images, masks)) at ``size`` px; masks None where the
         label mode leaves a year out (its files are never opened)."""
-        from geosiam.tiling.read import read_many
-
         if size not in self._cache:
-            sides = []
             for side, used in zip("ab", self.masked):
-                images = [self.workspace.absolute(p) for p in self.pairs[f"image_{side}"]]
-                masks = [mask_file(self.workspace, p) for p in self.pairs[f"mask_{side}"]] if used else None
-                if masks is not None and None in masks:
+                if used and any(mask_file(self.workspace, p) is None for p in self.pairs[f"mask_{side}"]):
                     raise WorkspaceError(
                         f"{self.workspace.pairs_index} lists tiles of {self.pairs[f'year_{side}'].iloc[0]} "
                         "without masks, but the run uses that year's labels: evaluate a run trained "
                         "with the workspace's labels (geosiam train --labels newer)"
                     )
-                sides.append(read_many(images, masks, size))
-            self._cache[size] = tuple(sides)
+            cache = split_cache(self.workspace, self.split, size, self.num_classes, self.labels)
+            row_of = {pair_id: row for row, pair_id in enumerate(cache.pair_ids)}
+            rows = np.asarray([row_of[str(p)] for p in self.pairs["pair_id"]])
+            self._cache[size] = tuple(
+                (cache.images[side][rows], cache.masks[side][rows] if used else None)
+                for side, used in enumerate(self.masked)
+            )
         return self._cache[size]
 
 
@@ -167,7 +170,8 @@ def evaluate_run(
     main = load_embedder(run_dir)
     labels = main.settings.labels or "both"
     modes = retrieval_modes(labels, main.settings)
-    arrays = _SplitArrays(workspace, pairs, labels)
+    num_classes = load_classes(workspace.classes_path).num_classes
+    arrays = _SplitArrays(workspace, pairs, split, labels, num_classes)
     found = _Candidates()
     found.embedders[MAIN] = main
     found.models[MAIN] = _entry(
@@ -198,7 +202,6 @@ def evaluate_run(
     found.models["pixels_mask"] = _entry(f"raw pixels of the mask (class shares on a {cells}x{cells} grid)")
     found.models["pixels_rgb_mask"] = _entry("raw pixels of image and mask, side by side")
 
-    num_classes = load_classes(workspace.classes_path).num_classes
     vectors = {mode: _descriptors(mode, found, arrays, num_classes) for mode in modes}
     results = {
         mode: {name: both_directions(*pair) for name, pair in per_model.items()}

@@ -20,7 +20,7 @@ from geosiam.errors import SettingsError, WorkspaceError
 from geosiam.mining import ann
 from geosiam.ranking import knn
 from geosiam.retrieval.descriptors import Descriptors
-from geosiam.retrieval.embedding import embed_tiles, read_chunk
+from geosiam.retrieval.embedding import embed_tiles, read_chunk, workspace_tile_cache
 from geosiam.retrieval.tilesets import (
     TileSet,
     find_tiles,
@@ -126,7 +126,8 @@ def workspace_descriptors(
     in ``runs/<run>/vectors/<year>.npy``; redone when the tiles or the model change). With
     ``masked`` False the year's masks are not read: a fused model embeds its images alone."""
     tiles = find_tiles(workspace.tiles_index, embedder.input_px, masked and embedder.uses_masks, year=year)
-    return embed_tiles(embedder, tiles, RunFolder(Path(run_dir)).vectors_path(year))[0]
+    out = RunFolder(Path(run_dir)).vectors_path(year)
+    return embed_tiles(embedder, tiles, out, cache_root=workspace_tile_cache(workspace, tiles))[0]
 
 
 def write_matches(path: Path, matches, query: TileSet) -> None:

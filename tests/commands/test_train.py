@@ -83,3 +83,9 @@ def test_an_incomplete_multi_host_setting_is_a_one_line_error_before_the_run_sta
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "needs KERAS_DISTRIBUTION_NUM_PROCESSES, KERAS_DISTRIBUTION_PROCESS_ID too" in err
     assert not workspace.run_dir("r").exists()
+
+
+@pytest.mark.parametrize("value", ["0", "many", "-2"])
+def test_workers_that_are_neither_a_count_nor_auto_are_usage_errors(value, capsys, tmp_path):
+    code, err = _run(["train", "-w", str(tmp_path), "--workers", value], capsys)
+    assert code == 2 and "--workers" in err and "auto" in err and len(err.strip().splitlines()) == 1

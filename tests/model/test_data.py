@@ -1,25 +1,20 @@
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from geosiam.errors import ModelError, TrainingError
+from geosiam.errors import TrainingError
+from geosiam.model.augment import GEOMETRY
+from geosiam.model.cache import PairCache
 from geosiam.model.data import (
     SLOT_LABELS,
     PairBatches,
-    PairCache,
-    PairFiles,
     PlaceBatches,
-    colour_jitter,
-    greyscale,
     hard_groups,
-    load_pair_cache,
     resize_images,
     resize_masks,
 )
 from geosiam.model.siamese import NO_LABELS
-from tests.retrieval.factory import make_workspace
 
 
 def _marked_cache(n: int = 5, px: int = 8) -> PairCache:
@@ -31,60 +26,6 @@ def _marked_cache(n: int = 5, px: int = 8) -> PairCache:
             images[side, i, 0, 0] = 10 * i + side + 100
             masks[side, i, 0, 0] = 3
     return PairCache(Path("."), [str(i) for i in range(n)], images, masks)
-
-
-def _files(workspace, split="train"):
-    from geosiam.tiling.tables import read_pairs
-
-    pairs = read_pairs(workspace.pairs_index, split)
-    return PairFiles(
-        [str(p) for p in pairs["pair_id"]],
-        tuple([workspace.absolute(p) for p in pairs[f"image_{s}"]] for s in "ab"),
-        tuple([workspace.absolute(p) for p in pairs[f"mask_{s}"]] for s in "ab"),
-    )
-
-
-def test_cache_is_built_once_reused_and_rebuilt_when_a_tile_changes(tmp_path):
-    workspace = make_workspace(tmp_path / "ws", places=4, px=16, splits=["train"] * 4)
-    files, root = _files(workspace), tmp_path / "cache"
-    first = load_pair_cache(root, files, 16, 9)
-    assert first.images.shape == (2, 4, 16, 16, 3) and first.masks.shape == (2, 4, 16, 16)
-    assert isinstance(first.images, np.memmap)
-    again = load_pair_cache(root, files, 16, 9)
-    assert again.folder == first.folder
-    stat = files.images[1][2].stat()
-    os.utime(files.images[1][2], ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
-    rebuilt = load_pair_cache(root, files, 16, 9)
-    assert rebuilt.folder != first.folder
-    assert [p.name for p in root.iterdir()] == [rebuilt.folder.name]  # the stale cache is gone
-    np.testing.assert_array_equal(rebuilt.images, first.images)
-
-
-def test_an_interrupted_build_leaves_no_cache_and_the_next_one_completes(tmp_path, monkeypatch):
-    workspace = make_workspace(tmp_path / "ws", places=3, px=16, splits=["train"] * 3)
-    files, root = _files(workspace), tmp_path / "cache"
-    from geosiam.tiling import read
-
-    real, calls = read.read_mask, []
-
-    def failing(path, size=None):
-        calls.append(path)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return real(path, size)
-
-    monkeypatch.setattr(read, "read_mask", failing)
-    with pytest.raises(KeyboardInterrupt):
-        load_pair_cache(root, files, 16, 9)
-    assert list(root.iterdir()) == []
-    monkeypatch.setattr(read, "read_mask", real)
-    assert len(load_pair_cache(root, files, 16, 9)) == 3
-
-
-def test_masks_with_unknown_class_ids_are_refused(tmp_path):
-    workspace = make_workspace(tmp_path / "ws", places=2, px=16, splits=["train"] * 2)
-    with pytest.raises(ModelError, match="class id"):
-        load_pair_cache(tmp_path / "cache", _files(workspace), 16, 2)
 
 
 def test_batches_mix_positives_random_and_hard_negatives_never_the_anchor_itself():
@@ -165,38 +106,38 @@ def test_batches_depend_on_seed_epoch_and_index_only(layout):
     a = layout(cache, 2, seed=3, augment=True, inputs=("image",))
     b = layout(cache, 2, seed=3, augment=True, inputs=("image",), workers=2)
     (first, _), (same, _) = a[1], b[1]
-    assert set(first) == {"anchor_image", "other_image"}  # image-only batches carry no masks
+    assert set(first) == {"anchor_image", "other_image", "anchor_augment", "other_augment"}  # no masks
     for name in first:
         np.testing.assert_array_equal(first[name], same[name])
     b.epoch = 1
     assert not np.array_equal(b[1][0]["anchor_image"], first["anchor_image"])
 
 
-def test_augmentation_moves_image_mask_and_partner_together():
-    px = 8
-    cache = _marked_cache(n=4, px=px)
+def test_a_couple_shares_one_turn_and_flip_and_each_image_has_its_colour_draws():
+    inputs, _ = PairBatches(_marked_cache(n=4), 4, seed=0, augment=True)[0]
+    anchor, other = inputs["anchor_augment"], inputs["other_augment"]
+    np.testing.assert_array_equal(anchor[:, GEOMETRY], other[:, GEOMETRY])
+    assert len(set(anchor[:, GEOMETRY])) > 1 and not np.array_equal(anchor[:, 0], other[:, 0])
+
+
+def test_workers_send_uint8_rows_of_the_cache_and_draws_not_moved_or_jittered_pixels():
+    cache = _marked_cache(n=4)
+    inputs, _ = PairBatches(cache, 4, seed=0, augment=True, greyscale=0.5)[0]
+    assert {k: v.dtype for k, v in inputs.items() if not k.endswith("augment")} == dict.fromkeys(
+        ("anchor_image", "other_image", "anchor_mask", "other_mask"), np.uint8
+    )
+    assert inputs["anchor_augment"].shape == (16, 7) and inputs["anchor_augment"].dtype == np.float32
+    rows = [
+        int(np.flatnonzero(cache.images[:, :, 0, 0, 0].ravel() == v)[0])
+        for v in inputs["anchor_image"][:, 0, 0, 0]
+    ]
+    np.testing.assert_array_equal(
+        inputs["anchor_image"], cache.images.reshape(-1, 8, 8, 3)[rows]
+    )  # as cached
     batches = PairBatches(cache, 4, seed=0, augment=True)
-    inputs, _ = batches[0]
-    corners = set()
-    for i in range(len(inputs["anchor_image"])):
-        positions = []
-        for side in ("anchor", "other"):
-            bright = np.unravel_index(inputs[f"{side}_image"][i, ..., 0].argmax(), (px, px))
-            marked = np.unravel_index(inputs[f"{side}_mask"][i].argmax(), (px, px))
-            assert bright == marked
-            positions.append(marked)
-        assert positions[0] == positions[1]
-        corners.add(positions[0])
-    assert len(corners) > 1  # the transforms did move things
-
-
-def test_colour_jitter_changes_the_image_within_range():
-    image = np.random.default_rng(0).integers(0, 256, (8, 8, 3), dtype=np.uint8)
-    jittered = colour_jitter(np.random.default_rng(1), image)
-    assert jittered.dtype == np.uint8 and jittered.shape == image.shape
-    assert not np.array_equal(jittered, image)
-    order = np.argsort(image[..., 0], axis=None, kind="stable")
-    assert (np.diff(jittered[..., 0].ravel()[order].astype(int)) >= 0).all()  # monotonic
+    assert set(inputs) == batches.input_names
+    plain = PairBatches(cache, 4, seed=0, augment=False, inputs=("mask",))
+    assert set(plain[0][0]) == plain.input_names == {"anchor_mask", "other_mask"}
 
 
 def test_mask_dropout_removes_the_mask_of_one_side_of_some_couples():
@@ -215,28 +156,11 @@ def test_mask_dropout_removes_the_mask_of_one_side_of_some_couples():
     assert not (inputs["anchor_mask"] == NO_LABELS).any()
 
 
-def test_random_greyscale_turns_some_images_grey_and_keeps_masks():
+def test_random_greyscale_draws_turn_the_asked_share_grey():
     cache = _marked_cache(n=8)
-    rng = np.random.default_rng(0)
-    cache.images[...] = rng.integers(0, 256, cache.images.shape, dtype=np.uint8)
     inputs, _ = PlaceBatches(cache, 8, seed=0, augment=True, greyscale=0.5)[0]
-    grey = [
-        (image[..., 0] == image[..., 1]).all() and (image[..., 1] == image[..., 2]).all()
-        for image in np.concatenate([inputs["anchor_image"], inputs["other_image"]])
-    ]
-    assert 2 <= sum(grey) <= 14
-    pixel = np.array([[[200, 100, 50]]], np.uint8)
-    assert greyscale(pixel).tolist() == [[[124, 124, 124]]]
-
-
-def test_a_year_without_labels_is_cached_as_no_labels_and_its_masks_never_read(tmp_path):
-    workspace = make_workspace(tmp_path / "ws", places=3, px=16, splits=["train"] * 3)
-    files = _files(workspace)
-    for path in files.masks[0]:
-        path.unlink()  # masks/<older>/ deleted
-    files = PairFiles(files.pair_ids, files.images, ([None] * 3, files.masks[1]))
-    cache = load_pair_cache(tmp_path / "cache", files, 16, 9)
-    assert (cache.masks[0] == NO_LABELS).all() and (cache.masks[1] < 9).all()
+    grey = np.concatenate([inputs["anchor_augment"][:, 5], inputs["other_augment"][:, 5]])
+    assert 2 <= grey.sum() <= 14 and set(grey) == {0.0, 1.0}
 
 
 def test_resizing_averages_images_and_keeps_mask_ids():
@@ -253,3 +177,19 @@ def test_too_few_pairs_for_negatives_is_an_error():
     cache = _marked_cache(n=1)
     with pytest.raises(TrainingError, match="at least 2"):
         PairBatches(cache, 2, seed=0, augment=False)
+
+
+@pytest.mark.parametrize("layout", [PairBatches, PlaceBatches])
+def test_a_resumed_run_sees_the_batches_and_colour_draws_of_an_uninterrupted_one(layout):
+    cache = _marked_cache(n=6)
+    uninterrupted = layout(cache, 4, seed=5, augment=True, greyscale=0.3, mask_dropout=0.3)
+    for index in range(len(uninterrupted)):
+        uninterrupted[index]  # epoch 0 drawn first
+    uninterrupted.epoch = 1
+    resumed = layout(cache, 4, seed=5, augment=True, greyscale=0.3, mask_dropout=0.3)
+    resumed.epoch = 1  # what RunKeeper sets when a run resumes at epoch 1
+    for index in reversed(range(len(resumed))):  # any worker order
+        (expected, _), (got, _) = uninterrupted[index], resumed[index]
+        assert set(expected) == set(got)
+        for name in expected:
+            np.testing.assert_array_equal(expected[name], got[name])

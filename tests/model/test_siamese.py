@@ -150,6 +150,17 @@ def test_siamese_output_per_loss():
     assert outputs["bce"].shape == (2, 1) and ((outputs["bce"] >= 0) & (outputs["bce"] <= 1)).all()
     np.testing.assert_allclose(outputs["triplet"][:, 0], np.linalg.norm(a - b, axis=1), atol=1e-4)
     np.testing.assert_allclose(outputs["infonce"], np.concatenate([a, b], axis=1), atol=1e-5)
+    jittered = build_siamese_model(embedding, "infonce", augment=True)
+    assert set(jittered.input) == set(batch) | {"anchor_augment", "other_augment"}
+    assert set(embedding.input) == {"image", "mask"}  # the saved network takes no draws
+    turned = np.tile(np.float32([1.2, 20, 1, 1, 1, 0, 3]), (2, 1))  # contrast, brightness, 3 turns
+    draws = {f"{side}_augment": turned for side in ("anchor", "other")}
+    inference = np.asarray(jittered(batch | draws))  # augmentation off
+    np.testing.assert_allclose(inference, outputs["infonce"], atol=1e-5)
+    plain = np.asarray(siamese(batch, training=True))  # the infonce model of the loop above
+    identity = {name: np.tile(np.float32([1, 0, 1, 1, 1, 0, 0]), (2, 1)) for name in draws}
+    np.testing.assert_allclose(np.asarray(jittered(batch | identity, training=True)), plain, atol=1e-5)
+    assert not np.allclose(np.asarray(jittered(batch | draws, training=True)), plain, atol=1e-3)
 
 
 @pytest.mark.parametrize(("loss", "layer"), [("bce", "abs_difference"), ("triplet", "distance")])

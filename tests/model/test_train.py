@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from geosiam.config import TrainSettings
+from geosiam.errors import ModelError
 from geosiam.model.train import (
     BatchEpoch,
     Checkpoints,
@@ -115,3 +116,19 @@ def test_the_schedule_is_keras_own_and_reports_the_rate(epochs):
     model = _model()
     seen = model.fit(X, Y, epochs=epochs, verbose=0, callbacks=[scheduler]).history["learning_rate"]
     assert seen == pytest.approx([0.5] * epochs)
+
+
+def test_a_checkpoint_whose_model_takes_no_augmentation_draws_is_refused_on_resume(tmp_path):
+    from geosiam.model.data import PlaceBatches
+    from geosiam.model.train import check_model_inputs
+    from tests.model.test_data import _marked_cache
+
+    names = ("anchor_image", "other_image", "anchor_mask", "other_mask")
+    inputs = {name: keras.Input((8, 8) if "mask" in name else (8, 8, 3), name=name) for name in names}
+    flat = [keras.layers.Flatten()(tensor) for tensor in inputs.values()]
+    old = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.Concatenate()(flat)))
+    batches = PlaceBatches(_marked_cache(n=4), 4, seed=0, augment=True)
+    with pytest.raises(ModelError, match="older geosiam.*start a new --run"):
+        check_model_inputs(old, batches, tmp_path / "epoch-0002.keras")
+    check_model_inputs(old, PlaceBatches(_marked_cache(n=4), 4, seed=0, augment=False), tmp_path / "x.keras")
+    check_model_inputs(old, batches, None)  # a new run builds its model from the batches' names

@@ -4,10 +4,12 @@ import numpy as np
 import pytest
 
 from geosiam.model.embedder import load_embedder
+from geosiam.retrieval import embedding
 from geosiam.retrieval.descriptors import read_descriptors
-from geosiam.retrieval.embedding import embed_tiles
+from geosiam.retrieval.embedding import embed_tiles, workspace_tile_cache
 from geosiam.retrieval.tilesets import find_tiles
 from geosiam.tiling.read import read_many
+from geosiam.workspace import Workspace
 from tests.retrieval.factory import shared
 
 
@@ -24,7 +26,11 @@ class Interrupting:
 
     def __init__(self, embedder, stop_at):
         self.embedder, self.stop_at, self.calls = embedder, stop_at, 0
-        self.identity, self.input_px = embedder.identity, embedder.input_px
+        self.identity, self.input_px, self.num_classes = (
+            embedder.identity,
+            embedder.input_px,
+            embedder.num_classes,
+        )
 
     def embed(self, images, masks, batch_size=64):
         self.calls += 1
@@ -76,3 +82,42 @@ def test_a_complete_output_is_kept_unless_tiles_or_model_change(setup, tmp_path)
     fewer = find_tiles(f"{tiles.images[0].parent}/x372[0-3]_*.tif", embedder.input_px, need_masks=True)
     descriptors, stats = embed_tiles(embedder, fewer, out, chunk=6)
     assert stats.embedded == 4 and len(read_descriptors(out).vectors) == 4
+
+
+def test_a_workspace_s_tiles_are_packed_once_then_embedded_from_the_cache(setup, tmp_path, monkeypatch):
+    embedder, tiles = setup
+    workspace = tiles_workspace(tiles)
+    root = workspace_tile_cache(workspace, tiles)
+    assert root.parent == workspace.cache_dir / "tiles"
+    with pytest.raises(KeyboardInterrupt):  # stopped in the third chunk: two chunks packed
+        embed_tiles(Interrupting(embedder, stop_at=3), tiles, tmp_path / "v.npy", chunk=5, cache_root=root)
+    read = []
+    real = embedding.read_tile
+    monkeypatch.setattr(embedding, "read_tile", lambda path, size=None: read.append(path) or real(path, size))
+    first, _ = embed_tiles(embedder, tiles, tmp_path / "v.npy", chunk=5, cache_root=root)
+    assert len(read) == 0  # the GeoTIFF reader of the file path is not used with a cache
+    reference, _ = embed_tiles(embedder, tiles, tmp_path / "ref.npy", chunk=5)  # from the files
+    np.testing.assert_allclose(first.vectors, reference.vectors, atol=1e-5)
+    monkeypatch.setattr("geosiam.tiling.read.read_tile", None)  # packed: no GeoTIFF is opened again
+    again, stats = embed_tiles(embedder, tiles, tmp_path / "again.npy", cache_root=root)
+    np.testing.assert_allclose(again.vectors, reference.vectors, atol=1e-5)
+    assert stats.embedded == 12 and len(list(root.iterdir())) == 1
+
+
+def test_only_a_prepared_workspace_s_own_tiles_get_a_cache(setup, tmp_path):
+    embedder, tiles = setup
+    assert workspace_tile_cache(tiles_workspace(tiles), tiles) is not None
+    assert workspace_tile_cache(Workspace(tmp_path), tiles) is None  # not a workspace
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    outside = find_tiles(str(tiles.images[0]), embedder.input_px, need_masks=False)
+    assert workspace_tile_cache(tiles_workspace(tiles), outside) is not None  # still inside
+    copied = elsewhere / tiles.images[0].name
+    copied.write_bytes(tiles.images[0].read_bytes())
+    foreign = find_tiles(str(copied), embedder.input_px, need_masks=False)
+    assert workspace_tile_cache(tiles_workspace(tiles), foreign) is None
+
+
+def tiles_workspace(tiles):
+    """The workspace whose tiles/<year>/ holds ``tiles``."""
+    return Workspace(tiles.images[0].parents[2])

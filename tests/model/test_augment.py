@@ -1,0 +1,74 @@
+import keras
+import numpy as np
+import pytest
+
+from geosiam.model.augment import (
+    BRIGHTNESS,
+    CONTRAST,
+    DRAWS,
+    GEOMETRY,
+    ColourJitter,
+    TurnFlip,
+    draw_augment,
+    geometric,
+    jitter_numpy,
+)
+
+
+def _images(n=6, px=8):
+    return np.random.default_rng(0).integers(0, 256, (n, px, px, 3), dtype=np.uint8)
+
+
+def _draws(rng, n, greyscale=0.0):
+    return draw_augment(rng, rng.integers(8, size=n), greyscale)
+
+
+def test_jitter_in_the_step_matches_the_numpy_reference():
+    images = _images()
+    draws = _draws(np.random.default_rng(1), len(images), greyscale=0.5)
+    out = keras.ops.convert_to_numpy(ColourJitter()(images, draws, training=True))
+    assert out.dtype == np.uint8 and out.shape == images.shape
+    expected = np.stack([jitter_numpy(image, row) for image, row in zip(images, draws)])
+    difference = np.abs(out.astype(int) - expected)
+    assert difference.max() <= 1 and (difference > 0).mean() < 0.01  # float rounding at .0 edges only
+    assert not np.array_equal(out, images)
+
+
+def test_grey_draws_give_the_luminance_in_all_three_channels():
+    pixel = np.array([[[[200, 100, 50]]]], np.uint8)
+    identity_grey = np.array([[1.0, 0.0, 1.0, 1.0, 1.0, 1.0, 0.0]], np.float32)
+    out = keras.ops.convert_to_numpy(ColourJitter()(pixel, identity_grey, training=True))
+    assert out.tolist() == [[[[124, 124, 124]]]]
+
+
+def test_jitter_is_monotonic_per_channel_and_off_at_inference():
+    images = _images(n=1, px=16)
+    draws = _draws(np.random.default_rng(2), 1)
+    out = keras.ops.convert_to_numpy(ColourJitter()(images, draws, training=True))[0]
+    order = np.argsort(images[0, ..., 0], axis=None, kind="stable")
+    assert (np.diff(out[..., 0].ravel()[order].astype(int)) >= 0).all()
+    untouched = keras.ops.convert_to_numpy(ColourJitter()(images, draws, training=False))
+    np.testing.assert_array_equal(untouched, images)
+
+
+def test_turns_and_flips_are_the_eight_of_the_square_for_images_and_masks_alike():
+    images = _images(n=8, px=6)
+    masks = images[..., 0] // 32
+    draws = draw_augment(np.random.default_rng(3), np.arange(8), 0.0)
+    moved = keras.ops.convert_to_numpy(TurnFlip()(images, draws, training=True))
+    moved_masks = keras.ops.convert_to_numpy(TurnFlip()(masks, draws, training=True))
+    for code in range(8):
+        np.testing.assert_array_equal(moved[code], geometric(images[code], code))
+        np.testing.assert_array_equal(moved_masks[code], geometric(masks[code], code))
+    assert len({m.tobytes() for m in (geometric(images[0], code) for code in range(8))}) == 8
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(TurnFlip()(images, draws)), images)
+
+
+def test_draws_have_the_statistics_of_the_former_numpy_jitter():
+    geometry = np.random.default_rng(4).integers(8, size=20000)
+    draws = draw_augment(np.random.default_rng(3), geometry, greyscale=0.2)
+    assert draws.shape == (20000, DRAWS) and (draws[:, GEOMETRY] == geometry).all()
+    assert CONTRAST[0] <= draws[:, 0].min() and draws[:, 0].max() <= CONTRAST[1]
+    assert BRIGHTNESS[0] <= draws[:, 1].min() and draws[:, 1].max() <= BRIGHTNESS[1]
+    assert draws[:, 2:5].mean() == pytest.approx(1.0, abs=0.005)
+    assert draws[:, 5].mean() == pytest.approx(0.2, abs=0.01)
