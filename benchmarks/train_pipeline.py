@@ -1,10 +1,11 @@
 """Training input pipeline on CPU: PyDataset batches from the memory-mapped cache against the
-same compiled step on an in-memory batch, on TensorFlow and on JAX (one subprocess each, running
-``benchmarks/gpu_train.py`` at CPU sizes), and the share of wall time that hard mining takes at
-the default cadence (every 5 epochs) for an area like the built-in sample.
+same ``model.fit`` on the same batches as in-memory arrays, on TensorFlow and on JAX (one
+subprocess each, running ``benchmarks/gpu_train.py`` at CPU sizes), and the share of wall time
+that hard mining takes at the default cadence (every 5 epochs) for an area like the built-in
+sample.
 
 The pipeline must not be the bottleneck: pipeline / in-memory >= 0.95 on both backends. The
-workers only slice uint8 tiles out of the cache; colour jitter runs in the compiled step; the
+workers only slice uint8 tiles out of the cache; turns, flips and colour jitter run in the compiled step; the
 worker count is what ``geosiam train --workers auto`` picks. The table, the machine's load
 before and after, and the versions are written to ``--out`` (benchmarks/results/train_pipeline.md).
 
@@ -46,7 +47,7 @@ def run_backend(backend: str, args) -> dict:
             "--steps",
             str(args.steps),
             "--epochs",
-            "3",
+            "2",
             "--workers",
             "auto",
             "--no-mixed-precision",

@@ -85,7 +85,9 @@ def workspace_tile_cache(workspace: Workspace, tiles: TileSet) -> Path | None:
     (one folder per list of files, so that the caches of other years or tile sets stay); None
     for other GeoTIFFs."""
     root = workspace.tiles_dir.resolve()
-    if not workspace.is_prepared() or not all(Path(p).resolve().is_relative_to(root) for p in tiles.images):
+    if not workspace.settings_path.exists() or not all(
+        Path(p).resolve().is_relative_to(root) for p in tiles.images
+    ):
         return None
     listed = fingerprint({"images": [str(p) for p in tiles.images], "masks": tile_files(tiles).masks[0]})
     return workspace.cache_dir / "tiles" / listed[:16]
