@@ -47,7 +47,7 @@ def run_backend(backend: str, args) -> dict:
             "--steps",
             str(args.steps),
             "--epochs",
-            "2",
+            "3",
             "--workers",
             "auto",
             "--no-mixed-precision",
@@ -83,7 +83,7 @@ def main(argv=None) -> None:
     parser.add_argument("--backends", nargs="+", default=["tensorflow", "jax"])
     parser.add_argument("--backbone", default="mobilenetv3small")
     parser.add_argument("--px", type=int, default=64)
-    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=10, help="steps per epoch; 3 timed epochs per side")
     parser.add_argument("--pairs", type=int, default=480, help="pairs of the area for the mining share")
     parser.add_argument("--mine-every", type=int, default=5)
     parser.add_argument("--timeout", type=int, default=900)

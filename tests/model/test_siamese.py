@@ -150,7 +150,7 @@ def test_siamese_output_per_loss():
     assert outputs["bce"].shape == (2, 1) and ((outputs["bce"] >= 0) & (outputs["bce"] <= 1)).all()
     np.testing.assert_allclose(outputs["triplet"][:, 0], np.linalg.norm(a - b, axis=1), atol=1e-4)
     np.testing.assert_allclose(outputs["infonce"], np.concatenate([a, b], axis=1), atol=1e-5)
-    jittered = build_siamese_model(embedding, "infonce", augment=True)
+    jittered = build_siamese_model(embedding, recipe_of("infonce").head, augment=True)
     assert set(jittered.input) == set(batch) | {"anchor_augment", "other_augment"}
     assert set(embedding.input) == {"image", "mask"}  # the saved network takes no draws
     turned = np.tile(np.float32([1.2, 20, 1, 1, 1, 0, 3]), (2, 1))  # contrast, brightness, 3 turns
