@@ -1,13 +1,15 @@
 """How many threads assemble training batches: ``--workers auto`` measures and picks.
 
 A worker only copies uint8 tiles out of the memory-mapped cache (numpy releases the GIL while it
-copies) and draws a few numbers per image; the colour work runs in the model. Keras prefetches
-only with two workers or more (one worker builds each batch inside the training loop, on JAX),
-so two is the floor. Above it, ``auto`` times a few batches in this thread and gives the device
+copies) and draws a few numbers per image; the colour work runs in the model. The floor is one
+worker on TensorFlow, whose tf.data prefetches from it (two threads through Keras's own queue
+measured slower on 2 CPU cores, benchmarks/gpu_train.py --workers 1 and 2; README), and two
+elsewhere, Keras's queue being the only prefetch (one worker builds each batch inside the
+training loop). Above it, ``auto`` times a few batches in this thread and gives the device
 enough workers to be fed at :data:`FASTEST_IMAGES_PER_S`, the fastest rate a device has been
 measured to consume images at (an H200 embedding ResNet50 at 256 px forward only,
 benchmarks/results/gpu_h200.md; training is slower), never more than the cores less one (the
-loop's own). On CPUs the model is far slower than that and two workers are picked.
+loop's own). On CPUs the model is far slower than that and the floor is picked.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ import os
 import time
 from dataclasses import dataclass
 
+import keras
+
 from geosiam.model.data import TileBatches
 
 log = logging.getLogger(__name__)
 
 AUTO = 0  # the ``workers`` setting that asks for a measured choice
-MIN_WORKERS = 2  # Keras's PyDataset prefetches from two workers on
+MIN_WORKERS = 2  # Keras's PyDataset queue prefetches from two workers on
 FASTEST_IMAGES_PER_S = 9000.0
 TIMED_BATCHES = 3
 
@@ -44,7 +48,7 @@ class WorkerChoice:
             else "the CPU's training steps take far longer"
         )
         return (
-            f"--workers auto: {self.workers} threads (one assembles a {self.images_per_batch}-image "
+            f"--workers auto: {self.workers} thread(s) (one assembles a {self.images_per_batch}-image "
             f"batch in {self.seconds_per_batch * 1000:.1f} ms; {device})"
         )
 
@@ -52,6 +56,11 @@ class WorkerChoice:
     def step_floor(self) -> float:
         """The shortest step the device could take, in seconds (CPU: not bounded here)."""
         return self.images_per_batch / FASTEST_IMAGES_PER_S if self.accelerated else math.inf
+
+
+def fewest_workers() -> int:
+    """The fewest workers that still overlap batch assembly with training on this backend."""
+    return 1 if keras.backend.backend() == "tensorflow" else MIN_WORKERS
 
 
 def pick_workers(batches: TileBatches, accelerated: bool, cores: int | None = None) -> WorkerChoice:
@@ -62,10 +71,11 @@ def pick_workers(batches: TileBatches, accelerated: bool, cores: int | None = No
         inputs, _ = batches[index % len(batches)]
     seconds = (time.perf_counter() - started) / TIMED_BATCHES
     images = 2 * len(next(iter(inputs.values())))  # two tiles per couple
-    choice = WorkerChoice(MIN_WORKERS, seconds, images, accelerated)
-    needed = math.ceil(seconds / choice.step_floor) + 1 if accelerated else MIN_WORKERS
-    ceiling = max((cores or os.cpu_count() or 1) - 1, MIN_WORKERS)
-    return WorkerChoice(min(max(needed, MIN_WORKERS), ceiling), seconds, images, accelerated)
+    floor = fewest_workers()
+    choice = WorkerChoice(floor, seconds, images, accelerated)
+    needed = math.ceil(seconds / choice.step_floor) + 1 if accelerated else floor
+    ceiling = max((cores or os.cpu_count() or 1) - 1, floor)
+    return WorkerChoice(min(max(needed, floor), ceiling), seconds, images, accelerated)
 
 
 def set_workers(batches: TileBatches, workers: int, accelerated: bool) -> None:
