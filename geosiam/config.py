@@ -459,7 +459,7 @@ def migrate(data: dict, where: str = "geosiam.toml") -> dict:
 
 def save_settings(settings: Settings, path: str | Path) -> None:
     """Write the resolved settings as TOML, atomically."""
-    import tomli_w  # lazily: geosiam.model runs on GPU machines that only have keras + numpy
+    import tomli_w  # lazy: geosiam.model runs on GPU machines that only have keras + numpy
 
     atomic.write_text(path, tomli_w.dumps(to_dict(settings)))
 

@@ -101,6 +101,34 @@ def test_data_half_and_base_never_import_a_framework():
     assert offenders == []
 
 
+def has_reason(lines: list[str], node: ast.stmt) -> bool:
+    """A ``# lazy:`` comment on the import, or on a comment line above the block it starts."""
+    if "# lazy:" in "\n".join(lines[node.lineno - 1 : node.end_lineno]):
+        return True
+    for line in reversed(lines[: node.lineno - 1]):
+        stripped = line.strip()
+        if stripped.startswith("# lazy:"):
+            return True
+        if not (
+            stripped.startswith(("import ", "from ", "#")) or stripped.endswith((",", "(")) or stripped == ")"
+        ):
+            return False
+    return False
+
+
+def test_imports_inside_functions_say_why():
+    unexplained = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        source = path.read_text()
+        lines = source.splitlines()
+        for function in ast.walk(ast.parse(source)):
+            if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for node in ast.walk(function):
+                    if isinstance(node, (ast.Import, ast.ImportFrom)) and not has_reason(lines, node):
+                        unexplained.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}")
+    assert unexplained == [], "import at the top, or say why not with a '# lazy: <reason>' comment"
+
+
 def test_nothing_imports_the_cli():
     assert [a for a, b in all_imports() if b == "geosiam.cli" and a != "geosiam.__main__"] == []
 

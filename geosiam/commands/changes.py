@@ -41,6 +41,7 @@ def changes(
     one pixel per tile on the workspace's grid (nodata elsewhere). Places of the train split were
     seen in training, so their distances understate change: the default is the test split.
     """
+    # lazy: the command's modules load when it runs, so that geosiam --help starts fast
     from geosiam.errors import SettingsError
     from geosiam.retrieval.change_map import default_output, map_changes, raster_path
     from geosiam.retrieval.changes import format_top

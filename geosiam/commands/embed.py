@@ -64,6 +64,7 @@ def embed(
     those masks are never read) from its image alone. An interrupted run resumes when the same
     command is run again; a complete one is kept.
     """
+    # lazy: the command's modules load when it runs, so that geosiam --help starts fast
     from geosiam.errors import SettingsError
     from geosiam.model.embedder import load_embedder
     from geosiam.model.labels import unlabelled_years

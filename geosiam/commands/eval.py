@@ -40,6 +40,7 @@ def evaluate(
     runs/<run>/eval/ (metrics.json, report.md, figures).
     With --json, prints metrics.json on stdout instead of the table.
     """
+    # lazy: the command's modules load when it runs, so that geosiam --help starts fast
     from geosiam.retrieval.evaluate import evaluate_run
     from geosiam.workspace import Workspace
 

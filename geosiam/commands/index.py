@@ -35,6 +35,7 @@ def build(
     still ranks exactly). An approximate index is tuned as it is built (nprobe or efSearch) to
     find 99% of the exact top 5.
     """
+    # lazy: the command's modules load when it runs, so that geosiam --help starts fast
     from geosiam.retrieval.search_index import build_year_index, index_path, run_descriptors
     from geosiam.workspace import Workspace
 

@@ -61,6 +61,7 @@ def search(
     A photo without georeference is cut into tiles at its scale (--gsd), embedded image-only,
     and its tiles' matches vote for footprints of the whole photo.
     """
+    # lazy: the command's modules load when it runs, so that geosiam --help starts fast
     from geosiam.errors import SettingsError
     from geosiam.model.embedder import load_embedder
     from geosiam.model.labels import unlabelled_years

@@ -35,6 +35,7 @@ def sources(
     Reads IGN's download-service feeds (all pages); nothing is downloaded. `geosiam prepare
     --years` can use a year with an archive, else a year a WMS-R layer covers.
     """
+    # lazy: the command's modules load when it runs, so that geosiam --help starts fast
     from geosiam.config import HttpSettings
     from geosiam.sources import ign, wms
     from geosiam.sources.download import HttpClient
@@ -57,6 +58,7 @@ def sources(
 
 def editions_json(editions, spans: list[tuple[int, int]]) -> dict:
     """``sources --json``: one record per edition, and the years the WMS-R layers cover."""
+    # lazy: the command's modules load when it runs, so that geosiam --help starts fast
     from geosiam.sources.ign import ORTHO
 
     records = [
@@ -81,6 +83,7 @@ def editions_json(editions, spans: list[tuple[int, int]]) -> dict:
 
 def format_editions(editions) -> str:
     """One table per département: product, year or edition, version, resolution, format, size, name."""
+    # lazy: the command's modules load when it runs, so that geosiam --help starts fast
     from geosiam.sources.ign import ORTHO, describe_size
 
     header = ("product", "edition", "version", "resolution", "format", "size", "delivery")

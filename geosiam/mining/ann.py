@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import faiss
 import numpy as np
 
 from geosiam.config import INDEX_KINDS as KINDS
@@ -181,7 +182,6 @@ def search(index, queries: np.ndarray, k: int, vectors: np.ndarray | None = None
 
 def _restricted(index, rows: np.ndarray):
     """FAISS search parameters that admit only ``rows``, keeping the index's search setting."""
-    import faiss
 
     selector = faiss.IDSelectorBatch(np.ascontiguousarray(rows, dtype=np.int64))
     inner = faiss.downcast_index(index)

@@ -49,16 +49,16 @@ def mixed_policy() -> str:
 def _gpu_capability() -> tuple[int, int]:
     backend = keras.backend.backend()
     if backend == "jax":
-        import jax
+        import jax  # lazy: only the backend in use is imported
 
         return tuple(int(v) for v in str(jax.devices()[0].compute_capability).split(".")[:2])
     if backend == "tensorflow":
-        import tensorflow as tf
+        import tensorflow as tf  # lazy: only the backend in use is imported
 
         details = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])
         return tuple(details.get("compute_capability", (0, 0)))
     if backend == "torch":
-        import torch
+        import torch  # lazy: only the backend in use is imported
 
         return torch.cuda.get_device_capability()
     return (0, 0)

@@ -71,7 +71,7 @@ def read_curves(run_dir: Path) -> Curves:
 
 def curves_figure(curves: Curves, title: str = ""):
     """Two panels: the training loss, and train and validation MAP@5 (markers where measured)."""
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # lazy: the model runs where only keras and numpy are
 
     fig = Figure(figsize=(10, 3.8), layout="constrained")
     loss_ax, map_ax = fig.subplots(1, 2)

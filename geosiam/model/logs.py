@@ -26,6 +26,7 @@ class ScalarWriter:
     """One TensorBoard event file of scalars, appended record by record and flushed each time."""
 
     def __init__(self, folder: Path) -> None:
+        # lazy: the model runs where only keras and numpy are; logs need TensorBoard's protos
         from tensorboard.compat.proto import event_pb2
         from tensorboard.summary.writer.record_writer import RecordWriter
 
@@ -37,7 +38,7 @@ class ScalarWriter:
         self._write(self._event(wall_time=time.time(), file_version="brain.Event:2"))
 
     def scalar(self, tag: str, value: float, step: int) -> None:
-        from tensorboard.compat.proto import summary_pb2
+        from tensorboard.compat.proto import summary_pb2  # lazy: as in __init__
 
         summary = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, simple_value=float(value))])
         self._write(self._event(wall_time=time.time(), step=int(step), summary=summary))

@@ -32,6 +32,7 @@ descriptors side by side, ``[a, b]``.
 
 from __future__ import annotations
 
+import colorsys
 import contextlib
 import warnings
 from collections.abc import Iterator
@@ -191,7 +192,6 @@ class PairDistance(layers.Layer):
 
 def default_colours(num_classes: int) -> list[tuple[int, int, int]]:
     """Distinct class colours (background black) when no class table gives them."""
-    import colorsys
 
     hues = [colorsys.hsv_to_rgb(i / max(num_classes - 1, 1), 0.9, 0.9) for i in range(num_classes - 1)]
     return [(0, 0, 0)] + [tuple(int(255 * v) for v in rgb) for rgb in hues]

@@ -26,12 +26,19 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+from matplotlib.collections import PatchCollection
+from matplotlib.colors import LinearSegmentedColormap
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Polygon
+from shapely.affinity import scale
 
 from geosiam import atomic
 from geosiam.errors import SettingsError, WorkspaceError
 from geosiam.geotiff import geotiff_profile
 from geosiam.layer_styles import Graduated
 from geosiam.mining import ann
+from geosiam.model.embedder import load_embedder
 from geosiam.model.labels import has_mask, unlabelled_years
 from geosiam.retrieval import report
 from geosiam.retrieval.changes import (
@@ -50,7 +57,7 @@ from geosiam.retrieval.search import workspace_descriptors
 from geosiam.retrieval.search_index import load_year_index
 from geosiam.runfolder import RunFolder
 from geosiam.tiling.grid import grid_of
-from geosiam.tiling.tables import read_geopackage, write_geopackage
+from geosiam.tiling.tables import read_geopackage, split_pairs, write_geopackage
 from geosiam.workspace import Workspace
 
 LAYER = "changes"
@@ -150,8 +157,6 @@ def map_changes(workspace: Workspace, run_dir: Path, split: str | None, output: 
     """The ``changes`` table of a run's places (a split, or all with None), written to
     ``output`` (GeoPackage) and its GeoTIFF; returns the table. The ranks go through the run's
     index of the older year when ``geosiam index build`` made one."""
-    from geosiam.model.embedder import load_embedder
-    from geosiam.retrieval.evaluate import split_pairs  # evaluate imports this module
 
     output = check_output(output)
     settings = workspace.require_prepared()
@@ -187,12 +192,6 @@ def write_change_map(output: Path, table, grid) -> None:
 def change_map_figure(footprints, distances: np.ndarray, changed: np.ndarray | None, title: str):
     """Places coloured by distance (darker: moved more); changed places, where known, outlined
     inside their footprint (so that neighbouring changed places stay apart)."""
-    from matplotlib.collections import PatchCollection
-    from matplotlib.colors import LinearSegmentedColormap
-    from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Polygon
-    from shapely.affinity import scale
 
     def patches(geometry) -> list:
         return [

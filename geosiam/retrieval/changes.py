@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 from affine import Affine
+from scipy.stats import rankdata
 
 from geosiam.retrieval.bootstrap import bootstrap_ci, paired_bootstrap_ci, verdict
 from geosiam.tiling.grid import Grid, parse_tile_id
@@ -75,7 +76,6 @@ def auroc(scores: np.ndarray, positives: np.ndarray) -> float:
     The probability that a positive scores above a negative, ties counting half; NaN when either
     class is empty.
     """
-    from scipy.stats import rankdata
 
     positives = np.asarray(positives, dtype=bool)
     n_pos = int(positives.sum())

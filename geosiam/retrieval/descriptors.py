@@ -14,7 +14,9 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
+import pyogrio
 
 from geosiam import atomic
 from geosiam.errors import ModelError, SettingsError, WorkspaceError
@@ -76,8 +78,6 @@ def write_descriptors(path: Path, vectors: np.ndarray, table, identity: str) -> 
 
 def read_descriptors(path: Path) -> Descriptors:
     """Read and check a descriptor array and its table (same rows, same model, unit vectors)."""
-    import geopandas as gpd
-    import pyogrio
 
     path = Path(path)
     table_file = table_path(path)

@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from geosiam import atomic
-from geosiam.config import SPLITS, TrainSettings
-from geosiam.errors import GeosiamError, SettingsError, WorkspaceError
+from geosiam.config import TrainSettings
+from geosiam.errors import GeosiamError, WorkspaceError
 from geosiam.model.cache import split_cache
 from geosiam.model.embedder import load_embedder, untrained_embedder
 from geosiam.model.labels import MODE_SIDES, NO_LABELS, mask_file, masked_years, retrieval_modes
@@ -43,7 +43,7 @@ from geosiam.retrieval.changes import cosine_distances
 from geosiam.retrieval.runs import ablation_run
 from geosiam.retrieval.scores import difference, summary_with_intervals
 from geosiam.runfolder import RunFolder
-from geosiam.tiling.tables import read_pairs, write_geopackage
+from geosiam.tiling.tables import split_pairs, write_geopackage
 from geosiam.workspace import Workspace
 
 MAX_K = 10
@@ -72,24 +72,6 @@ RECIPE = (
 def both_directions(older: np.ndarray, newer: np.ndarray) -> dict[str, Retrieval]:
     """Retrieval newer -> older (the reference) and older -> newer."""
     return {REFERENCE: retrieve(newer, older, MAX_K), "older_to_newer": retrieve(older, newer, MAX_K)}
-
-
-def split_pairs(workspace: Workspace, split: str | None):
-    """The split's pairs (every split's for None), one per place (best footprint overlap kept),
-    ordered by pair id."""
-    if split is not None and split not in SPLITS:
-        raise SettingsError(f"unknown split '{split}': use --split {' | '.join(SPLITS)}")
-    pairs = read_pairs(workspace.pairs_index, split)
-    if pairs.empty:
-        counts = read_pairs(workspace.pairs_index)["split"].value_counts().to_dict()
-        have = ", ".join(f"{s}: {n}" for s, n in sorted(counts.items())) or "no pairs at all"
-        raise WorkspaceError(
-            f"split '{split}' has no pairs ({have}): choose another --split, or prepare a "
-            "larger area so that every split gets tiles"
-        )
-    pairs = pairs.sort_values("iou", ascending=False, kind="stable")
-    pairs = pairs.drop_duplicates("image_a").drop_duplicates("image_b")
-    return pairs.sort_values("pair_id", kind="stable").reset_index(drop=True)
 
 
 class _SplitArrays:

@@ -21,8 +21,14 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
+import rasterio
+import shapely
+from PIL import Image, ImageOps, UnidentifiedImageError
+from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
+from geosiam import atomic
 from geosiam.errors import SettingsError, SourceError
 from geosiam.retrieval.search import neighbours
 
@@ -34,8 +40,6 @@ PHOTO_COLUMNS = ["rank", "score", "votes", "windows", "year", "tiles", "photo"]
 def is_georeferenced(path: Path) -> bool:
     """Whether GDAL reads ``path`` with a CRS and a transform (a GeoTIFF, or an image with a
     world file and a projection); False for anything else, including unreadable files."""
-    import rasterio
-    from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
     try:
         with warnings.catch_warnings():
@@ -49,7 +53,6 @@ def is_georeferenced(path: Path) -> bool:
 def read_photo(path: Path) -> np.ndarray:
     """The photo as (H, W, 3) uint8 RGB, upright (EXIF orientation applied); grey scans and
     palettes are expanded to RGB, transparency dropped."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
 
     path = Path(path)
     if not path.is_file():
@@ -115,7 +118,6 @@ def photo_windows(shape: tuple[int, int], tile_m: float, px: int, gsd: float | N
 
 def cut_windows(photo: np.ndarray, windows: Windows) -> np.ndarray:
     """The photo resampled (box filter) and cut: (count, px, px, 3) uint8, in :meth:`offsets` order."""
-    from PIL import Image
 
     resampled = np.asarray(
         Image.fromarray(photo).resize((windows.width, windows.height), Image.Resampling.BOX), dtype=np.uint8
@@ -141,8 +143,6 @@ def vote(
     the tiles to search (of ``year`` only when given), through ``index`` when given (see
     :func:`geosiam.retrieval.search.neighbours`).
     """
-    import geopandas as gpd
-    import shapely
 
     table = descriptors.table
     scores, found = neighbours(vectors, descriptors, VOTES_PER_WINDOW, year, index)
@@ -200,7 +200,6 @@ def format_candidates(candidates) -> str:
 
 def write_candidates(path: Path, candidates) -> None:
     """A GeoPackage with the layer ``matches`` (the candidate footprints), written atomically."""
-    from geosiam import atomic
 
     with atomic.atomic_path(path, suffix=".gpkg") as tmp:
         candidates.to_file(tmp, layer="matches", driver="GPKG")

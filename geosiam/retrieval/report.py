@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch, Polygon
 
 from geosiam import atomic
 from geosiam.layer_styles import Categorized, Category
@@ -128,7 +130,6 @@ def colour_masks(masks: np.ndarray, colours: dict[int, tuple[int, int, int]]) ->
 
 def recall_figure(curves: dict[str, dict[str, np.ndarray]], labels: dict[str, str]):
     """recall@k for k = 1..K, one line per model, one panel per direction."""
-    from matplotlib.figure import Figure
 
     fig = Figure(figsize=(6 * len(curves), 4.5), layout="constrained")
     axes = fig.subplots(1, len(curves), squeeze=False)[0]
@@ -209,7 +210,6 @@ def examples_figure(
 ):
     """The example mosaic (:func:`examples_mosaic`) with its captions (at most as many answers as
     the database has)."""
-    from matplotlib.figure import Figure
 
     shown = min(shown, neighbours.shape[1])
     canvas = examples_mosaic(queries, query_masks, database, neighbours, ranks, picks, colours, shown)
@@ -238,8 +238,6 @@ def examples_figure(
 
 def failure_map_figure(footprints, ranks: np.ndarray, title: str):
     """Query footprints coloured by the rank of their true match (GeoSeries of polygons)."""
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Patch, Polygon
 
     xmin, ymin, xmax, ymax = footprints.total_bounds
     aspect = np.clip((ymax - ymin) / max(xmax - xmin, 1e-9), 0.25, 2.0)

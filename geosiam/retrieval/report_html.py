@@ -23,8 +23,10 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from geosiam import atomic
+from geosiam.model.curves import curves_figure, read_curves
 from geosiam.retrieval.report import (
     BAND_COLOURS,
     BAND_LABELS,
@@ -48,7 +50,6 @@ def data_uri(data: bytes, mime: str) -> str:
 def thumbnail(picture: np.ndarray, nearest: bool = False) -> str:
     """An (H, W, 3) uint8 picture as a small data URI: JPEG for imagery, PNG (nearest, exact
     colours) for masks."""
-    from PIL import Image
 
     image = Image.fromarray(picture)
     if max(image.size) > THUMB_PX:
@@ -268,7 +269,6 @@ def write_report_html(
     years (the change layer of the map), when known. The training curves come from the run folder
     (``out``'s parent), the recall@k chart and change map from ``out``.
     """
-    from geosiam.model.curves import curves_figure, read_curves
 
     out = Path(out)
     curves = read_curves(out.parent)

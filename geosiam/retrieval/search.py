@@ -14,8 +14,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 
+from geosiam import atomic
 from geosiam.errors import SettingsError, WorkspaceError
 from geosiam.mining import ann
 from geosiam.ranking import knn
@@ -132,9 +134,6 @@ def workspace_descriptors(
 
 def write_matches(path: Path, matches, query: TileSet) -> None:
     """A GeoPackage with the layers ``matches`` and ``query`` (footprints), written atomically."""
-    import geopandas as gpd
-
-    from geosiam import atomic
 
     query_layer = gpd.GeoDataFrame(
         {"image": [str(query.images[0])], "year": query.years}, geometry=query.footprints, crs=query.crs

@@ -14,6 +14,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import faiss
+
 from geosiam import atomic
 from geosiam.errors import ModelError, WorkspaceError
 from geosiam.mining import ann
@@ -63,7 +65,6 @@ def run_descriptors(run_dir: Path, year: int, tiles_index: Path) -> Descriptors:
 
 def build_year_index(run_dir: Path, year: int, descriptors: Descriptors, kind: str) -> IndexInfo:
     """Build, tune and save the index of a year's descriptors (written atomically)."""
-    import faiss
 
     started = time.perf_counter()
     index = ann.build_index(descriptors.vectors, kind)
@@ -88,7 +89,6 @@ def build_year_index(run_dir: Path, year: int, descriptors: Descriptors, kind: s
 def load_year_index(run_dir: Path, year: int, descriptors: Descriptors, identity: str):
     """The run's index of ``year`` when there is one (else None), checked against the model
     ``identity`` and the ``descriptors`` it must index; a mismatch is a one-line error."""
-    import faiss
 
     path, meta = index_path(run_dir, year), info_path(run_dir, year)
     if not path.exists():

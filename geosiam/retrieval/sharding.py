@@ -18,8 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from geosiam.model.embedder import load_embedder
 from geosiam.retrieval.descriptors import Descriptors, read_descriptors, table_path, write_descriptors
-from geosiam.retrieval.embedding import EmbedStats, finished_descriptors
+from geosiam.retrieval.embedding import EmbedStats, embed_tiles, finished_descriptors
 from geosiam.retrieval.tilesets import TileSet
 from geosiam.tiling.chunks import Runner
 
@@ -61,8 +62,6 @@ _MODELS: dict[str, object] = {}  # run folder -> Embedder, loaded once per worke
 
 def embed_shard(job: ShardJob) -> list[dict]:
     """Embed one shard (resuming it, or nothing when it is finished); runs in a worker."""
-    from geosiam.model.embedder import load_embedder
-    from geosiam.retrieval.embedding import embed_tiles
 
     key = str(Path(job.run_dir).resolve())
     if key not in _MODELS:

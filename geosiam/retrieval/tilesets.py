@@ -18,9 +18,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import geopandas as gpd
+import rasterio
+import shapely
+from rasterio.warp import transform_geom
+
 from geosiam.config import FIRST_YEAR, LAST_YEAR
 from geosiam.errors import SourceError
 from geosiam.model.labels import has_mask
+from geosiam.progress import progress
+from geosiam.tiling.tables import read_geopackage
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 SQUARE_TOLERANCE = 0.01  # relative difference of width and height still taken as square
@@ -43,7 +50,6 @@ class TileSet:
 
     def table(self, identity: str):
         """The descriptor table of these tiles (see :mod:`geosiam.retrieval.descriptors`)."""
-        import geopandas as gpd
 
         return gpd.GeoDataFrame(
             {
@@ -106,11 +112,6 @@ def inspect_tiles(images: Sequence[Path], masks: Sequence[Path] | None, input_px
 
     Footprints are in the CRS of the first tile (others are reprojected).
     """
-    import rasterio
-    import shapely
-    from rasterio.warp import transform_geom
-
-    from geosiam.progress import progress
 
     footprints, crs = [], None
     for i, image in enumerate(progress(images, desc="checking tiles", unit="tile")):
@@ -211,7 +212,6 @@ def _from_index(
 ) -> TileSet:
     """Tiles listed in a workspace's tiles.gpkg (footprints and years from the index); a tile
     with an empty mask (a year without labels) has none."""
-    from geosiam.tiling.tables import read_geopackage
 
     if not path.exists():
         raise SourceError(f"{path} does not exist: give a workspace's tiles.gpkg or a folder of tiles")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+
 from geosiam.errors import SourceError
 from geosiam.sources.sourceset import YearSources
 
@@ -19,7 +21,6 @@ GROUND_TRUTH = "changes"  # the GeoPackage layer's name
 def read_changes(records: list[YearSources], crs: str):
     """Every record's ground truth in ``crs`` as one GeoDataFrame (geometry, kind, year), or None."""
     import geopandas as gpd  # lazy: heavy; the sample's writer imports this module for GROUND_TRUTH
-    import pandas as pd
 
     paths = sorted({Path(r.ground_truth) for r in records if r.ground_truth})
     if not paths:

@@ -179,7 +179,7 @@ def start_context() -> BaseContext:
 def dask_client(address: str):
     """A client of the Dask scheduler at ``address``; one that does not answer within
     DASK_CONNECT_S seconds is a one-line error (not a half-minute wait and a traceback)."""
-    from distributed import Client
+    from distributed import Client  # lazy: Dask is needed only with --dask-scheduler
 
     try:
         return Client(address, timeout=DASK_CONNECT_S)

@@ -21,7 +21,10 @@ from pathlib import Path
 import geopandas as gpd
 
 from geosiam import atomic
+from geosiam.config import SPLITS
+from geosiam.errors import SettingsError, WorkspaceError
 from geosiam.layer_styles import Categorized, Category, Style, write_style
+from geosiam.workspace import Workspace
 
 TILE_COLUMNS = [
     "tile_id",
@@ -81,3 +84,21 @@ def read_pairs(path: Path, split: str | None = None):
     if split is not None:
         pairs = pairs[pairs["split"] == split].reset_index(drop=True)
     return pairs
+
+
+def split_pairs(workspace: Workspace, split: str | None):
+    """The split's pairs (every split's for None), one per place (best footprint overlap kept),
+    ordered by pair id."""
+    if split is not None and split not in SPLITS:
+        raise SettingsError(f"unknown split '{split}': use --split {' | '.join(SPLITS)}")
+    pairs = read_pairs(workspace.pairs_index, split)
+    if pairs.empty:
+        counts = read_pairs(workspace.pairs_index)["split"].value_counts().to_dict()
+        have = ", ".join(f"{s}: {n}" for s, n in sorted(counts.items())) or "no pairs at all"
+        raise WorkspaceError(
+            f"split '{split}' has no pairs ({have}): choose another --split, or prepare a "
+            "larger area so that every split gets tiles"
+        )
+    pairs = pairs.sort_values("iou", ascending=False, kind="stable")
+    pairs = pairs.drop_duplicates("image_a").drop_duplicates("image_b")
+    return pairs.sort_values("pair_id", kind="stable").reset_index(drop=True)

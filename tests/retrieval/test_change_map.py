@@ -24,12 +24,12 @@ from geosiam.retrieval.change_map import (
     write_change_map,
 )
 from geosiam.retrieval.changes import NODATA, cosine_distances
-from geosiam.retrieval.evaluate import evaluate_run, split_pairs
+from geosiam.retrieval.evaluate import evaluate_run
 from geosiam.retrieval.search import workspace_descriptors
 from geosiam.runfolder import RunFolder
 from geosiam.tiling.grid import Grid, parse_tile_id
 from geosiam.tiling.read import read_many
-from geosiam.tiling.tables import read_geopackage, write_geopackage
+from geosiam.tiling.tables import read_geopackage, split_pairs, write_geopackage
 from tests.qgis_desktop import qgis_open, stored_style
 from tests.retrieval.factory import make_workspace, shared
 from tests.retrieval.ground_truth import FRACTIONS, PLACES, TRAIN, changing_world, indexed_copy

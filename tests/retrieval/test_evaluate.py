@@ -13,7 +13,8 @@ import pytest
 from geosiam.config import load_settings, save_settings
 from geosiam.errors import SettingsError, WorkspaceError
 from geosiam.retrieval import report
-from geosiam.retrieval.evaluate import both_directions, evaluate_run, split_pairs
+from geosiam.retrieval.evaluate import both_directions, evaluate_run
+from geosiam.tiling.tables import split_pairs
 from tests.qgis_desktop import stored_style
 from tests.retrieval.factory import make_run, make_workspace, shared
 

@@ -18,6 +18,7 @@ import math
 import numpy as np
 import shapely
 import shapely.ops
+from rasterio.transform import from_origin
 from shapely.geometry.base import BaseGeometry
 
 from geosiam.config import FIRST_YEAR, LAST_YEAR
@@ -623,7 +624,6 @@ class _Builder:
     def _forest_area(self, shape: tuple[int, int], cell: float) -> BaseGeometry:
         """Where forest grows: smooth noise, thresholded, away from villages, roads and water."""
         from rasterio import features  # lazy: GDAL is heavy; only drawing needs it
-        from rasterio.transform import from_origin
 
         rng = self.rng
         xmin, ymin, xmax, ymax = self.extent

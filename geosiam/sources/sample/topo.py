@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import shapely
 import shapely.affinity
 from shapely.geometry.base import BaseGeometry
@@ -179,7 +180,6 @@ def edition(seed: int, year: int) -> Edition:
 def topo_layers(world: World, ed: Edition):
     """The BD TOPO v3 layers of edition ``ed``: name -> GeoDataFrame (EPSG:2154, 3D), clipped to the area."""
     import geopandas as gpd  # lazy: geopandas is heavy; only writing needs it
-    import pandas as pd
 
     rng = np.random.default_rng([world.seed, int(ed.date.replace("-", "")), 17])
     builders = {

@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 import shapely
+from rasterio.transform import from_origin
 
 from geosiam import atomic
 from geosiam.errors import SourceError
@@ -50,7 +51,6 @@ def write_edition(root: Path, world, ed) -> list[Path]:
 def write_dalle(path: Path, pixels, left_km: int, top_km: int, resolution: float) -> None:
     """One RGB or grey JPEG2000 dalle in EPSG:2154, with resolution levels, written atomically."""
     import rasterio  # lazy: GDAL is heavy; only writing needs it
-    from rasterio.transform import from_origin
 
     count, height, width = pixels.shape
     profile = dict(

@@ -159,7 +159,7 @@ def test_prepare_dept_from_ign_to_tiles_and_masks(geoplateforme, tmp_path, capsy
     origins = dict(zip(tiles["year"], tiles["origin"]))
     assert origins == {2000: "wms:ORTHOIMAGERY.ORTHOPHOTOS2000-2005", 2015: f"ign:{ORTHO_2015}"}
     assert set(tiles["zone"]) == {"54"}
-    assert len(gpd.read_file(workspace / "pairs.gpkg")) == 50
+    assert len(gpd.read_file(workspace / "pairs.gpkg", layer="pairs")) == 50
     with rasterio.open(workspace / "masks" / "2015" / "x900_y6845.tif") as mask:
         assert mask.read(1).max() > 0  # the BD TOPO building at the corner was burnt
     requests = len(geoplateforme.requests)
