@@ -47,12 +47,15 @@ def evaluate(
     ws = Workspace(workspace)
     with messages_to_stderr(as_json):
         ws.require_prepared()
-        metrics = evaluate_run(
+        evaluation = evaluate_run(
             ws,
             trained_run(ws, run).root,
             split=split,
             image_only_name=image_only_run,
             mask_only_name=mask_only_run,
         )
+        report = evaluation.report_dir
+        print(evaluation.table)
+        print(f"\nreport: {report / 'report.md'} and {report / 'report.html'}")
     if as_json:
-        print_json(metrics)  # the content of metrics.json
+        print_json(evaluation.metrics)  # the content of metrics.json

@@ -134,15 +134,25 @@ def recipe(train: TrainSettings) -> dict:
     return {key: getattr(train, key) for key in RECIPE}
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """What ``evaluate_run`` measured and wrote: the metrics (as in metrics.json), the tables of
+    report.md, and the folder of the report."""
+
+    metrics: dict
+    table: str
+    report_dir: Path
+
+
 def evaluate_run(
     workspace: Workspace | Path,
     run_dir: Path,
     split: str = "test",
     image_only_name: str | None = None,
     mask_only_name: str | None = None,
-) -> dict:
+) -> Evaluation:
     """Evaluate ``run_dir``, its ablations and baselines on ``split`` in every setting the run's
-    labels allow; write the report; print the tables. Returns the metrics (as in metrics.json)."""
+    labels allow; write the report (metrics.json, report.md, report.html, figures)."""
 
     workspace = workspace if isinstance(workspace, Workspace) else Workspace(Path(workspace))
     run_dir = Path(run_dir)
@@ -236,9 +246,7 @@ def evaluate_run(
         _class_names(workspace),
         cosine_distances(*vectors[primary][MAIN]),
     )
-    print(table)
-    print(f"\nreport: {out / 'report.md'} and {out / 'report.html'}")
-    return metrics
+    return Evaluation(metrics, table, out)
 
 
 def _entry(description: str, run: Path | None = None, train: TrainSettings | None = None, **changes) -> dict:

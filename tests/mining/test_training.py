@@ -174,7 +174,7 @@ def test_a_grey_year_against_a_colour_year_trains_and_evaluates_with_the_mask_on
     train_run(workspace, _settings(workspace, epochs=1, mask_dropout=0.5, greyscale=0.5), "fused", False)
     train_run(workspace, _settings(workspace, epochs=1, mask_only=True), "mask-only", False)
     with contextlib.redirect_stdout(io.StringIO()):
-        metrics = evaluate_run(workspace, workspace.run_dir("fused"), split="val")
+        metrics = evaluate_run(workspace, workspace.run_dir("fused"), split="val").metrics
     assert list(metrics["modes"]) == ["fused", "fused_vs_image_only", "image_only"]
     assert "mask_only" in metrics["modes"]["fused"]["directions"]["newer_to_older"]
     assert "mask_only" not in metrics["modes"]["image_only"]["directions"]["newer_to_older"]

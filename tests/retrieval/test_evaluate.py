@@ -47,8 +47,9 @@ def evaluated(tmp_path_factory):
     ws = shared(tmp_path_factory)
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        metrics = evaluate_run(ws.workspace, ws.run)
-    return ws, metrics, printed.getvalue()
+        evaluation = evaluate_run(ws.workspace, ws.run)
+    assert printed.getvalue() == ""  # library code returns what it found; the command prints it
+    return ws, evaluation.metrics, evaluation
 
 
 def test_metrics_cover_every_setting_model_and_direction_with_intervals(evaluated):
@@ -112,7 +113,7 @@ def test_newer_labels_evaluate_with_the_older_masks_deleted(tmp_path):
     run = make_run(ws, "newer", labels="newer")
     shutil.rmtree(ws.root / "masks" / "2000")
     with contextlib.redirect_stdout(io.StringIO()):
-        metrics = evaluate_run(ws, run)
+        metrics = evaluate_run(ws, run).metrics
     assert metrics["labels"] == "newer" and metrics["mode"] == "fused_vs_image_only"
     assert list(metrics["modes"]) == ["fused_vs_image_only", "image_only"]
     for mode in metrics["modes"].values():
@@ -152,9 +153,10 @@ def test_report_files_are_written(evaluated):
     assert not list(out.glob("*.tmp*"))
 
 
-def test_eval_prints_the_table(evaluated):
-    _, _, printed = evaluated
-    assert "| MAP@5 |" in printed and "trained (fused)" in printed and "report:" in printed
+def test_eval_returns_the_table_and_where_the_report_is(evaluated):
+    _, _, evaluation = evaluated
+    assert "| MAP@5 |" in evaluation.table and "trained (fused)" in evaluation.table
+    assert (evaluation.report_dir / "report.md").exists() and (evaluation.report_dir / "report.html").exists()
 
 
 def test_other_splits_and_missing_baselines_are_reported(tmp_path, tmp_path_factory):
@@ -164,7 +166,7 @@ def test_other_splits_and_missing_baselines_are_reported(tmp_path, tmp_path_fact
     settings = load_settings(run / "geosiam.toml")
     settings.train.weights = str(tmp_path / "deleted-weights.h5")  # the untrained net cannot be built
     save_settings(settings, run / "geosiam.toml")
-    metrics = evaluate_run(ws, run, split="val")
+    metrics = evaluate_run(ws, run, split="val").metrics
     assert set(metrics["skipped"]) == {"untrained", "image_only", "mask_only"}
     assert "does not exist" in metrics["skipped"]["untrained"]
     assert "untrained" not in metrics["directions"]["newer_to_older"]
