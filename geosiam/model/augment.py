@@ -62,15 +62,6 @@ def geometry_table(px: int) -> np.ndarray:
     return np.stack([geometric(pixels, code).ravel() for code in range(GEOMETRIES)])
 
 
-def jitter_numpy(image: np.ndarray, draws: np.ndarray) -> np.ndarray:
-    """The reference of :class:`ColourJitter` for one (H, W, 3) uint8 image, in numpy (tests)."""
-    contrast, brightness, gains, grey = draws[0], draws[1], draws[2:5], draws[5]  # no geometry
-    x = np.floor(np.clip((image.astype(np.float32) - 128.0) * contrast * gains + 128.0 + brightness, 0, 255))
-    if grey > 0.5:
-        x = np.repeat(np.round(x @ np.asarray(LUMINANCE, np.float32))[..., None], 3, axis=-1)
-    return x.astype(np.uint8)
-
-
 @keras.saving.register_keras_serializable(PACKAGE)
 class ColourJitter(layers.Layer):
     """(uint8 images (N, H, W, 3), draws (N, :data:`DRAWS`)) -> uint8 images, jittered in

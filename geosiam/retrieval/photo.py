@@ -34,7 +34,6 @@ from geosiam.retrieval.search import neighbours
 
 VOTES_PER_WINDOW = 10
 KEY_FRACTION = 100  # footprints closer than a hundredth of a tile are one candidate
-PHOTO_COLUMNS = ["rank", "score", "votes", "windows", "year", "tiles", "photo"]
 
 
 def is_georeferenced(path: Path) -> bool:

@@ -41,22 +41,6 @@ TILE_COLUMNS = [
     "label_source",
     "label_gap_years",
 ]
-PAIR_COLUMNS = [
-    "pair_id",
-    "tile_id_a",
-    "tile_id_b",
-    "year_a",
-    "year_b",
-    "image_a",
-    "mask_a",
-    "image_b",
-    "mask_b",
-    "iou",
-    "block",
-    "split",
-    "zone",
-    "changed_fraction",
-]
 # pairs.gpkg opens in QGIS coloured by split, half transparent over the imagery
 SPLIT_STYLE = Categorized(
     "split",

@@ -7,12 +7,21 @@ from geosiam.model.augment import (
     CONTRAST,
     DRAWS,
     GEOMETRY,
+    LUMINANCE,
     ColourJitter,
     TurnFlip,
     draw_augment,
     geometric,
-    jitter_numpy,
 )
+
+
+def jitter_numpy(image: np.ndarray, draws: np.ndarray) -> np.ndarray:
+    """The reference of :class:`ColourJitter` for one (H, W, 3) uint8 image, in numpy."""
+    contrast, brightness, gains, grey = draws[0], draws[1], draws[2:5], draws[5]  # no geometry
+    x = np.floor(np.clip((image.astype(np.float32) - 128.0) * contrast * gains + 128.0 + brightness, 0, 255))
+    if grey > 0.5:
+        x = np.repeat(np.round(x @ np.asarray(LUMINANCE, np.float32))[..., None], 3, axis=-1)
+    return x.astype(np.uint8)
 
 
 def _images(n=6, px=8):
