@@ -10,7 +10,7 @@ format ``geosiam train`` builds from GeoTIFFs), then, side by side in one proces
 - training images/s of the same model.fit on the same batches as in-memory numpy arrays (the
   ceiling: only the feeding differs),
 - the pipeline's share: 1 - pipeline / ceiling, and the time one worker needs per batch,
-- embedding images/s through ``Embedder.embed`` (the ``ArrayBatches`` pipeline),
+- embedding images/s through ``Embedder.embed`` (``model.predict`` on uint8 arrays in chunks),
 - exact kNN of one year against the other on the device (``knn_keras``).
 
 Each measurement is guarded: an error is recorded and the next one runs. A table is printed and

@@ -187,7 +187,7 @@ def test_a_resumed_run_sees_the_batches_and_colour_draws_of_an_uninterrupted_one
         uninterrupted[index]  # epoch 0 drawn first
     uninterrupted.epoch = 1
     resumed = layout(cache, 4, seed=5, augment=True, greyscale=0.3, mask_dropout=0.3)
-    resumed.epoch = 1  # what RunKeeper sets when a run resumes at epoch 1
+    resumed.epoch = 1  # what the BatchEpoch callback sets when a run resumes at epoch 1
     for index in reversed(range(len(resumed))):  # any worker order
         (expected, _), (got, _) = uninterrupted[index], resumed[index]
         assert set(expected) == set(got)
