@@ -8,6 +8,7 @@ colleague, sees exactly what produced the files; each run folder gets its own co
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -52,6 +53,13 @@ INDEX_KINDS = typing.get_args(IndexKind)
 SPLITS = ("train", "val", "test")
 
 
+@functools.cache
+def _choice_fields(cls: type) -> dict[str, tuple]:
+    """The ``Literal`` fields of a settings class and their values, resolved once per class."""
+    hints = typing.get_type_hints(cls)
+    return {name: typing.get_args(h) for name, h in hints.items() if typing.get_origin(h) is Literal}
+
+
 class Checked:
     """Settings that refuse impossible values when made, from TOML, the command line or code.
 
@@ -62,9 +70,9 @@ class Checked:
     options: ClassVar[dict[str, str]] = {}  # field -> its command-line option, for messages
 
     def __post_init__(self) -> None:
-        for name, hint in typing.get_type_hints(type(self)).items():
-            value, choices = getattr(self, name), typing.get_args(hint)
-            if typing.get_origin(hint) is Literal and value not in choices:
+        for name, choices in _choice_fields(type(self)).items():
+            value = getattr(self, name)
+            if value not in choices:
                 allowed = ", ".join(repr(v) if v == "" else v for v in choices)
                 raise SettingsError(f"unknown {self.name_of(name)} {value!r}: use one of {allowed}")
         self.check()
