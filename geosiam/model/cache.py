@@ -62,7 +62,7 @@ def cache_key(files: PairFiles, input_px: int) -> str:
     entries = []
     for side in range(len(files.images)):
         for path in (*files.images[side], *files.masks[side]):
-            stat = Path(path).stat() if path is not None else None
+            stat = os.stat(path) if path is not None else None  # os.stat: no Path made per file
             entries.append((str(path), stat.st_size, stat.st_mtime_ns) if stat else ("", 0, 0))
     return fingerprint({"files": entries, "pairs": files.pair_ids, "input_px": input_px})
 
@@ -206,6 +206,8 @@ def chunk_rows(input_px: int, batch_size: int) -> int:
 def check_class_ids(masks: np.ndarray, num_classes: int, where: object = "the masks") -> None:
     """A class id beyond the class table would be silently dropped by the one-hot encoding
     (:data:`NO_LABELS` excepted: it stands for no labels, not for a class)."""
+    if masks.size == 0 or masks.max() < num_classes:  # the common case, without a copy
+        return
     highest = int(masks[masks != NO_LABELS].max(initial=0))
     if highest >= num_classes:
         raise ModelError(
