@@ -84,12 +84,12 @@ def embed(
         )
     skipped = unlabelled_years(RunFolder(run_dir).load_settings())
     found = find_tiles(tiles, embedder.input_px, embedder.uses_masks and not no_masks, masks, year, skipped)
+    cache_root = workspace_tile_cache(ws, found)
     if shards > 1 or dask_scheduler:
         descriptors, stats = embed_sharded(
-            run_dir, embedder.identity, found, output, shards, dask_scheduler, batch_size
+            run_dir, embedder, found, output, shards, dask_scheduler, batch_size, cache_root=cache_root
         )
     else:
-        cache_root = workspace_tile_cache(ws, found)
         descriptors, stats = embed_tiles(
             embedder, found, output, batch_size=batch_size, cache_root=cache_root
         )

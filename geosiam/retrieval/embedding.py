@@ -28,7 +28,7 @@ import numpy as np
 from geosiam import atomic
 from geosiam.config import fingerprint
 from geosiam.errors import WorkspaceError
-from geosiam.model.cache import Packing, PairFiles, begin_packing, chunk_rows
+from geosiam.model.cache import Packing, PairCache, PairFiles, begin_packing, chunk_rows
 from geosiam.model.labels import NO_LABELS
 from geosiam.progress import progress
 from geosiam.retrieval.descriptors import (
@@ -95,13 +95,20 @@ def workspace_tile_cache(workspace: Workspace, tiles: TileSet) -> Path | None:
 
 class _Reader:
     """Chunks of tiles as in-memory arrays: from their GeoTIFFs, or out of a packed cache (packing
-    the rows not packed yet on the way)."""
+    the rows not packed yet on the way), or out of ``packed``, rows of a complete one."""
 
-    def __init__(self, tiles: TileSet, input_px: int, num_classes: int, cache_root: Path | None) -> None:
+    def __init__(
+        self,
+        tiles: TileSet,
+        input_px: int,
+        num_classes: int,
+        cache_root: Path | None,
+        packed: PairCache | None = None,
+    ) -> None:
         self.tiles, self.input_px = tiles, input_px
         self.cache = (
-            None
-            if cache_root is None
+            packed
+            if packed is not None or cache_root is None
             else begin_packing(cache_root, tile_files(tiles), input_px, num_classes)
         )
 
@@ -127,10 +134,13 @@ def embed_tiles(
     batch_size: int = 64,
     chunk: int | None = None,
     cache_root: Path | None = None,
+    packed: PairCache | None = None,
 ) -> tuple[Descriptors, EmbedStats]:
     """Embed ``tiles`` with ``embedder`` into ``out`` (+ its table); resumes a partial run and
     does nothing when ``out`` already holds these tiles embedded by this model. With
-    ``cache_root`` (see :func:`workspace_tile_cache`) tiles are read through a packed cache."""
+    ``cache_root`` (see :func:`workspace_tile_cache`) tiles are read through a packed cache;
+    with ``packed`` (row i = tile i: a shard's rows of its tile set's complete cache, see
+    :mod:`geosiam.retrieval.sharding`) only out of it."""
     out = check_vectors_path(out)
     finished = finished_descriptors(out, tiles, embedder.identity)
     if finished is not None:
@@ -150,7 +160,7 @@ def embed_tiles(
     vectors = partial.open() if done else None
     started, model_seconds = time.perf_counter(), 0.0
     chunk = chunk or chunk_rows(embedder.input_px, batch_size)
-    reader = _Reader(tiles, embedder.input_px, embedder.num_classes, cache_root)
+    reader = _Reader(tiles, embedder.input_px, embedder.num_classes, cache_root, packed)
     bar = progress(total=len(tiles), initial=done, desc="embedding", unit="tile")
     bounds = [(start, min(start + chunk, len(tiles))) for start in range(done, len(tiles), chunk)]
     with ThreadPoolExecutor(max_workers=1) as pool:  # reads the next chunk while the model runs

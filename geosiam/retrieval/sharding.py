@@ -1,13 +1,17 @@
 """Embedding in shards: separate processes, or the workers of an existing Dask cluster.
 
-The tiles are cut into ``shards`` contiguous runs; each shard is embedded by
-:func:`geosiam.retrieval.embedding.embed_tiles` into its own hidden descriptor file beside the
+The tiles are cut into ``shards`` contiguous runs, whole batches each (so that every model call
+sees the batches of a serial run and the vectors are bit-identical to it); each shard is embedded
+by :func:`geosiam.retrieval.embedding.embed_tiles` into its own hidden descriptor file beside the
 output, so that a finished shard is never redone and an interrupted one resumes from its last
-chunk. Each worker process loads the run's model once, whatever the number of shards it
-embeds. When every shard is done, their rows are joined in the tiles' order into one array and
-one table, as a serial run writes them, and the shard files are removed. The jobs go through
-:class:`geosiam.tiling.chunks.Runner`, the same engine as ``prepare`` (local processes, or
-``--dask-scheduler`` with workers that see the same paths).
+chunk. A workspace's own tiles are first packed into its tile cache by this process (the one
+writer; resumable, and nothing to do once packed), and each shard then only slices its rows of
+the memory map; other GeoTIFFs are read from their files by the shards. Each worker process loads
+the run's model once, whatever the number of shards it embeds. When every shard is done, their
+rows are joined in the tiles' order into one array and one table, as a serial run writes them,
+and the shard files are removed. The jobs go through :class:`geosiam.tiling.chunks.Runner`, the
+same engine as ``prepare`` (local processes, or ``--dask-scheduler`` with workers that see the
+same paths, the cache's included).
 """
 
 from __future__ import annotations
@@ -18,21 +22,28 @@ from pathlib import Path
 
 import numpy as np
 
-from geosiam.model.embedder import load_embedder
+from geosiam.errors import WorkspaceError
+from geosiam.model.cache import PairCache, load_pair_cache, open_pair_cache
+from geosiam.model.embedder import Embedder, load_embedder
 from geosiam.retrieval.descriptors import Descriptors, read_descriptors, table_path, write_descriptors
-from geosiam.retrieval.embedding import EmbedStats, embed_tiles, finished_descriptors
+from geosiam.retrieval.embedding import EmbedStats, embed_tiles, finished_descriptors, tile_files
 from geosiam.retrieval.tilesets import TileSet
 from geosiam.tiling.chunks import Runner
 
 
 @dataclass(frozen=True)
 class ShardJob:
-    """One shard: its tiles, the descriptor file it writes, and the run whose model embeds."""
+    """One shard: its tiles, the descriptor file it writes, the run whose model embeds, and where
+    its tiles are read: rows ``first_row:first_row + len(tiles)`` of the packed cache ``cache``
+    (a complete one, of the whole tile set), or their GeoTIFFs when ``cache`` is None."""
 
     run_dir: Path
     tiles: TileSet
     out: Path
     batch_size: int
+    cache: Path | None = None
+    first_row: int = 0
+    chunk: int | None = None  # tiles per chunk (default: embed_tiles')
 
 
 def shard_path(out: Path, index: int, count: int) -> Path:
@@ -40,9 +51,11 @@ def shard_path(out: Path, index: int, count: int) -> Path:
     return out.with_name(f".{out.stem}.shard{index + 1}of{count}.npy")
 
 
-def split_tiles(tiles: TileSet, count: int) -> list[TileSet]:
-    """``tiles`` cut into at most ``count`` contiguous, non-empty runs of near-equal length."""
-    bounds = np.linspace(0, len(tiles), min(count, len(tiles)) + 1).round().astype(int)
+def split_tiles(tiles: TileSet, count: int, whole: int = 1) -> list[TileSet]:
+    """``tiles`` cut into at most ``count`` contiguous, non-empty runs of near-equal length, each
+    but the last a multiple of ``whole`` tiles."""
+    cuts = (np.linspace(0, len(tiles), count + 1) / whole).round().astype(int) * whole
+    bounds = np.unique(np.append(np.minimum(cuts[:-1], len(tiles)), len(tiles)))
     return [_subset(tiles, start, stop) for start, stop in zip(bounds[:-1], bounds[1:])]
 
 
@@ -66,36 +79,68 @@ def embed_shard(job: ShardJob) -> list[dict]:
     key = str(Path(job.run_dir).resolve())
     if key not in _MODELS:
         _MODELS[key] = load_embedder(job.run_dir)
-    _, stats = embed_tiles(_MODELS[key], job.tiles, job.out, batch_size=job.batch_size)
+    packed = None if job.cache is None else cache_rows(job.cache, job.first_row, len(job.tiles))
+    _, stats = embed_tiles(
+        _MODELS[key], job.tiles, job.out, batch_size=job.batch_size, chunk=job.chunk, packed=packed
+    )
     return [{"tiles": stats.tiles, "resumed_from": stats.resumed_from, "model_seconds": stats.model_seconds}]
+
+
+def cache_rows(folder: Path, start: int, rows: int) -> PairCache:
+    """Rows ``start:start + rows`` of the complete packed cache in ``folder`` (memory-mapped)."""
+    try:
+        cache = open_pair_cache(folder)
+    except FileNotFoundError:
+        raise WorkspaceError(
+            f"the tile cache {folder} was removed while embedding (its tiles changed?): run the "
+            "same command again; finished shards are kept"
+        ) from None
+    stop = start + rows
+    return replace(
+        cache,
+        pair_ids=cache.pair_ids[start:stop],
+        images=cache.images[:, start:stop],
+        masks=cache.masks[:, start:stop],
+    )
 
 
 def embed_sharded(
     run_dir: Path,
-    identity: str,
+    embedder: Embedder,
     tiles: TileSet,
     out: Path,
     shards: int,
     dask_scheduler: str | None = None,
     batch_size: int = 64,
     processes: int | None = None,
+    cache_root: Path | None = None,
+    chunk: int | None = None,
 ) -> tuple[Descriptors, EmbedStats]:
-    """Embed ``tiles`` with the run's model (``identity``) into ``out`` in ``shards`` shards, on
-    ``processes`` processes (default: one per shard) or on the Dask cluster at
-    ``dask_scheduler``; the same files as
-    :func:`~geosiam.retrieval.embedding.embed_tiles`, and nothing redone that is finished."""
-    finished = finished_descriptors(out, tiles, identity)
+    """Embed ``tiles`` with the model of ``run_dir`` (``embedder``, loaded here) into ``out`` in
+    ``shards`` shards, on ``processes`` processes (default: one per shard) or on the Dask
+    cluster at ``dask_scheduler``; the same files as
+    :func:`~geosiam.retrieval.embedding.embed_tiles`, and nothing redone that is finished.
+    With ``cache_root`` (a workspace's tiles, see
+    :func:`~geosiam.retrieval.embedding.workspace_tile_cache`) the tiles' cache is packed here
+    first, then sliced by the shards."""
+    finished = finished_descriptors(out, tiles, embedder.identity)
     if finished is not None:
         return finished, EmbedStats(len(tiles), len(tiles), 0.0, 0.0)
-    parts = split_tiles(tiles, shards)
-    jobs = [
-        ShardJob(Path(run_dir), part, shard_path(out, i, len(parts)), batch_size)
-        for i, part in enumerate(parts)
-    ]
     started = time.perf_counter()
+    cache = (
+        None
+        if cache_root is None
+        else load_pair_cache(cache_root, tile_files(tiles), embedder.input_px, embedder.num_classes).folder
+    )
+    parts = split_tiles(tiles, shards, whole=batch_size)
+    starts = np.cumsum([0, *map(len, parts)])
+    jobs = [
+        ShardJob(Path(run_dir), part, shard_path(out, i, len(parts)), batch_size, cache, int(start), chunk)
+        for i, (part, start) in enumerate(zip(parts, starts))
+    ]
     records = Runner(processes or len(jobs), dask_scheduler=dask_scheduler).run(embed_shard, jobs, "shards")
     vectors = np.concatenate([read_descriptors(job.out).vectors for job in jobs])
-    descriptors = write_descriptors(out, vectors, tiles.table(identity), identity)
+    descriptors = write_descriptors(out, vectors, tiles.table(embedder.identity), embedder.identity)
     for job in jobs:
         job.out.unlink(missing_ok=True)
         table_path(job.out).unlink(missing_ok=True)

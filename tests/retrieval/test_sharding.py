@@ -1,6 +1,8 @@
 """Embedding in shards: separate processes give the serial array and table; a finished shard is
-not redone and an interrupted one resumes; a Dask scheduler that does not answer is one line."""
+not redone and an interrupted one resumes; a workspace's tiles are packed into its cache once, by
+the parent, and the shards only slice it; a Dask scheduler that does not answer is one line."""
 
+import os
 import socket
 import time
 
@@ -8,11 +10,12 @@ import numpy as np
 import pytest
 
 from geosiam.model.embedder import load_embedder
-from geosiam.retrieval.embedding import embed_tiles
+from geosiam.retrieval import sharding
+from geosiam.retrieval.embedding import embed_tiles, workspace_tile_cache
 from geosiam.retrieval.sharding import ShardJob, embed_shard, embed_sharded, shard_path, split_tiles
 from geosiam.retrieval.tilesets import find_tiles
 from tests.cli import run_cli
-from tests.retrieval.factory import shared
+from tests.retrieval.factory import make_workspace, shared
 from tests.retrieval.test_embedding import Interrupting
 
 
@@ -39,19 +42,89 @@ def test_shards_cut_the_tiles_in_order_into_near_equal_runs(setup):
     assert [t for p in parts for t in p.tile_ids] == tiles.tile_ids
     assert [m for p in parts for m in p.masks] == tiles.masks
     assert len(split_tiles(tiles, 100)) == len(tiles)
+    assert [len(p) for p in split_tiles(tiles, 3, whole=4)] == [4, 4, 4]
+    assert [len(p) for p in split_tiles(tiles, 2, whole=5)] == [5, 7]  # whole batches but the last
+    assert [len(p) for p in split_tiles(tiles, 4, whole=64)] == [12]
 
 
 def test_two_processes_keep_a_finished_shard_resume_another_and_give_the_serial_result(setup, tmp_path):
     ws, embedder, tiles, serial = setup
     out = tmp_path / "v.npy"
-    first, second, third = split_tiles(tiles, 3)
-    embed_shard(ShardJob(ws.run, first, shard_path(out, 0, 3), 64))  # shard 1 finished
+    first, second, third = split_tiles(tiles, 3, whole=4)
+    embed_shard(ShardJob(ws.run, first, shard_path(out, 0, 3), 4))  # shard 1 finished
     with pytest.raises(KeyboardInterrupt):  # shard 2 stopped after its first chunk of 2 tiles
-        embed_tiles(Interrupting(embedder, 2), second, shard_path(out, 1, 3), chunk=2)
-    descriptors, stats = embed_sharded(ws.run, embedder.identity, tiles, out, shards=3, processes=2)
+        embed_tiles(Interrupting(embedder, 2), second, shard_path(out, 1, 3), batch_size=4, chunk=2)
+    descriptors, stats = embed_sharded(ws.run, embedder, tiles, out, shards=3, batch_size=4, processes=2)
     assert stats.tiles == len(tiles) and stats.resumed_from == len(first) + 2  # shard 3 from scratch
     same_as_serial(descriptors, serial)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["v.gpkg", "v.npy"]  # shard files gone
+
+
+@pytest.fixture
+def own(setup, tmp_path):
+    """A workspace of its own (its tiles get spoilt), its tiles, their cache root and their serial
+    descriptors from the files, in batches of 2."""
+    embedder = setup[1]
+    workspace = make_workspace(tmp_path / "ws")
+    tiles = find_tiles(workspace.tiles_dir / "2015", embedder.input_px, need_masks=True)
+    serial = embed_tiles(embedder, tiles, tmp_path / "serial.npy", batch_size=2)[0]
+    return workspace, tiles, workspace_tile_cache(workspace, tiles), serial
+
+
+def identical(descriptors, serial) -> None:
+    """Bit for bit: the shards see the batches of the serial run."""
+    assert np.array_equal(descriptors.vectors, serial.vectors)
+    assert descriptors.table.drop(columns="geometry").equals(serial.table.drop(columns="geometry"))
+
+
+def spoil_keeping_stats(paths) -> None:
+    """Overwrite the files with zeros of the same size and modification time: the cache's key
+    is unchanged, and reading any of them now fails."""
+    for path in paths:
+        stat = path.stat()
+        path.write_bytes(bytes(stat.st_size))
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+def test_two_shards_pack_the_workspace_cache_once_then_only_slice_it(setup, own, tmp_path):
+    ws, embedder = setup[:2]
+    workspace, tiles, root, serial = own
+    assert not root.exists()
+    first, _ = embed_sharded(ws.run, embedder, tiles, tmp_path / "a.npy", 2, batch_size=2, cache_root=root)
+    identical(first, serial)
+    assert not list(tmp_path.glob(".a.*"))  # shard files removed
+    [cache] = root.iterdir()
+    stamps = {f: f.stat().st_mtime_ns for f in cache.iterdir()}
+    spoil_keeping_stats([*tiles.images, *tiles.masks])
+    again, stats = embed_sharded(
+        ws.run, embedder, tiles, tmp_path / "b.npy", 2, batch_size=2, processes=1, cache_root=root
+    )
+    identical(again, serial)
+    assert stats.embedded == 12 and list(root.iterdir()) == [cache]
+    assert {f: f.stat().st_mtime_ns for f in cache.iterdir()} == stamps  # not packed again
+    serial_from_cache, _ = embed_tiles(embedder, tiles, tmp_path / "c.npy", batch_size=2, cache_root=root)
+    identical(serial_from_cache, serial)  # the serial run's cache is the same one
+
+
+def test_an_interrupted_sharded_run_from_the_cache_resumes_where_each_shard_stopped(
+    setup, own, tmp_path, monkeypatch
+):
+    ws, embedder = setup[:2]
+    workspace, tiles, root, serial = own
+    out = tmp_path / "v.npy"
+    run = dict(shards=2, batch_size=2, processes=1, cache_root=root, chunk=2)  # 2 shards of 3 chunks
+    model = str(ws.run.resolve())
+    monkeypatch.setitem(sharding._MODELS, model, Interrupting(embedder, stop_at=5))  # shard 2, chunk 2
+    with pytest.raises(KeyboardInterrupt):
+        embed_sharded(ws.run, embedder, tiles, out, **run)
+    [cache] = root.iterdir()
+    assert not out.exists() and (cache / "cache.json").exists()  # packed whole before the shards
+    spoil_keeping_stats([*tiles.images, *tiles.masks])
+    monkeypatch.setitem(sharding._MODELS, model, embedder)
+    descriptors, stats = embed_sharded(ws.run, embedder, tiles, out, **run)
+    assert stats.resumed_from == 6 + 2 and stats.embedded == 4
+    identical(descriptors, serial)
+    assert not list(tmp_path.glob(".v.*"))  # shard files removed
 
 
 def test_a_dask_scheduler_that_does_not_answer_is_a_one_line_error(setup, tmp_path, capsys):
