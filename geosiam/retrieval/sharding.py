@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from geosiam.errors import WorkspaceError
+from geosiam.errors import ModelError, WorkspaceError
 from geosiam.model.cache import PairCache, load_pair_cache, open_pair_cache
 from geosiam.model.embedder import Embedder, load_embedder
 from geosiam.retrieval.descriptors import Descriptors, read_descriptors, table_path, write_descriptors
@@ -33,11 +33,13 @@ from geosiam.tiling.chunks import Runner
 
 @dataclass(frozen=True)
 class ShardJob:
-    """One shard: its tiles, the descriptor file it writes, the run whose model embeds, and where
-    its tiles are read: rows ``first_row:first_row + len(tiles)`` of the packed cache ``cache``
-    (a complete one, of the whole tile set), or their GeoTIFFs when ``cache`` is None."""
+    """One shard: the run whose model embeds (and the model's identity), its tiles, the
+    descriptor file it writes, and where its tiles are read: rows ``first_row:first_row +
+    len(tiles)`` of the packed cache ``cache`` (a complete one, of the whole tile set), or their
+    GeoTIFFs when ``cache`` is None."""
 
     run_dir: Path
+    identity: str
     tiles: TileSet
     out: Path
     batch_size: int
@@ -70,20 +72,35 @@ def _subset(tiles: TileSet, start: int, stop: int) -> TileSet:
     )
 
 
-_MODELS: dict[str, object] = {}  # run folder -> Embedder, loaded once per worker process
+_MODELS: dict[str, Embedder] = {}  # model identity -> Embedder, loaded once per worker process
 
 
 def embed_shard(job: ShardJob) -> list[dict]:
     """Embed one shard (resuming it, or nothing when it is finished); runs in a worker."""
-
-    key = str(Path(job.run_dir).resolve())
-    if key not in _MODELS:
-        _MODELS[key] = load_embedder(job.run_dir)
     packed = None if job.cache is None else cache_rows(job.cache, job.first_row, len(job.tiles))
     _, stats = embed_tiles(
-        _MODELS[key], job.tiles, job.out, batch_size=job.batch_size, chunk=job.chunk, packed=packed
+        shard_model(job.run_dir, job.identity),
+        job.tiles,
+        job.out,
+        batch_size=job.batch_size,
+        chunk=job.chunk,
+        packed=packed,
     )
     return [{"tiles": stats.tiles, "resumed_from": stats.resumed_from, "model_seconds": stats.model_seconds}]
+
+
+def shard_model(run_dir: Path, identity: str) -> Embedder:
+    """The model ``identity`` of ``run_dir``, loaded once per process (a Dask worker outlives a
+    command: a run trained again has another identity)."""
+    if identity not in _MODELS:
+        embedder = load_embedder(run_dir)
+        if embedder.identity != identity:
+            raise ModelError(
+                f"the model of {run_dir} changed while embedding: run the same command again "
+                "(the shards embedded by the former model are embedded again)"
+            )
+        _MODELS[identity] = embedder
+    return _MODELS[identity]
 
 
 def cache_rows(folder: Path, start: int, rows: int) -> PairCache:
@@ -126,6 +143,7 @@ def embed_sharded(
     finished = finished_descriptors(out, tiles, embedder.identity)
     if finished is not None:
         return finished, EmbedStats(len(tiles), len(tiles), 0.0, 0.0)
+    _MODELS[embedder.identity] = embedder  # the shards that run in this process use it
     started = time.perf_counter()
     cache = (
         None
@@ -135,7 +153,16 @@ def embed_sharded(
     parts = split_tiles(tiles, shards, whole=batch_size)
     starts = np.cumsum([0, *map(len, parts)])
     jobs = [
-        ShardJob(Path(run_dir), part, shard_path(out, i, len(parts)), batch_size, cache, int(start), chunk)
+        ShardJob(
+            Path(run_dir),
+            embedder.identity,
+            part,
+            shard_path(out, i, len(parts)),
+            batch_size,
+            cache,
+            int(start),
+            chunk,
+        )
         for i, (part, start) in enumerate(zip(parts, starts))
     ]
     records = Runner(processes or len(jobs), dask_scheduler=dask_scheduler).run(embed_shard, jobs, "shards")

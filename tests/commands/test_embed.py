@@ -82,6 +82,24 @@ def test_a_newer_labels_run_embeds_the_older_year_without_reading_its_masks(tmp_
     assert code == 0, stderr  # the older year's query and the newer year's tiles, no masks/2000 needed
 
 
+def test_embed_in_shards_packs_the_workspace_s_cache_that_a_serial_run_then_reuses(ws, tmp_path, capsys):
+    workspace = make_workspace(tmp_path / "ws", places=8)
+    args = [str(workspace.tiles_dir / "2015"), "--run", str(ws.run), "-w", str(workspace.root), "-q"]
+    sharded = ["-o", str(tmp_path / "shards.npy"), "--shards", "2", "--batch-size", "8"]  # 1 batch: 1 shard
+    code, stdout, stderr = run_cli(["embed", *args, *sharded], capsys)
+    assert code == 0 and "8 tiles" in stdout, stderr
+    [packed] = (workspace.cache_dir / "tiles").glob("*/*/cache.json")  # by the sharded run
+    stamp = packed.with_name("images.npy").stat().st_mtime_ns
+    serial = ["-o", str(tmp_path / "serial.npy"), "--batch-size", "8"]
+    code, _, stderr = run_cli(["embed", *args, *serial], capsys)
+    assert code == 0, stderr
+    assert packed.with_name("images.npy").stat().st_mtime_ns == stamp  # reused, not packed again
+    sharded, serial = read_descriptors(tmp_path / "shards.npy"), read_descriptors(tmp_path / "serial.npy")
+    assert np.array_equal(sharded.vectors, serial.vectors)
+    assert sharded.table.drop(columns="geometry").equals(serial.table.drop(columns="geometry"))
+    assert not list(tmp_path.glob(".shards.*"))
+
+
 @pytest.mark.parametrize(
     ("tiles", "extra", "message", "status"),
     [

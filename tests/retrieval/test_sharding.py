@@ -9,6 +9,7 @@ import time
 import numpy as np
 import pytest
 
+from geosiam.errors import ModelError
 from geosiam.model.embedder import load_embedder
 from geosiam.retrieval import sharding
 from geosiam.retrieval.embedding import embed_tiles, workspace_tile_cache
@@ -51,7 +52,7 @@ def test_two_processes_keep_a_finished_shard_resume_another_and_give_the_serial_
     ws, embedder, tiles, serial = setup
     out = tmp_path / "v.npy"
     first, second, third = split_tiles(tiles, 3, whole=4)
-    embed_shard(ShardJob(ws.run, first, shard_path(out, 0, 3), 4))  # shard 1 finished
+    embed_shard(ShardJob(ws.run, embedder.identity, first, shard_path(out, 0, 3), 4))  # shard 1 finished
     with pytest.raises(KeyboardInterrupt):  # shard 2 stopped after its first chunk of 2 tiles
         embed_tiles(Interrupting(embedder, 2), second, shard_path(out, 1, 3), batch_size=4, chunk=2)
     descriptors, stats = embed_sharded(ws.run, embedder, tiles, out, shards=3, batch_size=4, processes=2)
@@ -113,18 +114,24 @@ def test_an_interrupted_sharded_run_from_the_cache_resumes_where_each_shard_stop
     workspace, tiles, root, serial = own
     out = tmp_path / "v.npy"
     run = dict(shards=2, batch_size=2, processes=1, cache_root=root, chunk=2)  # 2 shards of 3 chunks
-    model = str(ws.run.resolve())
-    monkeypatch.setitem(sharding._MODELS, model, Interrupting(embedder, stop_at=5))  # shard 2, chunk 2
-    with pytest.raises(KeyboardInterrupt):
-        embed_sharded(ws.run, embedder, tiles, out, **run)
+    monkeypatch.setattr(sharding, "_MODELS", {})  # the shards run here, with the embedder given
+    with pytest.raises(KeyboardInterrupt):  # in the second chunk of shard 2
+        embed_sharded(ws.run, Interrupting(embedder, stop_at=5), tiles, out, **run)
     [cache] = root.iterdir()
     assert not out.exists() and (cache / "cache.json").exists()  # packed whole before the shards
     spoil_keeping_stats([*tiles.images, *tiles.masks])
-    monkeypatch.setitem(sharding._MODELS, model, embedder)
     descriptors, stats = embed_sharded(ws.run, embedder, tiles, out, **run)
     assert stats.resumed_from == 6 + 2 and stats.embedded == 4
     identical(descriptors, serial)
     assert not list(tmp_path.glob(".v.*"))  # shard files removed
+
+
+def test_a_worker_that_finds_another_model_in_the_run_says_so(setup, tmp_path):
+    ws, _, tiles, _ = setup
+    job = ShardJob(ws.run, "the identity of a former model", tiles, tmp_path / "v.npy", 4)
+    with pytest.raises(ModelError, match="changed while embedding"):
+        embed_shard(job)
+    assert not list(tmp_path.iterdir())
 
 
 def test_a_dask_scheduler_that_does_not_answer_is_a_one_line_error(setup, tmp_path, capsys):
