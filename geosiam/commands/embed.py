@@ -45,7 +45,11 @@ def embed(
     ),
     batch_size: int = typer.Option(64, "--batch-size", min=1, help="Images per model call."),
     shards: int = typer.Option(
-        1, "--shards", min=1, help="Split the tiles into N shards embedded by N processes (each resumable)."
+        1,
+        "--shards",
+        min=1,
+        help="Split the tiles into N shards of whole batches embedded by N processes (each resumable); "
+        "a workspace's tiles are packed into its cache first, then sliced by the shards.",
     ),
     dask_scheduler: str = typer.Option(
         None,

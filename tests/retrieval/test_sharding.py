@@ -126,6 +126,20 @@ def test_an_interrupted_sharded_run_from_the_cache_resumes_where_each_shard_stop
     assert not list(tmp_path.glob(".v.*"))  # shard files removed
 
 
+def test_the_workers_of_a_dask_cluster_slice_the_packed_cache(setup, own, tmp_path):
+    from distributed import LocalCluster
+
+    ws, embedder = setup[:2]
+    workspace, tiles, root, serial = own
+    embed_tiles(embedder, tiles, tmp_path / "packing.npy", batch_size=2, cache_root=root)
+    spoil_keeping_stats([*tiles.images, *tiles.masks])
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        descriptors, _ = embed_sharded(
+            ws.run, embedder, tiles, tmp_path / "v.npy", 2, cluster.scheduler_address, 2, cache_root=root
+        )
+    identical(descriptors, serial)
+
+
 def test_a_worker_that_finds_another_model_in_the_run_says_so(setup, tmp_path):
     ws, _, tiles, _ = setup
     job = ShardJob(ws.run, "the identity of a former model", tiles, tmp_path / "v.npy", 4)
