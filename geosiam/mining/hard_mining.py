@@ -6,7 +6,8 @@ other (:func:`geosiam.mining.miner.mine`), and anchors whose match is not first 
 nearest wrong neighbours as hard negatives in the next batches. The training MAP@5 and the
 validation MAP@5 (val split, never test) are measured, and the model with the best validation
 MAP@5 is kept. The mining state (``mining.json``, ``hard_negatives.npy``) is written atomically
-after each mining, so that a resumed run continues it.
+after each mining, so that a resumed run continues it. On several hosts every process mines
+(from the same descriptors), all train on process 0's hard negatives, and process 0 alone writes.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 from geosiam import atomic
 from geosiam.config import TrainSettings
 from geosiam.mining.miner import MAP_K, mine
+from geosiam.model import accelerator
 from geosiam.model.data import PairCache, TileBatches
 from geosiam.model.train import finished
 from geosiam.ranking import KnnFunction, knn, map_at_k, retrieve
@@ -49,6 +51,7 @@ class HardMining(keras.callbacks.Callback):
     ``describe(model, cache)`` gives the descriptors of a split's two years with the training
     model's current weights; ``keep_best(model)`` saves the model that has the best validation
     MAP@5 so far. A mined epoch's figures go into the epoch's ``logs`` (for the history).
+    Without ``writes`` (the other processes of several hosts), it neither keeps nor saves.
     """
 
     def __init__(
@@ -61,6 +64,7 @@ class HardMining(keras.callbacks.Callback):
         describe: Describe,
         keep_best: KeepBest,
         search: KnnFunction = knn,
+        writes: bool = True,
     ):
         super().__init__()
         self.run, self.train, self.batches, self.caches = run, train, batches, caches
@@ -70,6 +74,7 @@ class HardMining(keras.callbacks.Callback):
             keep_best,
             search,
         )
+        self.writes = writes
         self.latest: dict = {}
         self.state = self._read_state()
 
@@ -98,12 +103,13 @@ class HardMining(keras.callbacks.Callback):
         started = time.perf_counter()
         older, newer = self.describe(self.model, self.caches["train"])
         mining = mine(older, newer, self.train.hard_negatives, self.search)
-        self.batches.hard_negatives = mining.hard_negatives
+        self.batches.hard_negatives = accelerator.from_coordinator(mining.hard_negatives)
         val_older, val_newer = self.describe(self.model, self.caches["val"])
         val_map5 = map_at_k(retrieve(val_newer, val_older, MAP_K, self.search).ranks, MAP_K)
         if val_map5 > self.state.best_val_map5:
             self.state.best_val_map5, self.state.best_epoch = val_map5, epoch
-            self.keep_best(self.model)
+            if self.writes:
+                self.keep_best(self.model)
         record = {
             "epoch": epoch,
             "hard_anchors": mining.hard_anchors,
@@ -112,7 +118,8 @@ class HardMining(keras.callbacks.Callback):
             "mining_seconds": round(time.perf_counter() - started, 3),
         }
         self.state.minings.append(record)
-        self._write_state()
+        if self.writes:
+            self._write_state()
         log.info(
             "mining after epoch %d: %d of %d anchors hard, train MAP@5 %.3f, val MAP@5 %.3f",
             epoch,

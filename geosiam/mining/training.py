@@ -66,21 +66,25 @@ def train_run(
     table = class_table(workspace)
     known = table.colours()
     colours = [known.get(i, UNUSED_CLASS_COLOUR) for i in range(table.num_classes)]
-    caches = {
-        split: split_cache(workspace, split, train.input_px, table.num_classes, train.labels)
-        for split in ("train", "val")
-    }
-    recipe.layout.check(len(caches["train"]), train.anchors_per_batch)
-    in_batch = recipe.layout is PLACES
-    accelerator.check_batch_split(
-        recipe.layout.rows(train.anchors_per_batch), accelerator.replicas(), in_batch
-    )
-    save_settings(settings, run.settings_path)
+    with accelerator.coordinator_first("run started") as coordinator:  # several hosts: one writer
+        caches = {
+            split: split_cache(workspace, split, train.input_px, table.num_classes, train.labels)
+            for split in ("train", "val")
+        }
+        recipe.layout.check(len(caches["train"]), train.anchors_per_batch)
+        in_batch = recipe.layout is PLACES
+        accelerator.check_batch_split(
+            recipe.layout.rows(train.anchors_per_batch), accelerator.replicas(), in_batch
+        )
+        if coordinator:
+            save_settings(settings, run.settings_path)
 
     keras.utils.set_random_seed(train.seed)
     policy = accelerator.mixed_policy() if train.mixed_precision else "float32"
     with accelerator.distribution_scope() as replicas:  # the whole run: building, fitting, mining
-        return _fit(run, train, recipe, table.num_classes, colours, policy, caches, replicas)
+        _fit(run, train, recipe, table.num_classes, colours, policy, caches, replicas)
+    accelerator.barrier("run written")  # several hosts: the others read the run once process 0 wrote it
+    return run.root
 
 
 def _fit(
@@ -93,7 +97,8 @@ def _fit(
     caches: dict[str, PairCache],
     replicas: int,
 ) -> Path:
-    """Build (or resume) the training model, and fit it with the callbacks that keep the run."""
+    """Build (or resume) the training model, and fit it with the callbacks that keep the run
+    (on several hosts, every process trains and mines; process 0 alone writes the run's files)."""
     model, initial_epoch = training_model(run, train, recipe, num_classes, colours, policy, replicas)
     batches = recipe.layout.batches(
         caches["train"],
@@ -103,10 +108,12 @@ def _fit(
         model_inputs(train),
         greyscale=train.greyscale,
         mask_dropout=train.mask_dropout,
+        host=accelerator.host_share(),
     )
     check_model_inputs(model, batches, run.last_checkpoint() if initial_epoch else None)
     set_workers(batches, train.workers, accelerator.has_accelerator())
     nan_stop, history = NanStop(), EpochHistory(run, initial_epoch)
+    writes = accelerator.is_coordinator()
     mining = HardMining(
         run,
         train,
@@ -116,16 +123,16 @@ def _fit(
         describe=partial(describe_pairs, train=train, num_classes=num_classes, batch=EMBED_BATCH * replicas),
         keep_best=lambda model: save_embedding(embedding_of(model), train, num_classes, run.root),
         search=knn_keras if accelerator.has_accelerator() else knn,
+        writes=writes,
     )
+    keeping = [history, Checkpoints(run), TrainingLogs(run.root, history, mining)] if writes else []
     callbacks = [  # in this order: an epoch's mining state and history are written before its checkpoint
         keras.callbacks.TerminateOnNaN(),  # within the epoch, at the first NaN batch
         nan_stop,
         learning_rate_schedule(train),
         BatchEpoch(batches),
         mining,
-        history,
-        Checkpoints(run),
-        TrainingLogs(run.root, history, mining),
+        *keeping,
         TrainingProgress(initial_epoch, mining),
     ]
     if initial_epoch < train.epochs:

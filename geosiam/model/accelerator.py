@@ -3,7 +3,11 @@
 The only backend-specific code of the model package lives here: asking a GPU whether it computes
 in bfloat16, and data parallelism over several devices: ``keras.distribution.DataParallel`` on
 JAX (one host or several), TensorFlow's ``MirroredStrategy`` (one host; Keras 3's
-``keras.distribution`` is for JAX only).
+``keras.distribution`` is for JAX only). On several hosts (JAX), the processes also need what
+Keras does not give: the share of each batch a process feeds (:func:`host_share`), embedding
+across processes (:func:`predict`: Keras's ``predict`` cannot fetch an output that spans other
+hosts' devices), one writer of the run folder (:func:`is_coordinator`, :func:`coordinator_first`)
+and the coordinator's mining decisions on every host (:func:`from_coordinator`).
 """
 
 from __future__ import annotations
@@ -12,9 +16,11 @@ import contextlib
 import dataclasses
 import logging
 import os
+import weakref
 from collections.abc import Iterator, Mapping
 
 import keras
+import numpy as np
 
 from geosiam.config import TrainSettings
 from geosiam.errors import SettingsError, TrainingError
@@ -113,7 +119,7 @@ def cluster_settings(environ: Mapping[str, str]) -> Cluster | None:
     given = {name: environ[name].strip() for name in CLUSTER_VARIABLES if environ.get(name, "").strip()}
     if not given:
         return None
-    fix = f"set all three on every host ({', '.join(CLUSTER_VARIABLES)}; README: Training on several hosts)"
+    fix = f"set all three on every host ({', '.join(CLUSTER_VARIABLES)}; README: Several hosts)"
     missing = [name for name in CLUSTER_VARIABLES if name not in given]
     if missing:
         raise SettingsError(f"multi-host training needs {', '.join(missing)} too: {fix}")
@@ -233,12 +239,134 @@ def synchronise_batch_norm(model: keras.Model, replicas: int) -> None:
 @contextlib.contextmanager
 def portable(model: keras.Model) -> Iterator[None]:
     """A context to save ``model`` in: without synchronised batch normalisation, a TensorFlow-only
-    setting that other backends refuse to load (it is a training detail, not the model's)."""
+    setting that other backends refuse to load (it is a training detail, not the model's); and,
+    on several hosts, outside the distribution, so that one process can save alone (Keras makes
+    variables while it saves, which a multi-host distribution would place on every host's devices,
+    a step that every process must take together)."""
     synchronised = [layer for layer in batch_norms(model) if layer.synchronized]
     for layer in synchronised:
         layer.synchronized = False
+    distribution = keras.distribution.distribution()
+    if process_count() > 1:
+        keras.distribution.set_distribution(None)
     try:
         yield
     finally:
+        keras.distribution.set_distribution(distribution)
         for layer in synchronised:
             layer.synchronized = True
+
+
+# --- several hosts (JAX): what each process feeds, embeds and writes ---------------------------
+def process_count() -> int:
+    """How many processes train together: more than one only on JAX after :func:`join_cluster`."""
+    if keras.backend.backend() != "jax":
+        return 1
+    import jax  # lazy: only the backend in use is imported
+
+    return jax.process_count()
+
+
+def is_coordinator() -> bool:
+    """Whether this process writes the run's files: process 0 of several hosts, or the only one."""
+    if process_count() == 1:
+        return True
+    import jax  # lazy: only the backend in use is imported
+
+    return jax.process_index() == 0
+
+
+def host_share() -> tuple[int, int]:
+    """(index, count): this process feeds the index-th count-th of every training batch, its
+    consecutive rows in process order (:meth:`geosiam.model.data.TileBatches.own_rows`), which
+    Keras places on its own devices: the trainer's global batch is then the batch one host would
+    feed. Checked against the distribution's batch layout (call it in :func:`distribution_scope`)."""
+    count = process_count()
+    if count == 1:
+        return 0, 1
+    import jax  # lazy: only the backend in use is imported
+
+    index = jax.process_index()
+    distribution = keras.distribution.distribution()
+    rows = distribution.device_mesh.devices.size  # one row per device
+    layout = distribution.get_data_layout((rows,)).backend_layout
+    held = sorted(where[0].start for where in layout.addressable_devices_indices_map((rows,)).values())
+    if held != list(range(index * rows // count, (index + 1) * rows // count)):
+        raise TrainingError(
+            f"process {index} of {count} holds rows {held} of a batch of {rows}, not a consecutive "
+            "share in process order: give every host the same number of devices"
+        )
+    return index, count
+
+
+def barrier(name: str) -> None:
+    """Wait until every process gets here (nothing to wait for in one process)."""
+    if process_count() > 1:
+        from jax.experimental import multihost_utils  # lazy: only the backend in use is imported
+
+        multihost_utils.sync_global_devices(name)
+
+
+@contextlib.contextmanager
+def coordinator_first(name: str) -> Iterator[bool]:
+    """A context that process 0 runs first and the others after it, all having got to it first:
+    what process 0 writes there (the run's settings, the training caches, on a file system the
+    hosts may share) is written once, after every process has checked the state before it, and
+    the others find it complete. Yields whether this process is the coordinator."""
+    coordinator = is_coordinator()
+    barrier(f"{name}: checked")
+    if not coordinator:
+        barrier(f"{name}: written")
+    yield coordinator
+    if coordinator:
+        barrier(f"{name}: written")
+
+
+def from_coordinator(array: np.ndarray) -> np.ndarray:
+    """Process 0's ``array`` on every process, so that all hosts train on one decision (mined
+    hard negatives) whatever each host's arithmetic; ``array`` itself in one process."""
+    if process_count() == 1:
+        return array
+    from jax.experimental import multihost_utils  # lazy: only the backend in use is imported
+
+    return np.asarray(multihost_utils.broadcast_one_to_all(array))
+
+
+_HOST_PREDICTORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> compiled step
+
+
+def predict(model: keras.Model, inputs: dict[str, np.ndarray], batch_size: int) -> np.ndarray:
+    """``model.predict`` of ``inputs`` (whole batches of ``batch_size`` rows), also on several hosts.
+
+    There, every process holds all the rows and the same weights (replicated); each batch is laid
+    out over every host's devices as training lays out its batches, each device taking its own
+    rows, and the output comes back whole to every process: the same descriptors on every host,
+    computed once, at the pace of all devices together."""
+    if process_count() == 1:
+        return model.predict(inputs, batch_size=batch_size, verbose=0)
+    import jax  # lazy: only the backend in use is imported
+
+    distribution = keras.distribution.distribution()
+    if model not in _HOST_PREDICTORS:  # compiled once per model (a weak reference: no cycle)
+        mesh = distribution.device_mesh.backend_mesh
+        whole = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())  # replicated
+        held = weakref.ref(model)
+        _HOST_PREDICTORS[model] = jax.jit(
+            lambda trainable, fixed, batch: held().stateless_call(trainable, fixed, batch, training=False)[0],
+            out_shardings=whole,
+        )
+    step = _HOST_PREDICTORS[model]
+    weights = [v.value for v in model.trainable_variables], [v.value for v in model.non_trainable_variables]
+    rows = len(next(iter(inputs.values())))
+    outputs = []
+    for start in range(0, rows, batch_size):
+        batch = {}
+        for name, array in inputs.items():
+            shape = (batch_size, *array.shape[1:])
+            layout = distribution.get_data_layout(shape).backend_layout
+            part = array[start : start + batch_size]
+            batch[name] = jax.make_array_from_callback(
+                shape, layout, lambda where, part=part: np.asarray(part[where])
+            )
+        outputs.append(np.asarray(step(*weights, batch)))
+    return np.concatenate(outputs)

@@ -79,6 +79,9 @@ class TileBatches(keras.utils.PyDataset):
     is set by the training loop; ``hard_negatives`` (2, N, K) by mining (-1 = none).
     ``inputs`` names what the network takes (see :func:`geosiam.model.siamese.model_inputs`);
     ``greyscale`` (with ``augment``) and ``mask_dropout`` are per-tile and per-couple shares.
+    ``host`` (index, count) is this process among those that train together on several hosts:
+    each draws the whole batch and feeds its own consecutive share of its rows, in process order
+    (:meth:`own_rows`), which the trainer joins into the batch one host would have fed.
     """
 
     def __init__(
@@ -92,6 +95,7 @@ class TileBatches(keras.utils.PyDataset):
         max_queue_size: int = 8,
         greyscale: float = 0.0,
         mask_dropout: float = 0.0,
+        host: tuple[int, int] = (0, 1),
     ):
         super().__init__(workers=workers, use_multiprocessing=False, max_queue_size=max_queue_size)
         if len(cache) < 2:
@@ -101,7 +105,7 @@ class TileBatches(keras.utils.PyDataset):
             )
         self.cache, self.anchors_per_batch = cache, anchors_per_batch
         self.seed, self.augment, self.inputs = seed, augment, tuple(inputs)
-        self.greyscale, self.mask_dropout = greyscale, mask_dropout
+        self.greyscale, self.mask_dropout, self.host = greyscale, mask_dropout, host
         self.minings = -1  # how many times hard negatives were set: batches built on them change
         self.hard_negatives = np.full((2, len(cache), 1), -1, np.int32)
         self.epoch = 0
@@ -115,6 +119,12 @@ class TileBatches(keras.utils.PyDataset):
         self._hard_negatives = value
         self.minings += 1
 
+    def own_rows(self, rows: int) -> slice:
+        """The rows of a whole batch of ``rows`` that this process feeds: all of them on one
+        host; process i of n feeds the i-th n-th (the batch splits evenly over the devices)."""
+        index, count = self.host
+        return slice(index * rows // count, (index + 1) * rows // count)
+
     def tiles(
         self,
         rng: np.random.Generator,
@@ -126,24 +136,26 @@ class TileBatches(keras.utils.PyDataset):
         """The model inputs of (anchor, other) tile couples: uint8 rows of the cache (one
         contiguous copy each; a dropped mask filled with NO_LABELS) and, with augmentation, the
         draws of :mod:`geosiam.model.augment` (one geometry code per couple, shared by its two
-        tiles and their masks; colour draws per image), which the model applies."""
+        tiles and their masks; colour draws per image), which the model applies. Every draw is
+        made for the whole batch, and only this process's rows are copied (:meth:`own_rows`)."""
         n = len(anchor_rows)
         geometry = rng.integers(GEOMETRIES, size=n) if self.augment else None
         dropped = np.full((n, 2), False)
         if self.mask_dropout:
             chosen = rng.random(n) < self.mask_dropout
             dropped[np.flatnonzero(chosen), rng.integers(2, size=int(chosen.sum()))] = True
+        own = self.own_rows(n)
         batch = {}
         for slot, (sides, rows) in enumerate(((anchor_sides, anchor_rows), (other_sides, other_rows))):
             name = ("anchor", "other")[slot]
             if "image" in self.inputs:
-                batch[f"{name}_image"] = self.cache.images[sides, rows]
+                batch[f"{name}_image"] = self.cache.images[sides[own], rows[own]]
             if "mask" in self.inputs:
-                masks = self.cache.masks[sides, rows]
-                masks[dropped[:, slot]] = NO_LABELS
+                masks = self.cache.masks[sides[own], rows[own]]
+                masks[dropped[own, slot]] = NO_LABELS
                 batch[f"{name}_mask"] = masks
             if self.augment:
-                batch[f"{name}_augment"] = draw_augment(rng, geometry, self.greyscale)
+                batch[f"{name}_augment"] = draw_augment(rng, geometry, self.greyscale)[own]
         return batch
 
     @property
@@ -184,7 +196,7 @@ class PairBatches(TileBatches):
             rng, anchor_sides, np.repeat(anchors, len(SLOT_LABELS)), 1 - anchor_sides, np.asarray(partners)
         )
         labels = np.tile(np.asarray(SLOT_LABELS, np.float32), len(anchors))[:, None]
-        return batch, labels
+        return batch, labels[self.own_rows(len(labels))]
 
 
 class PlaceBatches(TileBatches):
@@ -228,7 +240,8 @@ class PlaceBatches(TileBatches):
         side, rows = self.places(index)
         rng = np.random.default_rng([self.seed, self.epoch, index])
         sides = np.full(len(rows), side)
-        return self.tiles(rng, sides, rows, 1 - sides, rows), np.zeros((len(rows), 1), np.float32)
+        targets = np.zeros((len(rows), 1), np.float32)[self.own_rows(len(rows))]
+        return self.tiles(rng, sides, rows, 1 - sides, rows), targets
 
 
 def check_places_per_batch(places: int, per_batch: int) -> None:

@@ -4,7 +4,9 @@ An :class:`Embedder` takes uint8 tiles and masks as numpy arrays or memory maps 
 absent: a fused network then embeds the tile from its image alone), resizes them to the
 network's input when needed (images by area/bilinear, masks by nearest), and hands them to
 ``model.predict`` as they are: uint8 arrays, sliced into batches by Keras itself, so that
-embedding runs at the speed of ``model.predict`` on in-memory arrays (benchmarks/embedding.py).
+embedding runs at the speed of ``model.predict`` on in-memory arrays (benchmarks/embedding.py);
+on several hosts, :func:`geosiam.model.accelerator.predict` lays each batch over every host's
+devices instead, and every host gets all the descriptors.
 Every batch has one shape (the last one is padded by repeating its last tile, and the padding
 dropped), so that XLA compiles once; tiles go to ``model.predict`` about 64 MiB at a time (Keras
 copies a call's inputs whole). It returns float32 L2-normalised descriptors. Its
@@ -25,7 +27,7 @@ import numpy as np
 from geosiam import atomic
 from geosiam.config import TrainSettings, fingerprint, to_dict
 from geosiam.errors import ModelError
-from geosiam.model.accelerator import portable, resolve
+from geosiam.model.accelerator import portable, predict, resolve
 from geosiam.model.cache import check_class_ids, chunk_rows
 from geosiam.model.data import resize_images, resize_masks
 from geosiam.model.labels import NO_LABELS
@@ -108,14 +110,14 @@ class Embedder:
         parts = []
         if whole:
             head = {name: array[:whole] for name, array in inputs.items()}
-            parts.append(self.model.predict(head, batch_size=batch_size, verbose=0))
+            parts.append(predict(self.model, head, batch_size))
         if whole < rows:
             pad = batch_size - (rows - whole)
             tail = {
                 name: np.concatenate([array[whole:], np.repeat(array[-1:], pad, axis=0)])
                 for name, array in inputs.items()
             }
-            parts.append(self.model.predict(tail, batch_size=batch_size, verbose=0)[: rows - whole])
+            parts.append(predict(self.model, tail, batch_size)[: rows - whole])
         return np.concatenate(parts)
 
 

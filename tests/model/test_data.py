@@ -113,6 +113,27 @@ def test_batches_depend_on_seed_epoch_and_index_only(layout):
     assert not np.array_equal(b[1][0]["anchor_image"], first["anchor_image"])
 
 
+@pytest.mark.parametrize("layout", [PairBatches, PlaceBatches])
+def test_each_host_feeds_its_consecutive_share_of_the_batch_one_host_would_feed(layout):
+    """Several hosts: process i of n gets the i-th n-th of the whole batch's rows (tiles, masks,
+    draws, labels), and the shares in process order are that batch."""
+    cache = _marked_cache(n=8)
+    options = dict(seed=4, augment=True, greyscale=0.5, mask_dropout=0.5)
+    whole = layout(cache, 4, **options)
+    hosts = [layout(cache, 4, host=(i, 2), **options) for i in range(2)]
+    for batches in (whole, *hosts):
+        batches.hard_negatives = np.tile(((np.arange(8) + 3) % 8)[None, :, None], (2, 1, 1)).astype(np.int32)
+        batches.epoch = 1
+    for index in range(len(whole)):
+        inputs, labels = whole[index]
+        shares = [batches[index] for batches in hosts]
+        assert [len(share_labels) for _, share_labels in shares] == [len(labels) // 2] * 2
+        np.testing.assert_array_equal(np.concatenate([share_labels for _, share_labels in shares]), labels)
+        for name, rows in inputs.items():
+            np.testing.assert_array_equal(np.concatenate([share[name] for share, _ in shares]), rows)
+    assert len({len(whole), *map(len, hosts)}) == 1
+
+
 def test_a_couple_shares_one_turn_and_flip_and_each_image_has_its_colour_draws():
     inputs, _ = PairBatches(_marked_cache(n=4), 4, seed=0, augment=True)[0]
     anchor, other = inputs["anchor_augment"], inputs["other_augment"]

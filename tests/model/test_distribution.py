@@ -8,13 +8,17 @@ JAX, two logical devices (``tf.config.set_logical_device_configuration``) for Te
 """
 
 import csv
+import io
 import json
 import os
 import socket
 import subprocess
 import sys
 import textwrap
+import zipfile
 
+import h5py
+import numpy as np
 import pytest
 
 from tests.retrieval.factory import make_workspace
@@ -129,22 +133,17 @@ JOIN = textwrap.dedent("""
 """)
 
 
-def test_two_processes_join_one_cluster_and_train_data_parallel_over_both_hosts_devices():
-    """Two "hosts" on 127.0.0.1, each with one CPU device: after geosiam joins them through
-    keras.distribution.initialize (its settings from Keras's environment variables), each
-    process sees both devices, and a step in geosiam's distribution takes each host's share of
-    the batch (a small model: geosiam's own batches are not yet split between hosts)."""
+def free_port() -> int:
     with socket.socket() as free:
         free.bind(("127.0.0.1", 0))
-        port = free.getsockname()[1]
-    env = os.environ | {
-        "KERAS_BACKEND": "jax",
-        "KERAS_DISTRIBUTION_JOB_ADDRESSES": f"127.0.0.1:{port}",
-        "KERAS_DISTRIBUTION_NUM_PROCESSES": "2",
-    }
+        return free.getsockname()[1]
+
+
+def run_processes(script: str, env: dict, timeout: int) -> list[tuple[str, str]]:
+    """(stdout, stderr) of ``script`` run by processes 0 and 1 of a two-process cluster at once."""
     processes = [
         subprocess.Popen(
-            [sys.executable, "-c", JOIN],
+            [sys.executable, "-c", script],
             env=env | {"KERAS_DISTRIBUTION_PROCESS_ID": str(i)},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -152,8 +151,31 @@ def test_two_processes_join_one_cluster_and_train_data_parallel_over_both_hosts_
         )
         for i in range(2)
     ]
-    outputs = [p.communicate(timeout=300) for p in processes]
-    assert [p.returncode for p in processes] == [0, 0], outputs[0][1][-2000:] + outputs[1][1][-2000:]
+    outputs = [p.communicate(timeout=timeout) for p in processes]
+    assert [p.returncode for p in processes] == [0, 0], outputs[0][1][-3000:] + outputs[1][1][-3000:]
+    return outputs
+
+
+def keras_weights(path) -> list[np.ndarray]:
+    """Every array of a saved ``.keras`` model (weights and optimizer state), by name, read
+    from the archive's HDF5 file without a Keras backend."""
+    arrays = []
+    with zipfile.ZipFile(path) as archive, h5py.File(io.BytesIO(archive.read("model.weights.h5"))) as h5:
+        h5.visititems(lambda name, item: arrays.append(item[()]) if isinstance(item, h5py.Dataset) else None)
+    return arrays
+
+
+def test_two_processes_join_one_cluster_and_train_data_parallel_over_both_hosts_devices():
+    """Two "hosts" on 127.0.0.1, each with one CPU device: after geosiam joins them through
+    keras.distribution.initialize (its settings from Keras's environment variables), each
+    process sees both devices, and a step in geosiam's distribution takes each host's share of
+    the batch."""
+    env = os.environ | {
+        "KERAS_BACKEND": "jax",
+        "KERAS_DISTRIBUTION_JOB_ADDRESSES": f"127.0.0.1:{free_port()}",
+        "KERAS_DISTRIBUTION_NUM_PROCESSES": "2",
+    }
+    outputs = run_processes(JOIN, env, timeout=300)
     found = [json.loads(out.splitlines()[-1]) for out, _ in outputs]
     assert [process for process, *_ in found] == [0, 1] and [replicas for *_, replicas, _ in found] == [2, 2]
     devices = found[0][1]  # JAX numbers another process's devices from 2048 on
@@ -162,28 +184,83 @@ def test_two_processes_join_one_cluster_and_train_data_parallel_over_both_hosts_
     assert found[0][3] == found[1][3] and found[0][3][0] > 0
 
 
-@pytest.mark.slow  # JAX compiles the training and embedding steps of a backbone: minutes on 2 cores
-def test_a_whole_run_trains_and_mines_data_parallel_on_two_devices(tmp_path):
-    workspace = make_workspace(tmp_path / "ws", places=5, px=32, splits=["train"] * 3 + ["val"] * 2)
-    script = textwrap.dedent(f"""
+def train_run_script(workspace, run_name: str) -> str:
+    """A script that trains ``run_name`` on ``workspace`` (a tiny backbone, 1 epoch, mining after
+    it) with geosiam's train_run, and prints each time it keeps the best model."""
+    return textwrap.dedent(f"""
         import dataclasses, logging
         from pathlib import Path
-        from geosiam.mining.training import train_run
+        import geosiam.mining.training as training
         from geosiam.workspace import Workspace
         logging.basicConfig(level=logging.INFO)
+        save_embedding = training.save_embedding
+        def counted(*args, **kwargs):
+            print("kept the best model", flush=True)
+            return save_embedding(*args, **kwargs)
+        training.save_embedding = counted
         workspace = Workspace(Path({str(workspace.root)!r}))
         settings = workspace.load_settings()
         settings.train = dataclasses.replace(settings.train, weights="none", epochs=1, mine_every=1,
                                              descriptor_dim=8, workers=1, anchors_per_batch=2)
-        train_run(workspace, settings, "two-devices", resume=False)
+        training.train_run(workspace, settings, {run_name!r}, resume=False)
     """)
+
+
+def tiny_workspace(root):
+    return make_workspace(root, places=5, px=32, splits=["train"] * 3 + ["val"] * 2)
+
+
+def train_on_two_devices(workspace, run_name: str) -> subprocess.CompletedProcess:
     env = os.environ | {"KERAS_BACKEND": "jax"} | TWO_CPUS["jax"]
     done = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=1800
+        [sys.executable, "-c", train_run_script(workspace, run_name)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "data parallel over 2 devices: cpu:0, cpu:1" in done.stderr
+    return done
+
+
+@pytest.mark.slow  # JAX compiles the training and embedding steps of a backbone: minutes on 2 cores
+def test_a_whole_run_trains_and_mines_data_parallel_on_two_devices(tmp_path):
+    workspace = tiny_workspace(tmp_path / "ws")
+    train_on_two_devices(workspace, "two-devices")
     run = workspace.run_dir("two-devices")
     history = list(csv.DictReader((run / "history.csv").read_text().splitlines()))
     assert [row["mined"] for row in history] == ["1"]  # one epoch, mined after it
     assert (run / "model.keras").exists() and (run / "checkpoints" / "epoch-0001.keras").exists()
+
+
+@pytest.mark.slow  # three processes compile a backbone's training and embedding steps: minutes on 2 cores
+def test_two_hosts_train_a_whole_run_as_one_host_with_their_devices_and_process_0_writes_it(tmp_path):
+    """Two "hosts" on 127.0.0.1 (one CPU device each) run geosiam's train_run on one workspace (a
+    shared file system): each feeds its share of every batch, both mine (embedding across the
+    two processes), process 0 alone writes the run; and the run is the run of one process with
+    two devices: the same loss, the same mining, the same weights."""
+    workspace = tiny_workspace(tmp_path / "ws")
+    train_on_two_devices(workspace, "one-host")  # the reference; it packs the training caches
+    env = os.environ | {
+        "KERAS_BACKEND": "jax",
+        "XLA_FLAGS": "--xla_backend_optimization_level=0",  # as TWO_CPUS, one device per process
+        "KERAS_DISTRIBUTION_JOB_ADDRESSES": f"127.0.0.1:{free_port()}",
+        "KERAS_DISTRIBUTION_NUM_PROCESSES": "2",
+    }
+    outputs = run_processes(train_run_script(workspace, "two-hosts"), env, timeout=1800)
+    for _, err in outputs:
+        assert "data parallel over 2 devices: cpu:0, cpu:2048" in err
+        # both processes mined, before training and after the epoch
+        assert err.count("INFO:geosiam.mining.hard_mining:mining after epoch") == 2
+    assert [out.count("kept the best model") > 0 for out, _ in outputs] == [True, False]
+    one, two = workspace.run_dir("one-host"), workspace.run_dir("two-hosts")
+    assert len(list((two / "logs" / "train").glob("events.out.tfevents.*"))) == 1  # one writer
+    assert [p.name for p in (two / "checkpoints").iterdir()] == ["epoch-0001.keras"]
+    histories = [list(csv.DictReader((run / "history.csv").read_text().splitlines())) for run in (one, two)]
+    assert [row["epoch"] for row in histories[1]] == ["1"]
+    for column in ("loss", "train_map5", "val_map5", "hard_anchors"):
+        assert float(histories[1][0][column]) == pytest.approx(float(histories[0][0][column]), rel=1e-4)
+    np.testing.assert_array_equal(np.load(two / "hard_negatives.npy"), np.load(one / "hard_negatives.npy"))
+    weights = [keras_weights(run / "checkpoints" / "epoch-0001.keras") for run in (one, two)]
+    assert max(float(np.abs(a - b).max()) for a, b in zip(*weights)) < 1e-4
