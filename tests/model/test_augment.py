@@ -2,6 +2,7 @@ import keras
 import numpy as np
 import pytest
 
+from geosiam.config import TrainSettings
 from geosiam.model.augment import (
     BRIGHTNESS,
     CONTRAST,
@@ -12,6 +13,12 @@ from geosiam.model.augment import (
     TurnFlip,
     draw_augment,
     geometric,
+)
+from geosiam.model.siamese import (
+    build_embedding_model,
+    build_siamese_model,
+    default_colours,
+    descriptors_head,
 )
 
 
@@ -81,3 +88,29 @@ def test_draws_have_the_statistics_of_the_former_numpy_jitter():
     assert BRIGHTNESS[0] <= draws[:, 1].min() and draws[:, 1].max() <= BRIGHTNESS[1]
     assert draws[:, 2:5].mean() == pytest.approx(1.0, abs=0.005)
     assert draws[:, 5].mean() == pytest.approx(0.2, abs=0.01)
+
+
+def test_the_training_model_embeds_each_couple_as_its_numpy_augmented_tiles():
+    """The wiring of the augmentation in build_siamese_model: each side's turn and flip moves its
+    image and mask alike, the jitter its image only, before the shared embedding (batch norm in
+    training mode in both, on the same batches)."""
+    px, classes, n = 32, 5, 4
+    train = TrainSettings(backbone="mobilenetv3small", weights="none", input_px=px, descriptor_dim=8)
+    embedding = build_embedding_model(train, classes, px, default_colours(classes))
+    siamese = build_siamese_model(embedding, descriptors_head, augment=True)
+    rng = np.random.default_rng(5)
+    geometry, inputs, expected = rng.integers(8, size=n), {}, []
+    for side in ("anchor", "other"):
+        images = rng.integers(0, 256, (n, px, px, 3), dtype=np.uint8)
+        masks = rng.integers(0, classes, (n, px, px), dtype=np.uint8)
+        draws = draw_augment(rng, geometry, greyscale=0.5)
+        inputs |= {f"{side}_image": images, f"{side}_mask": masks, f"{side}_augment": draws}
+        moved = {
+            "image": np.stack([jitter_numpy(geometric(i, g), d) for i, g, d in zip(images, geometry, draws)]),
+            "mask": np.stack([geometric(m, g) for m, g in zip(masks, geometry)]),
+        }
+        expected.append(keras.ops.convert_to_numpy(embedding(moved, training=True)))
+    out = keras.ops.convert_to_numpy(siamese(inputs, training=True))
+    np.testing.assert_allclose(out, np.concatenate(expected, axis=1), atol=2e-3)
+    unmoved = {"image": inputs["anchor_image"], "mask": inputs["anchor_mask"]}
+    assert np.abs(out[:, :8] - keras.ops.convert_to_numpy(embedding(unmoved, training=True))).max() > 0.1
