@@ -49,7 +49,7 @@ def embed(
         "--shards",
         min=1,
         help="Split the tiles into N shards of whole batches embedded by N processes (each resumable); "
-        "a workspace's tiles are packed into its cache first, then sliced by the shards.",
+        "a workspace's tiles are read from its packed cache (each shard packs its rows on the first run).",
     ),
     dask_scheduler: str = typer.Option(
         None,

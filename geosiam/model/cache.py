@@ -9,7 +9,8 @@ reused while they are unchanged and packed again when they change.
 Packing is resumable: rows are packed in order into a hidden ``.<key>.partial`` folder, whose
 ``progress.json`` records how many are durable; an interrupted packing continues from there, and
 the folder is renamed into place when every row is packed. Readers may slice the rows already
-packed while packing goes on (``embed`` embeds a chunk while the next one is read).
+packed while packing goes on (``embed`` embeds a chunk while the next one is read). Rows packed
+apart, as caches of their own (by the shards of ``embed --shards``), are copied in.
 """
 
 from __future__ import annotations
@@ -116,6 +117,17 @@ class Packing:
             if (row + 1) % COMMIT_ROWS == 0 or row + 1 == stop:
                 self._commit(row + 1)
 
+    def copy_in(self, start: int, part: PairCache) -> None:
+        """Rows ``start:start + len(part)`` from ``part``, the same files packed apart (a shard's
+        rows), those not packed yet; ``start`` must not lie beyond the packed rows."""
+        stop = start + len(part)
+        if not start <= self.done:
+            raise ValueError(f"rows from {start} cannot follow the {self.done} packed rows")
+        if stop > self.done:
+            self.images[:, self.done : stop] = part.images[:, self.done - start :]
+            self.masks[:, self.done : stop] = part.masks[:, self.done - start :]
+            self._commit(stop)
+
     def _commit(self, done: int) -> None:
         self.images.flush()
         self.masks.flush()
@@ -136,10 +148,14 @@ class Packing:
 
 def begin_packing(root: Path, files: PairFiles, input_px: int, num_classes: int) -> PairCache | Packing:
     """The complete cache of ``files`` under ``root``, or the packing that makes it (resumed)."""
+    found = packed_cache(root, files, input_px)
+    return found if found is not None else Packing(root, files, input_px, num_classes)
+
+
+def packed_cache(root: Path, files: PairFiles, input_px: int) -> PairCache | None:
+    """The complete cache of ``files`` under ``root``; None when it is not packed (yet)."""
     folder = root / cache_key(files, input_px)
-    if (folder / META_FILE).exists():
-        return open_pair_cache(folder)
-    return Packing(root, files, input_px, num_classes)
+    return open_pair_cache(folder) if (folder / META_FILE).exists() else None
 
 
 def load_pair_cache(root: Path, files: PairFiles, input_px: int, num_classes: int) -> PairCache:

@@ -4,9 +4,11 @@ The tiles are cut into ``shards`` contiguous runs, whole batches each (so that e
 sees the batches of a serial run and the vectors are bit-identical to it); each shard is embedded
 by :func:`geosiam.retrieval.embedding.embed_tiles` into its own hidden descriptor file beside the
 output, so that a finished shard is never redone and an interrupted one resumes from its last
-chunk. A workspace's own tiles are first packed into its tile cache by this process (the one
-writer; resumable, and nothing to do once packed), and each shard then only slices its rows of
-the memory map; other GeoTIFFs are read from their files by the shards. Each worker process loads
+chunk. A workspace's own tiles go through its tile cache: once it is packed, each shard only
+slices its rows of the memory map; until then, each shard packs its own rows as it embeds them
+(into a cache of its own under the cache's ``.shards/``: one writer per cache, resumable like the
+serial path), and this process joins them into the tile set's cache at the end, removing each
+once copied. Other GeoTIFFs are read from their files by the shards. Each worker process loads
 the run's model once, whatever the number of shards it embeds. When every shard is done, their
 rows are joined in the tiles' order into one array and one table, as a serial run writes them,
 and the shard files are removed. The jobs go through :class:`geosiam.tiling.chunks.Runner`, the
@@ -16,6 +18,7 @@ same paths, the cache's included).
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -23,7 +26,14 @@ from pathlib import Path
 import numpy as np
 
 from geosiam.errors import ModelError, WorkspaceError
-from geosiam.model.cache import PairCache, load_pair_cache, open_pair_cache
+from geosiam.model.cache import (
+    Packing,
+    PairCache,
+    begin_packing,
+    load_pair_cache,
+    open_pair_cache,
+    packed_cache,
+)
 from geosiam.model.embedder import Embedder, load_embedder
 from geosiam.retrieval.descriptors import Descriptors, read_descriptors, table_path, write_descriptors
 from geosiam.retrieval.embedding import EmbedStats, embed_tiles, finished_descriptors, tile_files
@@ -35,8 +45,8 @@ from geosiam.tiling.chunks import Runner
 class ShardJob:
     """One shard: the run whose model embeds (and the model's identity), its tiles, the
     descriptor file it writes, and where its tiles are read: rows ``first_row:first_row +
-    len(tiles)`` of the packed cache ``cache`` (a complete one, of the whole tile set), or their
-    GeoTIFFs when ``cache`` is None."""
+    len(tiles)`` of the packed cache ``cache`` (a complete one, of the whole tile set), or
+    through a cache of its own packed under ``pack_into``, or else from their GeoTIFFs."""
 
     run_dir: Path
     identity: str
@@ -45,7 +55,16 @@ class ShardJob:
     batch_size: int
     cache: Path | None = None
     first_row: int = 0
+    pack_into: Path | None = None
     chunk: int | None = None  # tiles per chunk (default: embed_tiles')
+
+
+SEGMENTS = ".shards"  # under a tile cache's root: the caches the shards pack, until joined
+
+
+def segment_root(cache_root: Path, index: int, count: int) -> Path:
+    """Where shard ``index`` (0-based) of ``count`` packs the cache of its own rows."""
+    return cache_root / SEGMENTS / f"{index + 1}of{count}"
 
 
 def shard_path(out: Path, index: int, count: int) -> Path:
@@ -84,6 +103,7 @@ def embed_shard(job: ShardJob) -> list[dict]:
         job.out,
         batch_size=job.batch_size,
         chunk=job.chunk,
+        cache_root=job.pack_into,
         packed=packed,
     )
     return [{"tiles": stats.tiles, "resumed_from": stats.resumed_from, "model_seconds": stats.model_seconds}]
@@ -138,20 +158,17 @@ def embed_sharded(
     cluster at ``dask_scheduler``; the same files as
     :func:`~geosiam.retrieval.embedding.embed_tiles`, and nothing redone that is finished.
     With ``cache_root`` (a workspace's tiles, see
-    :func:`~geosiam.retrieval.embedding.workspace_tile_cache`) the tiles' cache is packed here
-    first, then sliced by the shards."""
+    :func:`~geosiam.retrieval.embedding.workspace_tile_cache`) the shards slice the tiles'
+    packed cache, or pack their rows apart, joined into it at the end."""
     finished = finished_descriptors(out, tiles, embedder.identity)
     if finished is not None:
         return finished, EmbedStats(len(tiles), len(tiles), 0.0, 0.0)
     _MODELS[embedder.identity] = embedder  # the shards that run in this process use it
     started = time.perf_counter()
-    cache = (
-        None
-        if cache_root is None
-        else load_pair_cache(cache_root, tile_files(tiles), embedder.input_px, embedder.num_classes).folder
-    )
+    complete = None if cache_root is None else packed_cache(cache_root, tile_files(tiles), embedder.input_px)
     parts = split_tiles(tiles, shards, whole=batch_size)
-    starts = np.cumsum([0, *map(len, parts)])
+    starts = [int(start) for start in np.cumsum([0, *map(len, parts)])[:-1]]
+    packing = cache_root is not None and complete is None
     jobs = [
         ShardJob(
             Path(run_dir),
@@ -159,13 +176,16 @@ def embed_sharded(
             part,
             shard_path(out, i, len(parts)),
             batch_size,
-            cache,
-            int(start),
-            chunk,
+            cache=None if complete is None else complete.folder,
+            first_row=start,
+            pack_into=segment_root(cache_root, i, len(parts)) if packing else None,
+            chunk=chunk,
         )
         for i, (part, start) in enumerate(zip(parts, starts))
     ]
     records = Runner(processes or len(jobs), dask_scheduler=dask_scheduler).run(embed_shard, jobs, "shards")
+    if packing:
+        join_packed_shards(cache_root, tiles, parts, starts, embedder.input_px, embedder.num_classes)
     vectors = np.concatenate([read_descriptors(job.out).vectors for job in jobs])
     descriptors = write_descriptors(out, vectors, tiles.table(embedder.identity), embedder.identity)
     for job in jobs:
@@ -178,3 +198,20 @@ def embed_sharded(
         sum(r["model_seconds"] for r in records),
     )
     return descriptors, stats
+
+
+def join_packed_shards(
+    cache_root: Path, tiles: TileSet, parts: list[TileSet], starts: list[int], input_px: int, num_classes: int
+) -> None:
+    """The packed cache of ``tiles`` made of the caches its shards (``parts``, starting at rows
+    ``starts``) packed apart, copied in order, each removed once copied (resumable: the rows
+    copied are committed; a shard's cache that is missing is packed here from its files)."""
+    packing = begin_packing(cache_root, tile_files(tiles), input_px, num_classes)
+    if isinstance(packing, Packing):
+        for i, (part, start) in enumerate(zip(parts, starts)):
+            root = segment_root(cache_root, i, len(parts))
+            if start + len(part) > packing.done:
+                packing.copy_in(start, load_pair_cache(root, tile_files(part), input_px, num_classes))
+            shutil.rmtree(root, ignore_errors=True)
+        packing.finish()
+    shutil.rmtree(cache_root / SEGMENTS, ignore_errors=True)

@@ -67,6 +67,34 @@ def test_an_interrupted_packing_resumes_where_it_stopped(tmp_path, monkeypatch):
     np.testing.assert_array_equal(cache.masks, again.masks)
 
 
+def test_rows_packed_apart_are_copied_in_after_the_rows_already_packed(tmp_path):
+    workspace = make_workspace(tmp_path / "ws", places=5, px=16, splits=["train"] * 5)
+    files = _files(workspace)
+
+    def rows(start, stop):
+        sides = range(len(files.images))
+        return PairFiles(
+            files.pair_ids[start:stop],
+            tuple(files.images[s][start:stop] for s in sides),
+            tuple(files.masks[s][start:stop] for s in sides),
+        )
+
+    first, second = (
+        load_pair_cache(tmp_path / name, rows(*r), 16, 9) for name, r in (("a", (0, 2)), ("b", (2, 5)))
+    )
+    packing = begin_packing(tmp_path / "cache", files, 16, 9)
+    with pytest.raises(ValueError, match="cannot follow the 0 packed rows"):
+        packing.copy_in(2, second)  # rows 0-1 would be left out
+    packing.pack(3)  # as an interrupted run of all the rows leaves them
+    packing.copy_in(0, first)  # nothing left to copy
+    packing.copy_in(2, second)  # its rows from 3
+    assert packing.done == 5
+    cache = packing.finish()
+    reference = load_pair_cache(tmp_path / "fresh", files, 16, 9)
+    np.testing.assert_array_equal(cache.images, reference.images)
+    np.testing.assert_array_equal(cache.masks, reference.masks)
+
+
 def test_masks_with_unknown_class_ids_are_refused(tmp_path):
     workspace = make_workspace(tmp_path / "ws", places=2, px=16, splits=["train"] * 2)
     with pytest.raises(ModelError, match="class id"):

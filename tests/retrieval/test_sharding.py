@@ -10,11 +10,13 @@ import numpy as np
 import pytest
 
 from geosiam.errors import ModelError
+from geosiam.model.cache import open_pair_cache
 from geosiam.model.embedder import load_embedder
 from geosiam.retrieval import sharding
 from geosiam.retrieval.embedding import embed_tiles, workspace_tile_cache
 from geosiam.retrieval.sharding import ShardJob, embed_shard, embed_sharded, shard_path, split_tiles
 from geosiam.retrieval.tilesets import find_tiles
+from geosiam.tiling.read import read_many
 from tests.cli import run_cli
 from tests.retrieval.factory import make_workspace, shared
 from tests.retrieval.test_embedding import Interrupting
@@ -94,7 +96,7 @@ def test_two_shards_pack_the_workspace_cache_once_then_only_slice_it(setup, own,
     first, _ = embed_sharded(ws.run, embedder, tiles, tmp_path / "a.npy", 2, batch_size=2, cache_root=root)
     identical(first, serial)
     assert not list(tmp_path.glob(".a.*"))  # shard files removed
-    [cache] = root.iterdir()
+    [cache] = root.iterdir()  # the shards' own caches joined into it, and removed
     stamps = {f: f.stat().st_mtime_ns for f in cache.iterdir()}
     spoil_keeping_stats([*tiles.images, *tiles.masks])
     again, stats = embed_sharded(
@@ -107,23 +109,26 @@ def test_two_shards_pack_the_workspace_cache_once_then_only_slice_it(setup, own,
     identical(serial_from_cache, serial)  # the serial run's cache is the same one
 
 
-def test_an_interrupted_sharded_run_from_the_cache_resumes_where_each_shard_stopped(
+def test_an_interrupted_sharded_run_resumes_each_shard_s_packing_and_embedding(
     setup, own, tmp_path, monkeypatch
 ):
     ws, embedder = setup[:2]
     workspace, tiles, root, serial = own
     out = tmp_path / "v.npy"
+    images, masks = read_many(tiles.images, tiles.masks, embedder.input_px)
     run = dict(shards=2, batch_size=2, processes=1, cache_root=root, chunk=2)  # 2 shards of 3 chunks
     monkeypatch.setattr(sharding, "_MODELS", {})  # the shards run here, with the embedder given
     with pytest.raises(KeyboardInterrupt):  # in the second chunk of shard 2
         embed_sharded(ws.run, Interrupting(embedder, stop_at=5), tiles, out, **run)
-    [cache] = root.iterdir()
-    assert not out.exists() and (cache / "cache.json").exists()  # packed whole before the shards
-    spoil_keeping_stats([*tiles.images, *tiles.masks])
+    assert not out.exists() and [p.name for p in root.iterdir()] == [".shards"]  # packed apart so far
+    spoil_keeping_stats([*tiles.images[:8], *tiles.masks[:8]])  # the rows packed: never read again
     descriptors, stats = embed_sharded(ws.run, embedder, tiles, out, **run)
     assert stats.resumed_from == 6 + 2 and stats.embedded == 4
     identical(descriptors, serial)
     assert not list(tmp_path.glob(".v.*"))  # shard files removed
+    [cache] = root.iterdir()  # the tiles' cache, the shards' ones joined and removed
+    joined = open_pair_cache(cache)
+    assert np.array_equal(joined.images[0], images) and np.array_equal(joined.masks[0], masks)
 
 
 def test_the_workers_of_a_dask_cluster_slice_the_packed_cache(setup, own, tmp_path):
