@@ -6,8 +6,9 @@ includes what a user waits for, the start of each worker process and its model l
 of reading the same files, each serial and in two shards:
 - GeoTIFFs: the tiles as arbitrary GeoTIFFs (``-w`` a folder that is no workspace), decoded by
   each shard;
-- the workspace's packed tile cache: first ``--shards 2`` on an empty cache (the parent packs it,
-  then the shards slice it), then serial and ``--shards 2`` from the packed cache.
+- the workspace's packed tile cache: first ``--shards 2`` on an empty cache (each shard packs its
+  rows as it embeds them, joined into the cache at the end), then serial and ``--shards 2`` from
+  the packed cache.
 "speed vs serial" compares a run with the serial run of the same reads (the packing run with
 the serial GeoTIFF run). Every output is compared with the serial GeoTIFF one (same table, same
 vectors). The table and the machine's load are written to ``--out``.

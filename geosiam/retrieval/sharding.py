@@ -169,6 +169,8 @@ def embed_sharded(
     parts = split_tiles(tiles, shards, whole=batch_size)
     starts = [int(start) for start in np.cumsum([0, *map(len, parts)])[:-1]]
     packing = cache_root is not None and complete is None
+    if complete is not None:  # what an interrupted sharded packing left, now of no use
+        shutil.rmtree(cache_root / SEGMENTS, ignore_errors=True)
     jobs = [
         ShardJob(
             Path(run_dir),

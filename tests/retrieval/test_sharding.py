@@ -99,11 +99,12 @@ def test_two_shards_pack_the_workspace_cache_once_then_only_slice_it(setup, own,
     [cache] = root.iterdir()  # the shards' own caches joined into it, and removed
     stamps = {f: f.stat().st_mtime_ns for f in cache.iterdir()}
     spoil_keeping_stats([*tiles.images, *tiles.masks])
+    (root / ".shards" / "1of3").mkdir(parents=True)  # as an interrupted sharded packing leaves it
     again, stats = embed_sharded(
         ws.run, embedder, tiles, tmp_path / "b.npy", 2, batch_size=2, processes=1, cache_root=root
     )
     identical(again, serial)
-    assert stats.embedded == 12 and list(root.iterdir()) == [cache]
+    assert stats.embedded == 12 and list(root.iterdir()) == [cache]  # the leftovers removed
     assert {f: f.stat().st_mtime_ns for f in cache.iterdir()} == stamps  # not packed again
     serial_from_cache, _ = embed_tiles(embedder, tiles, tmp_path / "c.npy", batch_size=2, cache_root=root)
     identical(serial_from_cache, serial)  # the serial run's cache is the same one
