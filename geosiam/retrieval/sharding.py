@@ -163,7 +163,6 @@ def embed_sharded(
     finished = finished_descriptors(out, tiles, embedder.identity)
     if finished is not None:
         return finished, EmbedStats(len(tiles), len(tiles), 0.0, 0.0)
-    _MODELS[embedder.identity] = embedder  # the shards that run in this process use it
     started = time.perf_counter()
     complete = None if cache_root is None else packed_cache(cache_root, tile_files(tiles), embedder.input_px)
     parts = split_tiles(tiles, shards, whole=batch_size)
@@ -185,7 +184,13 @@ def embed_sharded(
         )
         for i, (part, start) in enumerate(zip(parts, starts))
     ]
-    records = Runner(processes or len(jobs), dask_scheduler=dask_scheduler).run(embed_shard, jobs, "shards")
+    _MODELS[embedder.identity] = embedder  # the shards that run in this process use it
+    try:
+        records = Runner(processes or len(jobs), dask_scheduler=dask_scheduler).run(
+            embed_shard, jobs, "shards"
+        )
+    finally:
+        _MODELS.pop(embedder.identity, None)
     if packing:
         join_packed_shards(cache_root, tiles, parts, starts, embedder.input_px, embedder.num_classes)
     vectors = np.concatenate([read_descriptors(job.out).vectors for job in jobs])

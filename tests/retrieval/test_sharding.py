@@ -132,18 +132,21 @@ def test_an_interrupted_sharded_run_resumes_each_shard_s_packing_and_embedding(
     assert np.array_equal(joined.images[0], images) and np.array_equal(joined.masks[0], masks)
 
 
-def test_the_workers_of_a_dask_cluster_slice_the_packed_cache(setup, own, tmp_path):
+def test_the_workers_of_a_dask_cluster_pack_the_cache_then_slice_it(setup, own, tmp_path):
     from distributed import LocalCluster
 
     ws, embedder = setup[:2]
     workspace, tiles, root, serial = own
-    embed_tiles(embedder, tiles, tmp_path / "packing.npy", batch_size=2, cache_root=root)
-    spoil_keeping_stats([*tiles.images, *tiles.masks])
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
-        descriptors, _ = embed_sharded(
-            ws.run, embedder, tiles, tmp_path / "v.npy", 2, cluster.scheduler_address, 2, cache_root=root
-        )
-    identical(descriptors, serial)
+
+        def embed(name):
+            address = cluster.scheduler_address
+            return embed_sharded(ws.run, embedder, tiles, tmp_path / name, 2, address, 2, cache_root=root)[0]
+
+        identical(embed("packing.npy"), serial)
+        assert len(list(root.glob("*/cache.json"))) == 1 and not (root / ".shards").exists()
+        spoil_keeping_stats([*tiles.images, *tiles.masks])  # the second run reads none of them
+        identical(embed("packed.npy"), serial)
 
 
 def test_a_worker_that_finds_another_model_in_the_run_says_so(setup, tmp_path):
