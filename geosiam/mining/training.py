@@ -54,30 +54,31 @@ def train_run(
     """Train (or resume) a run on a prepared workspace; returns the run folder."""
     workspace.require_prepared()
     accelerator.join_cluster()  # several hosts: before any device is used
-    train = accelerator.resolve(settings.train, settings.grid.tile_px)
-    recipe = recipe_of(train.loss)
-    run = run_to_resume(workspace, run_name) if resume else new_run(workspace, run_name)
-    if resume and not train.labels:  # a resumed run keeps its label mode unless told otherwise
-        train = dataclasses.replace(train, labels=run.load_settings().train.labels)
-    train = dataclasses.replace(train, labels=run_labels(train, workspace_labels(settings)))
-    settings = dataclasses.replace(settings, train=train)
-    if resume:
-        check_resume(run, train)
-    table = class_table(workspace)
-    known = table.colours()
-    colours = [known.get(i, UNUSED_CLASS_COLOUR) for i in range(table.num_classes)]
-    with accelerator.coordinator_first("run started") as coordinator:  # several hosts: one writer
-        caches = {
-            split: split_cache(workspace, split, train.input_px, table.num_classes, train.labels)
-            for split in ("train", "val")
-        }
-        recipe.layout.check(len(caches["train"]), train.anchors_per_batch)
-        in_batch = recipe.layout is PLACES
-        accelerator.check_batch_split(
-            recipe.layout.rows(train.anchors_per_batch), accelerator.replicas(), in_batch
-        )
-        if coordinator:
-            save_settings(settings, run.settings_path)
+    with accelerator.stopping_together("starting the run"):  # several hosts: an error stops all
+        train = accelerator.resolve(settings.train, settings.grid.tile_px)
+        recipe = recipe_of(train.loss)
+        run = run_to_resume(workspace, run_name) if resume else new_run(workspace, run_name)
+        if resume and not train.labels:  # a resumed run keeps its label mode unless told otherwise
+            train = dataclasses.replace(train, labels=run.load_settings().train.labels)
+        train = dataclasses.replace(train, labels=run_labels(train, workspace_labels(settings)))
+        settings = dataclasses.replace(settings, train=train)
+        if resume:
+            check_resume(run, train)
+        table = class_table(workspace)
+        known = table.colours()
+        colours = [known.get(i, UNUSED_CLASS_COLOUR) for i in range(table.num_classes)]
+        with accelerator.coordinator_first("packing the training caches") as coordinator:  # one writer
+            caches = {
+                split: split_cache(workspace, split, train.input_px, table.num_classes, train.labels)
+                for split in ("train", "val")
+            }
+            recipe.layout.check(len(caches["train"]), train.anchors_per_batch)
+            in_batch = recipe.layout is PLACES
+            accelerator.check_batch_split(
+                recipe.layout.rows(train.anchors_per_batch), accelerator.replicas(), in_batch
+            )
+            if coordinator:
+                save_settings(settings, run.settings_path)
 
     keras.utils.set_random_seed(train.seed)
     policy = accelerator.mixed_policy() if train.mixed_precision else "float32"

@@ -299,12 +299,41 @@ def host_share() -> tuple[int, int]:
     return index, count
 
 
-def barrier(name: str) -> None:
-    """Wait until every process gets here (nothing to wait for in one process)."""
-    if process_count() > 1:
-        from jax.experimental import multihost_utils  # lazy: only the backend in use is imported
+class StoppedElsewhere(TrainingError):
+    """Another process of a multi-host run stopped on an error, so this one stops too."""
 
-        multihost_utils.sync_global_devices(name)
+
+def barrier(name: str, failed: bool = False) -> None:
+    """Wait until every process gets here (nothing to wait for in one process). A process that
+    gets here on an error (``failed``) stops the others: they raise :class:`StoppedElsewhere`
+    (a one-line error) instead of waiting for it."""
+    count = process_count()
+    if count == 1:
+        return
+    from jax.experimental import multihost_utils  # lazy: only the backend in use is imported
+
+    stopped = np.flatnonzero(multihost_utils.process_allgather(np.int32(failed)))
+    if stopped.size and not failed:
+        which = ", ".join(map(str, stopped))
+        raise StoppedElsewhere(
+            f"process {which} of the {count} that train together stopped on an error while this one "
+            f"was {name} (process {which}'s own message says which): fix it, then start every process again"
+        )
+
+
+@contextlib.contextmanager
+def stopping_together(name: str) -> Iterator[None]:
+    """A context that every process leaves together: an error on one process stops the others
+    at their next :func:`barrier` in it, or at its end, rather than leaving them waiting for
+    that process at their next step together (until JAX's coordination service gives up)."""
+    try:
+        yield
+    except StoppedElsewhere:
+        raise
+    except Exception:
+        barrier(name, failed=True)
+        raise
+    barrier(name)
 
 
 @contextlib.contextmanager
@@ -314,12 +343,12 @@ def coordinator_first(name: str) -> Iterator[bool]:
     hosts may share) is written once, after every process has checked the state before it, and
     the others find it complete. Yields whether this process is the coordinator."""
     coordinator = is_coordinator()
-    barrier(f"{name}: checked")
+    barrier(name)
     if not coordinator:
-        barrier(f"{name}: written")
+        barrier(name)
     yield coordinator
     if coordinator:
-        barrier(f"{name}: written")
+        barrier(name)
 
 
 def from_coordinator(array: np.ndarray) -> np.ndarray:

@@ -121,6 +121,7 @@ def test_one_step_on_two_devices_is_the_step_on_one_and_embedding_and_mining_run
 
 JOIN = textwrap.dedent("""
     import json, keras, numpy as np
+    from geosiam.errors import SettingsError
     from geosiam.model import accelerator
     cluster = accelerator.join_cluster()
     with accelerator.distribution_scope() as replicas:
@@ -129,7 +130,22 @@ JOIN = textwrap.dedent("""
         model.compile(optimizer="sgd", loss="mse")
         share = np.arange(16, dtype="float32").reshape(4, 4) + 100 * cluster.process_id  # this host's
         loss = model.fit(share, np.zeros((4, 2), "float32"), batch_size=4, verbose=0).history["loss"]
-        print(json.dumps([cluster.process_id, keras.distribution.list_devices(), replicas, loss]))
+
+    def attempt(failing, where):
+        # start as train_run starts, with an error on process `failing` at `where`
+        try:
+            with accelerator.stopping_together("starting"):
+                if where == "check" and cluster.process_id == failing:
+                    raise SettingsError("this process's check failed")
+                with accelerator.coordinator_first("writing") as coordinator:
+                    if where == "write" and coordinator:
+                        raise OSError("the disk is full")
+            return "started"
+        except Exception as exc:
+            return f"{type(exc).__name__}: {exc}"
+
+    stops = [attempt(None, None), attempt(1, "check"), attempt(0, "write"), attempt(None, None)]
+    print(json.dumps([cluster.process_id, keras.distribution.list_devices(), replicas, loss, stops]))
 """)
 
 
@@ -165,11 +181,12 @@ def keras_weights(path) -> list[np.ndarray]:
     return arrays
 
 
-def test_two_processes_join_one_cluster_and_train_data_parallel_over_both_hosts_devices():
+def test_two_processes_join_one_cluster_train_data_parallel_and_stop_together_on_an_error():
     """Two "hosts" on 127.0.0.1, each with one CPU device: after geosiam joins them through
     keras.distribution.initialize (its settings from Keras's environment variables), each
     process sees both devices, and a step in geosiam's distribution takes each host's share of
-    the batch."""
+    the batch. An error on one process while a run starts (a check, or process 0 writing)
+    stops the other with a one-line error instead of leaving it waiting, and both go on in step."""
     env = os.environ | {
         "KERAS_BACKEND": "jax",
         "KERAS_DISTRIBUTION_JOB_ADDRESSES": f"127.0.0.1:{free_port()}",
@@ -177,11 +194,18 @@ def test_two_processes_join_one_cluster_and_train_data_parallel_over_both_hosts_
     }
     outputs = run_processes(JOIN, env, timeout=300)
     found = [json.loads(out.splitlines()[-1]) for out, _ in outputs]
-    assert [process for process, *_ in found] == [0, 1] and [replicas for *_, replicas, _ in found] == [2, 2]
+    assert [process for process, *_ in found] == [0, 1] and [run[2] for run in found] == [2, 2]
     devices = found[0][1]  # JAX numbers another process's devices from 2048 on
     assert len(devices) == 2 and found[1][1] == devices and devices[0] == "cpu:0"
     # one step on both hosts' shares of the batch: both report the loss of the whole batch
     assert found[0][3] == found[1][3] and found[0][3][0] > 0
+    stopped = (
+        "StoppedElsewhere: process {} of the 2 that train together stopped on an error while this one was {}"
+    )
+    assert [run[4][0] for run in found] == ["started"] * 2 == [run[4][-1] for run in found]  # in step
+    check, write = zip(found[0][4][1:3], found[1][4][1:3])
+    assert check[0].startswith(stopped.format(1, "writing")) and check[1].startswith("SettingsError")
+    assert write[0] == "OSError: the disk is full" and write[1].startswith(stopped.format(0, "writing"))
 
 
 def train_run_script(workspace, run_name: str) -> str:
