@@ -208,9 +208,9 @@ def test_two_processes_join_one_cluster_train_data_parallel_and_stop_together_on
     assert write[0] == "OSError: the disk is full" and write[1].startswith(stopped.format(0, "writing"))
 
 
-def train_run_script(workspace, run_name: str) -> str:
-    """A script that trains ``run_name`` on ``workspace`` (a tiny backbone, 1 epoch, mining after
-    it) with geosiam's train_run, and prints each time it keeps the best model."""
+def train_run_script(workspace, run_name: str, epochs: int = 1, resume: bool = False) -> str:
+    """A script that trains (or resumes) ``run_name`` on ``workspace`` (a tiny backbone, mining
+    after every epoch) with geosiam's train_run, and prints each time it keeps the best model."""
     return textwrap.dedent(f"""
         import dataclasses, logging
         from pathlib import Path
@@ -224,9 +224,9 @@ def train_run_script(workspace, run_name: str) -> str:
         training.save_embedding = counted
         workspace = Workspace(Path({str(workspace.root)!r}))
         settings = workspace.load_settings()
-        settings.train = dataclasses.replace(settings.train, weights="none", epochs=1, mine_every=1,
+        settings.train = dataclasses.replace(settings.train, weights="none", epochs={epochs}, mine_every=1,
                                              descriptor_dim=8, workers=1, anchors_per_batch=2)
-        training.train_run(workspace, settings, {run_name!r}, resume=False)
+        training.train_run(workspace, settings, {run_name!r}, resume={resume})
     """)
 
 
@@ -263,7 +263,7 @@ def test_two_hosts_train_a_whole_run_as_one_host_with_their_devices_and_process_
     """Two "hosts" on 127.0.0.1 (one CPU device each) run geosiam's train_run on one workspace (a
     shared file system): each feeds its share of every batch, both mine (embedding across the
     two processes), process 0 alone writes the run; and the run is the run of one process with
-    two devices: the same loss, the same mining, the same weights."""
+    two devices: the same loss, the same mining, the same weights. Both resume it together."""
     workspace = tiny_workspace(tmp_path / "ws")
     train_on_two_devices(workspace, "one-host")  # the reference; it packs the training caches
     env = os.environ | {
@@ -288,3 +288,9 @@ def test_two_hosts_train_a_whole_run_as_one_host_with_their_devices_and_process_
     np.testing.assert_array_equal(np.load(two / "hard_negatives.npy"), np.load(one / "hard_negatives.npy"))
     weights = [keras_weights(run / "checkpoints" / "epoch-0001.keras") for run in (one, two)]
     assert max(float(np.abs(a - b).max()) for a, b in zip(*weights)) < 1e-4
+    env["KERAS_DISTRIBUTION_JOB_ADDRESSES"] = f"127.0.0.1:{free_port()}"
+    run_processes(train_run_script(workspace, "two-hosts", epochs=2, resume=True), env, timeout=1800)
+    history = list(csv.DictReader((two / "history.csv").read_text().splitlines()))
+    assert [(row["epoch"], row["mined"]) for row in history] == [("1", "1"), ("2", "1")]
+    assert (two / "checkpoints" / "epoch-0002.keras").exists()
+    assert len(list((two / "logs" / "train").glob("events.out.tfevents.*"))) == 2  # one per session
