@@ -371,11 +371,11 @@ def predict(model: keras.Model, inputs: dict[str, np.ndarray], batch_size: int) 
     out over every host's devices as training lays out its batches, each device taking its own
     rows, and the output comes back whole to every process: the same descriptors on every host,
     computed once, at the pace of all devices together."""
-    if process_count() == 1:
+    distribution = keras.distribution.distribution()
+    if process_count() == 1 or distribution is None:  # outside a distribution: this host's device
         return model.predict(inputs, batch_size=batch_size, verbose=0)
     import jax  # lazy: only the backend in use is imported
 
-    distribution = keras.distribution.distribution()
     if model not in _HOST_PREDICTORS:  # compiled once per model (a weak reference: no cycle)
         mesh = distribution.device_mesh.backend_mesh
         whole = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())  # replicated
