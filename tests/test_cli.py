@@ -114,7 +114,11 @@ def test_sigint_during_a_request_exits_130():
         server.bind(("127.0.0.1", 0))
         server.listen()
         url = f"http://127.0.0.1:{server.getsockname()[1]}"
-        process = geosiam("sources", "--dept", "54", "--ign-url", url, "--request-interval", "0")
+        process = geosiam(  # Ctrl-C's default handling, as in a shell's foreground job (a job
+            # started in the background, by CI or nohup, hands its children SIGINT ignored)
+            "sources", "--dept", "54", "--ign-url", url, "--request-interval", "0",
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )  # fmt: skip
         server.settimeout(60)
         connection, _ = server.accept()
         process.send_signal(signal.SIGINT)
